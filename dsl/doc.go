@@ -1,0 +1,31 @@
+// Package dsl is the authoring API of vdsogen: clock routines and other
+// vDSO code are written in Go, on top of avo's instruction constructors,
+// and evaluated once into a Program that the generator (package gen)
+// expands into one image per variant.
+//
+// A program declares data pages (Go globals the routines read through
+// RIP-relative references), entry points (C ABI: arguments in DI, SI, DX,
+// CX, R8, R9, result in AX) and, inside entries, ordinary instructions,
+// labels and variant markers:
+//
+//   - StaticBranch(key, body): a 5-byte site that is a NOP in variants where
+//     key is off and a JMP rel32 to the out-of-line body where it is on. The
+//     body exists in every variant, so every variant has the same layout and
+//     a running image can be switched by rewriting the 5 bytes.
+//   - ThreeLabel(key, apply, tail): the region l_call..l_out..end. Where key
+//     is on, apply runs at l_call and falls into tail at l_out. Where key is
+//     off, tail itself is assembled at l_call and the rest of the region up
+//     to l_out is INT3, so the off path pays nothing for apply.
+//
+// The program is evaluated once and markers are kept symbolically, so code
+// outside markers is identical in every variant by construction.
+//
+// Like avo's build package, dsl offers package-level helpers (MOVQ, Entry,
+// StaticBranch, ...) over one default Builder, for generator programs that
+// dot-import it, and the same operations as methods on *Builder for code
+// that keeps its state explicit (tests, libraries).
+//
+// Mistakes are collected, not fatal: every Error carries the position of
+// the call in the user's program that caused it, and Program returns all of
+// them at once.
+package dsl

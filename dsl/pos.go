@@ -1,0 +1,184 @@
+package dsl
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Pos is a position in the user's generator program.
+type Pos struct {
+	File string
+	Line int
+	// Col is the 1-based byte column of the call; 0 until resolved.
+	Col int
+	// Call is the name of the dsl function that was called there, used to
+	// find the column.
+	Call string
+}
+
+// String formats p as file:line:col, with file relative to the working
+// directory when it is below it.
+func (p Pos) String() string {
+	if p.File == "" {
+		return "-"
+	}
+	p = p.Resolve()
+	file := p.File
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, file); err == nil && !strings.HasPrefix(rel, "..") {
+			file = rel
+		}
+	}
+	return file + ":" + strconv.Itoa(p.Line) + ":" + strconv.Itoa(p.Col)
+}
+
+// Short formats p as base-name:line, for comments in generated files (which
+// must not depend on where the repository is checked out).
+func (p Pos) Short() string {
+	if p.File == "" {
+		return "-"
+	}
+	return filepath.Base(p.File) + ":" + strconv.Itoa(p.Line)
+}
+
+// Resolve fills in the column by finding the call on p's line in the
+// source file. Where the file cannot be read, the column is 1.
+func (p Pos) Resolve() Pos {
+	if p.Col != 0 || p.File == "" {
+		return p
+	}
+	p.Col = columnOf(p.File, p.Line, p.Call)
+	return p
+}
+
+// here returns the position of the code that called the dsl function which
+// called here; skip counts the frames between that dsl function and here.
+func here(skip int) Pos {
+	pcs := make([]uintptr, 2)
+	n := runtime.Callers(skip+1, pcs)
+	frames := runtime.CallersFrames(pcs[:n])
+	callee, more := frames.Next()
+	if !more {
+		return Pos{File: "?"}
+	}
+	caller, _ := frames.Next()
+	name := callee.Function
+	if i := strings.LastIndexByte(name, '.'); i >= 0 {
+		name = name[i+1:]
+	}
+	return Pos{File: caller.File, Line: caller.Line, Call: name}
+}
+
+var fileCache struct {
+	sync.Mutex
+	files map[string]*parsedFile
+}
+
+type parsedFile struct {
+	fset *token.FileSet
+	file *ast.File
+	src  []byte
+}
+
+func parse(path string) *parsedFile {
+	fileCache.Lock()
+	defer fileCache.Unlock()
+	if pf, ok := fileCache.files[path]; ok {
+		return pf
+	}
+	if fileCache.files == nil {
+		fileCache.files = map[string]*parsedFile{}
+	}
+	var pf *parsedFile
+	if src, err := os.ReadFile(path); err == nil {
+		fset := token.NewFileSet()
+		f, _ := parser.ParseFile(fset, path, src, parser.SkipObjectResolution)
+		pf = &parsedFile{fset: fset, file: f, src: src}
+	}
+	fileCache.files[path] = pf
+	return pf
+}
+
+// columnOf finds the column of the first call of a function named call on
+// the given line, or the first non-blank column of the line.
+func columnOf(path string, line int, call string) int {
+	pf := parse(path)
+	if pf == nil {
+		return 1
+	}
+	col := 0
+	if pf.file != nil && call != "" {
+		ast.Inspect(pf.file, func(n ast.Node) bool {
+			if col != 0 {
+				return false
+			}
+			ce, ok := n.(*ast.CallExpr)
+			if !ok {
+				return true
+			}
+			pos := pf.fset.Position(ce.Pos())
+			if pos.Line != line {
+				return true
+			}
+			name := ""
+			switch fn := ce.Fun.(type) {
+			case *ast.Ident:
+				name = fn.Name
+			case *ast.SelectorExpr:
+				name = fn.Sel.Name
+			}
+			if name == call {
+				col = pos.Column
+				return false
+			}
+			return true
+		})
+	}
+	if col != 0 {
+		return col
+	}
+	lines := strings.Split(string(pf.src), "\n")
+	if line >= 1 && line <= len(lines) {
+		l := lines[line-1]
+		return len(l) - len(strings.TrimLeft(l, " \t")) + 1
+	}
+	return 1
+}
+
+// Error is one mistake in a program, at the position of the call that made it.
+type Error struct {
+	Pos Pos
+	Msg string
+}
+
+func (e *Error) Error() string { return e.Pos.String() + ": " + e.Msg }
+
+// ErrorList is every mistake found in one program, in source order.
+type ErrorList []*Error
+
+func (l ErrorList) Error() string {
+	lines := make([]string, len(l))
+	for i, e := range l {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Sort orders the list by file and line.
+func (l ErrorList) Sort() {
+	sort.SliceStable(l, func(i, j int) bool {
+		a, b := l[i].Pos, l[j].Pos
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		return a.Line < b.Line
+	})
+}

@@ -1,0 +1,3 @@
+package dsl
+
+//go:generate go run ./internal/geninst -out zinstructions.go
