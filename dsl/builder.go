@@ -107,7 +107,7 @@ func (b *Builder) errorf(p Pos, format string, args ...any) {
 func (b *Builder) add(i *ir.Instruction, err error) {
 	p := here(2)
 	if err != nil {
-		b.errorf(p, "%v", err)
+		b.errorf(p, "%s: %v (see the instruction's forms in avo's x86 package)", p.Call, err)
 		return
 	}
 	b.node(p, &Inst{Inst: i, Pos: p})

@@ -59,6 +59,18 @@ type Site struct {
 	Target int
 	// Source is the generator program line that declared the marker.
 	Source string
+	// Relocs are the PC-relative data references inside the site. Their
+	// bytes in Bytes are zero: the value depends on where the image is
+	// linked relative to the data page.
+	Relocs []Reloc
+}
+
+// Reloc is a 4-byte PC-relative reference to Symbol+Addend at Offset
+// (relative to the site), as in R_X86_64_PC32.
+type Reloc struct {
+	Offset int
+	Symbol string
+	Addend int
 }
 
 // Variant returns the variant named name.

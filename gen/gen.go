@@ -1,0 +1,334 @@
+package gen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"go/types"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"golang.org/x/tools/go/packages"
+
+	"github.com/vdsogen/vdsogen/dsl"
+	"github.com/vdsogen/vdsogen/internal/harness"
+	"github.com/vdsogen/vdsogen/layout"
+	"github.com/vdsogen/vdsogen/variants"
+)
+
+// Config is what one generator run needs.
+type Config struct {
+	// Name prefixes every output file (z<Name>_...) and image symbol.
+	Name string
+	// Dir is the target package's directory, where outputs are written.
+	Dir string
+	// Pkg is the package name; empty means the name of the package in Dir.
+	Pkg string
+	// Variants is the variant set; nil means the built-in host and timens.
+	Variants *variants.Set
+	// StubsFile names the Go stubs file; empty means z<Name>_stubs_amd64.go.
+	StubsFile string
+}
+
+// Output is everything one run generates.
+type Output struct {
+	// Files maps a file name (relative to Dir) to its contents.
+	Files  map[string][]byte
+	Layout *layout.Table
+	// Assemblies counts the toolchain builds the padding fixed point took.
+	Assemblies int
+}
+
+// maxAssemblies bounds the padding fixed point. Padding only changes the
+// encoding of jumps across entries, so it settles in two or three rounds.
+const maxAssemblies = 8
+
+var namePattern = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+// Generate runs the pipeline and returns the outputs without writing them:
+//
+//	check keys -> load package -> (expand -> print -> assemble -> measure -> pad)* -> verify -> stubs, table
+func Generate(ctx context.Context, prog *dsl.Program, cfg Config) (*Output, error) {
+	if !namePattern.MatchString(cfg.Name) {
+		return nil, fmt.Errorf("program name %q must match %s (it becomes part of file and symbol names)", cfg.Name, namePattern)
+	}
+	set := cfg.Variants
+	if set == nil {
+		set = variants.Builtin()
+	}
+	if err := checkKeys(prog, set); err != nil {
+		return nil, err
+	}
+	pkg, err := loadPackage(cfg.Dir, cfg.Pkg)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPages(prog, pkg); err != nil {
+		return nil, err
+	}
+	ms, printedFiles, n, err := layoutImages(ctx, prog, set, cfg.Name)
+	if err != nil {
+		return nil, err
+	}
+	if err := verify(prog, set, ms); err != nil {
+		return nil, err
+	}
+	table := buildTable(prog, set, cfg.Name, ms)
+	files := map[string][]byte{}
+	for name, p := range printedFiles {
+		files[name] = p.text
+	}
+	stubs, err := makeStubs(prog, set, cfg.Name, pkg.types, table)
+	if err != nil {
+		return nil, err
+	}
+	stubsGo := cfg.StubsFile
+	if stubsGo == "" {
+		stubsGo = "z" + cfg.Name + "_stubs_amd64.go"
+	}
+	var images []string
+	for _, v := range table.Variants {
+		images = append(images, v.Symbol)
+	}
+	if files[strings.TrimSuffix(stubsGo, ".go")+".s"], err = printStubs(pkg.types, stubs, images); err != nil {
+		return nil, err
+	}
+	if files[stubsGo], err = stubDecls(pkg.name, pkg.types, stubs, images); err != nil {
+		return nil, err
+	}
+	if files["z"+cfg.Name+"_layout_amd64.go"], err = tableFile(pkg.name, cfg.Name+"Layout", table); err != nil {
+		return nil, err
+	}
+	return &Output{Files: files, Layout: table, Assemblies: n}, nil
+}
+
+func imageSymbol(name, variant string) string { return name + "_" + variant }
+func asmFile(name, variant string) string     { return "z" + name + "_" + variant + "_amd64.s" }
+
+// checkKeys: every marker key is defined by the variant set, and every key
+// the set defines is used by some marker.
+func checkKeys(prog *dsl.Program, set *variants.Set) error {
+	defined := map[string]bool{}
+	for _, k := range set.Keys {
+		defined[k] = true
+	}
+	var errs dsl.ErrorList
+	used := map[string]bool{}
+	for _, mk := range prog.Markers {
+		used[mk.MarkerKey()] = true
+		if !defined[mk.MarkerKey()] {
+			where := "the built-in variants (host, timens)"
+			if set.File != "" {
+				where = set.File
+			}
+			errs = append(errs, &dsl.Error{Pos: mk.Position(), Msg: fmt.Sprintf("unknown key %q: %s define%s %v; add the key to every variant or fix the name",
+				mk.MarkerKey(), where, map[bool]string{true: "", false: "s"}[set.File == ""], set.Keys)})
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	if set.File == "" {
+		return nil // the built-in set is not the user's to trim
+	}
+	return set.CheckUsed(used)
+}
+
+// target is the package the outputs belong to.
+type target struct {
+	name  string
+	types *types.Package
+}
+
+// loadPackage resolves the package in dir; its types give the stubs'
+// signatures and the data pages' sizes. Type errors are expected (the
+// generated files may be missing or stale) and ignored.
+func loadPackage(dir, name string) (*target, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	pkgs, err := packages.Load(&packages.Config{
+		// From source, not export data: export data omits unexported
+		// variables such as the data pages.
+		Mode: packages.NeedName | packages.NeedTypes | packages.NeedSyntax | packages.NeedTypesInfo | packages.NeedTypesSizes,
+		Dir:  abs,
+	}, ".")
+	if err != nil {
+		return nil, fmt.Errorf("loading the package in %s: %w", dir, err)
+	}
+	if len(pkgs) != 1 || pkgs[0].Types == nil || pkgs[0].Name == "" {
+		return nil, fmt.Errorf("%s holds no Go package: the outputs must go into a package directory (check -out)", dir)
+	}
+	p := pkgs[0]
+	if name != "" && name != p.Name {
+		return nil, fmt.Errorf("-pkg %s, but the package in %s is %s", name, dir, p.Name)
+	}
+	return &target{name: p.Name, types: p.Types}, nil
+}
+
+// checkPages: each data page is a package-level variable at least as large
+// as the program says.
+func checkPages(prog *dsl.Program, pkg *target) error {
+	var errs dsl.ErrorList
+	for _, pg := range prog.Pages {
+		obj := pkg.types.Scope().Lookup(pg.Symbol)
+		v, ok := obj.(*types.Var)
+		if !ok {
+			errs = append(errs, &dsl.Error{Pos: pg.Pos, Msg: fmt.Sprintf("data page %q: package %s declares no variable %s; add `var %s [%d]byte` or a struct of that size",
+				pg.Symbol, pkg.name, pg.Symbol, pg.Symbol, pg.Size)})
+			continue
+		}
+		if n := sizes.Sizeof(v.Type()); n < int64(pg.Size) {
+			errs = append(errs, &dsl.Error{Pos: pg.Pos, Msg: fmt.Sprintf("data page %q: variable %s is %d bytes, smaller than the %d the program addresses", pg.Symbol, pg.Symbol, n, pg.Size)})
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+// layoutImages runs expand -> print -> assemble -> measure -> pad until the
+// padding no longer changes, and returns the final measurement.
+func layoutImages(ctx context.Context, prog *dsl.Program, set *variants.Set, name string) (map[string]*measured, map[string]*printed, int, error) {
+	cur := map[string]*params{}
+	for _, v := range set.Variants {
+		cur[v.Name] = newParams(len(prog.Entries))
+	}
+	data := map[string]int{}
+	for _, pg := range prog.Pages {
+		data[pg.Symbol] = pg.Size
+	}
+	for round := 1; round <= maxAssemblies; round++ {
+		in := harness.Input{AsmFiles: map[string][]byte{}, Data: data}
+		items := map[string][]item{}
+		prints := map[string]*printed{}
+		for i := range set.Variants {
+			v := &set.Variants[i]
+			sym := imageSymbol(name, v.Name)
+			items[v.Name] = expand(prog, v, cur[v.Name])
+			p, err := printAsm(sym, items[v.Name])
+			if err != nil {
+				return nil, nil, round, fmt.Errorf("printing variant %s: %w", v.Name, err)
+			}
+			prints[asmFile(name, v.Name)] = p
+			in.AsmFiles[asmFile(name, v.Name)] = p.text
+			in.Images = append(in.Images, sym)
+		}
+		res, err := harness.Build(ctx, in)
+		if err != nil {
+			return nil, nil, round, toolchainError(err, prints)
+		}
+		ms := map[string]*measured{}
+		for _, v := range set.Variants {
+			sym := imageSymbol(name, v.Name)
+			m, err := measure(sym, items[v.Name], res.Images[sym], res)
+			if err != nil {
+				return nil, nil, round, err
+			}
+			ms[v.Name] = m
+		}
+		next, err := plan(prog, set, ms, cur)
+		if err != nil {
+			return nil, nil, round, err
+		}
+		settled := true
+		for _, v := range set.Variants {
+			settled = settled && next[v.Name].equal(cur[v.Name])
+		}
+		if settled {
+			return ms, prints, round, nil
+		}
+		cur = next
+	}
+	return nil, nil, maxAssemblies, fmt.Errorf("the layout did not settle after %d assemblies (padding keeps changing jump encodings); please report this program", maxAssemblies)
+}
+
+// toolchainError maps lines of generated files in the toolchain's output
+// back to the generator program lines that produced them.
+func toolchainError(err error, prints map[string]*printed) error {
+	var be *harness.BuildError
+	if !errors.As(err, &be) {
+		return fmt.Errorf("assembling: %w", err)
+	}
+	lineRE := regexp.MustCompile(`(z[a-z0-9_]+_amd64\.s):(\d+)`)
+	var out []string
+	for _, l := range strings.Split(strings.TrimSpace(be.Output), "\n") {
+		if m := lineRE.FindStringSubmatch(l); m != nil {
+			if p, ok := prints[m[1]]; ok {
+				var n int
+				fmt.Sscan(m[2], &n)
+				if pos, ok := p.lines[n]; ok {
+					l = pos.String() + ": " + l
+				}
+			}
+		}
+		out = append(out, l)
+	}
+	return fmt.Errorf("the Go toolchain rejected the generated assembly:\n%s", strings.Join(out, "\n"))
+}
+
+// buildTable records the final layout of every variant.
+func buildTable(prog *dsl.Program, set *variants.Set, name string, ms map[string]*measured) *layout.Table {
+	t := &layout.Table{Program: name}
+	for _, v := range set.Variants {
+		m := ms[v.Name]
+		lv := layout.Variant{Name: v.Name, Symbol: imageSymbol(name, v.Name), Size: len(m.image), Standalone: v.Standalone, Keys: v.Keys}
+		for _, e := range prog.Entries {
+			off := m.labels[entryLabel(e.Name)]
+			lv.Entries = append(lv.Entries, layout.Entry{Name: e.Name, Offset: off, Size: m.labels[entryEndLabel(e.Name)] - off})
+		}
+		entryOf := map[int]string{}
+		for _, e := range prog.Entries {
+			for _, mk := range markersOf(e.Body) {
+				entryOf[mk.MarkerID()] = e.Name
+			}
+		}
+		for _, s := range sitesOf(prog, m) {
+			site := layout.Site{Key: s.marker.MarkerKey(), Entry: entryOf[s.marker.MarkerID()], On: v.Keys[s.marker.MarkerKey()],
+				Offset: s.start, Bytes: append([]byte(nil), m.image[s.start:s.end]...), Source: s.marker.Position().Short()}
+			for _, p := range m.placed {
+				if p.off < s.start || p.off >= s.end || p.ref == nil || p.dec.PCRel != 4 {
+					continue
+				}
+				at := p.off + p.dec.PCRelOff - s.start
+				clear(site.Bytes[at : at+4])
+				site.Relocs = append(site.Relocs, layout.Reloc{Offset: at, Symbol: p.ref.sym, Addend: int(p.ref.off)})
+			}
+			switch n := s.marker.(type) {
+			case *dsl.StaticBranchNode:
+				site.Kind, site.Target = layout.StaticBranch, m.labels[bodyLabel(n.ID)]
+			case *dsl.ThreeLabelNode:
+				site.Kind, site.Target = layout.ThreeLabel, m.labels[outLabel(n.ID)]
+			}
+			lv.Sites = append(lv.Sites, site)
+		}
+		t.Variants = append(t.Variants, lv)
+	}
+	return t
+}
+
+// makeStubs lists a stub for every entry of every variant, in a stable order.
+func makeStubs(prog *dsl.Program, set *variants.Set, name string, pkg *types.Package, t *layout.Table) ([]stub, error) {
+	var out []stub
+	var errs dsl.ErrorList
+	for _, e := range prog.Entries {
+		sig, err := entrySignature(pkg, e)
+		if err != nil {
+			errs = append(errs, err.(*dsl.Error))
+			continue
+		}
+		for _, v := range t.Variants {
+			le, _ := v.Entry(e.Name)
+			out = append(out, stub{name: stubName(e.Name, v.Name), entry: e, offset: le.Offset, image: v.Symbol, sig: sig})
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out, nil
+}

@@ -1,0 +1,173 @@
+package gen
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// stale lists generated files in dir from an earlier run of program name
+// that this run no longer produces (e.g. a removed variant).
+func stale(dir, name string, files map[string][]byte) ([]string, error) {
+	matches, err := filepath.Glob(filepath.Join(dir, "z"+name+"_*"))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, path := range matches {
+		base := filepath.Base(path)
+		if _, ok := files[base]; ok {
+			continue
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		if bytes.HasPrefix(b, []byte(header)) {
+			out = append(out, base)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// Drift is the difference between what a run generates and what is on disk.
+type Drift struct {
+	Changed, Missing, Stale []string
+	// First holds, for each changed file, its first differing line.
+	First map[string]string
+}
+
+func (d *Drift) empty() bool { return len(d.Changed)+len(d.Missing)+len(d.Stale) == 0 }
+
+func (d *Drift) Error() string {
+	var b strings.Builder
+	b.WriteString("generated files are out of date; run go generate:")
+	for _, f := range d.Missing {
+		fmt.Fprintf(&b, "\n\t%s: missing", f)
+	}
+	for _, f := range d.Changed {
+		fmt.Fprintf(&b, "\n\t%s: differs, %s", f, d.First[f])
+	}
+	for _, f := range d.Stale {
+		fmt.Fprintf(&b, "\n\t%s: no longer generated", f)
+	}
+	return b.String()
+}
+
+// Check compares files with dir and reports any drift as a *Drift error.
+func Check(dir, name string, files map[string][]byte) error {
+	d := &Drift{First: map[string]string{}}
+	for _, f := range sortedNames(files) {
+		have, err := os.ReadFile(filepath.Join(dir, f))
+		switch {
+		case os.IsNotExist(err):
+			d.Missing = append(d.Missing, f)
+		case err != nil:
+			return err
+		case !bytes.Equal(have, files[f]):
+			d.Changed = append(d.Changed, f)
+			d.First[f] = firstDiff(have, files[f])
+		}
+	}
+	var err error
+	if d.Stale, err = stale(dir, name, files); err != nil {
+		return err
+	}
+	if d.empty() {
+		return nil
+	}
+	return d
+}
+
+func firstDiff(have, want []byte) string {
+	h, w := strings.Split(string(have), "\n"), strings.Split(string(want), "\n")
+	for i := 0; i < len(h) || i < len(w); i++ {
+		var a, b string
+		if i < len(h) {
+			a = h[i]
+		}
+		if i < len(w) {
+			b = w[i]
+		}
+		if a != b {
+			return fmt.Sprintf("line %d: have %q, want %q", i+1, strings.TrimSpace(a), strings.TrimSpace(b))
+		}
+	}
+	return "line endings differ"
+}
+
+// Write replaces the files in dir: each is first written in full to a
+// temporary file beside it, and only when all of them are written are they
+// renamed into place. Files whose contents are unchanged are not touched
+// (their modification times stay), and stale generated files are removed.
+func Write(dir, name string, files map[string][]byte) (err error) {
+	info, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("output directory: %w", err)
+	}
+	if !info.IsDir() {
+		return fmt.Errorf("output directory %s is not a directory", dir)
+	}
+	type pending struct{ tmp, dst string }
+	var todo []pending
+	defer func() {
+		if err != nil {
+			for _, p := range todo {
+				os.Remove(p.tmp)
+			}
+		}
+	}()
+	for _, f := range sortedNames(files) {
+		dst := filepath.Join(dir, f)
+		if have, err := os.ReadFile(dst); err == nil && bytes.Equal(have, files[f]) {
+			continue
+		}
+		if fi, err := os.Stat(dst); err == nil && fi.Mode().Perm()&0o200 == 0 {
+			return fmt.Errorf("%s is read-only: make it writable or remove it", dst)
+		}
+		tmp, err := os.CreateTemp(dir, "."+f+".tmp*")
+		if err != nil {
+			return fmt.Errorf("writing %s: %w", dst, err)
+		}
+		todo = append(todo, pending{tmp.Name(), dst})
+		_, werr := tmp.Write(files[f])
+		cerr := tmp.Close()
+		if werr != nil || cerr != nil {
+			return fmt.Errorf("writing %s: %w", dst, errors.Join(werr, cerr))
+		}
+		if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+			return fmt.Errorf("writing %s: %w", dst, err)
+		}
+	}
+	old, err := stale(dir, name, files)
+	if err != nil {
+		return err
+	}
+	for i, p := range todo {
+		if err := os.Rename(p.tmp, p.dst); err != nil {
+			todo = todo[i:]
+			return fmt.Errorf("replacing %s: %w", p.dst, err)
+		}
+	}
+	todo = nil
+	for _, f := range old {
+		if err := os.Remove(filepath.Join(dir, f)); err != nil {
+			return fmt.Errorf("removing stale %s: %w", f, err)
+		}
+	}
+	return nil
+}
+
+func sortedNames(files map[string][]byte) []string {
+	names := make([]string, 0, len(files))
+	for f := range files {
+		names = append(names, f)
+	}
+	sort.Strings(names)
+	return names
+}

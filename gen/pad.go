@@ -1,0 +1,161 @@
+package gen
+
+import (
+	"fmt"
+
+	"github.com/vdsogen/vdsogen/dsl"
+	"github.com/vdsogen/vdsogen/variants"
+)
+
+// entryAlign is the preferred alignment of an entry point, as compilers
+// align functions; the atomicity of static-branch sites takes precedence.
+const entryAlign = 16
+
+// patchWindow is the aligned window a static-branch site must not cross so
+// that a live switch rewrites it with one atomic 8-byte store.
+const patchWindow = 8
+
+// plan computes the next padding from the current measurement: INT3 filler
+// after three-label tails, entry offsets shared by all shared variants,
+// and the rel32 of every on static branch.
+func plan(prog *dsl.Program, set *variants.Set, ms map[string]*measured, cur map[string]*params) (map[string]*params, error) {
+	next := map[string]*params{}
+	for _, v := range set.Variants {
+		next[v.Name] = newParams(len(prog.Entries))
+	}
+	shared := set.Shared()
+	// growth[v][i] is how much entry i of v grows from the new tail padding.
+	growth := map[string][]int{}
+	for _, v := range set.Variants {
+		growth[v.Name] = make([]int, len(prog.Entries))
+	}
+	var errs dsl.ErrorList
+	for i, e := range prog.Entries {
+		for _, mk := range markersOf(e.Body) {
+			switch n := mk.(type) {
+			case *dsl.ThreeLabelNode:
+				region := -1 // the apply length, from variants where the key is on
+				for _, v := range shared {
+					m := ms[v.Name]
+					if v.Keys[n.Key] {
+						region = max(region, m.labels[outLabel(n.ID)]-m.labels[callLabel(n.ID)])
+					}
+				}
+				for _, v := range shared {
+					if v.Keys[n.Key] {
+						continue
+					}
+					m := ms[v.Name]
+					old := cur[v.Name].tailPad[n.ID]
+					tail := m.labels[outLabel(n.ID)] - m.labels[callLabel(n.ID)] - old
+					pad := 0
+					if region >= 0 {
+						if tail > region {
+							errs = append(errs, &dsl.Error{Pos: n.Pos, Msg: fmt.Sprintf(
+								"ThreeLabel %q: the tail is %d bytes, longer than the %d-byte apply region it replaces in variant %q; shorten the tail or lengthen apply",
+								n.Key, tail, region, v.Name)})
+							continue
+						}
+						pad = region - tail
+					}
+					next[v.Name].tailPad[n.ID] = pad
+					growth[v.Name][i] += pad - old
+				}
+			case *dsl.StaticBranchNode:
+				for _, v := range shared {
+					if !v.Keys[n.Key] {
+						continue
+					}
+					m := ms[v.Name]
+					next[v.Name].rel[n.ID] = int32(m.labels[bodyLabel(n.ID)] - (m.labels[siteLabel(n.ID)] + len(nop5)))
+				}
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	if err := placeEntries(prog, shared, ms, growth, next, true); err != nil {
+		return nil, err
+	}
+	for _, v := range set.Variants {
+		if v.Standalone {
+			if err := placeEntries(prog, []variants.Variant{v}, ms, growth, next, false); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return next, nil
+}
+
+// placeEntries gives every entry of a group of variants one common offset:
+// the first offset after the longest previous entry that is aligned as well
+// as possible while keeping every static-branch site of the entry inside
+// one patch window.
+func placeEntries(prog *dsl.Program, group []variants.Variant, ms map[string]*measured, growth map[string][]int, next map[string]*params, sites bool) error {
+	cursor := map[string]int{}
+	for i, e := range prog.Entries {
+		c := 0
+		for _, v := range group {
+			c = max(c, cursor[v.Name])
+		}
+		var rel []int
+		var relPos []dsl.Pos
+		if sites {
+			m := ms[group[0].Name]
+			start := m.labels[entryLabel(e.Name)]
+			for _, mk := range markersOf(e.Body) {
+				if n, ok := mk.(*dsl.StaticBranchNode); ok {
+					rel = append(rel, m.labels[siteLabel(n.ID)]-start)
+					relPos = append(relPos, n.Pos)
+				}
+			}
+		}
+		d, ok := chooseOffset(c, rel)
+		if !ok {
+			return dsl.ErrorList{{Pos: relPos[len(relPos)-1], Msg: fmt.Sprintf(
+				"entry %q: static-branch sites at entry offsets %v cannot all sit inside %d-byte windows (needed for atomic patching) at any entry offset; move a site by adding or removing an instruction before it",
+				e.Name, rel, patchWindow)}}
+		}
+		for _, v := range group {
+			m := ms[v.Name]
+			length := m.labels[entryEndLabel(e.Name)] - m.labels[entryLabel(e.Name)] + growth[v.Name][i]
+			next[v.Name].entryPad[i] = d - cursor[v.Name]
+			cursor[v.Name] = d + length
+		}
+	}
+	return nil
+}
+
+// chooseOffset picks the entry offset at or after c that has the best
+// alignment and keeps every site (at the given offsets from the entry)
+// within a patch window.
+func chooseOffset(c int, sites []int) (int, bool) {
+	fits := func(d int) bool {
+		for _, r := range sites {
+			if (d+r)%patchWindow+len(nop5) > patchWindow {
+				return false
+			}
+		}
+		return true
+	}
+	for _, align := range []int{entryAlign, 8, 4, 2, 1} {
+		for d := (c + align - 1) / align * align; d < c+4*entryAlign; d += align {
+			if fits(d) {
+				return d, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// markersOf lists the markers of an entry body in order.
+func markersOf(ns []dsl.Node) []dsl.Marker {
+	var out []dsl.Marker
+	for _, n := range ns {
+		if mk, ok := n.(dsl.Marker); ok {
+			out = append(out, mk)
+		}
+	}
+	return out
+}

@@ -1,0 +1,102 @@
+package gen
+
+import (
+	"bytes"
+	"fmt"
+	"go/format"
+
+	"github.com/dave/jennifer/jen"
+
+	"github.com/vdsogen/vdsogen/layout"
+)
+
+const layoutPkg = "github.com/vdsogen/vdsogen/layout"
+
+// tableFile writes the layout table as Go.
+func tableFile(pkgName, varName string, t *layout.Table) ([]byte, error) {
+	f := jen.NewFile(pkgName)
+	f.HeaderComment(header[3:])
+	f.Commentf("%s is where every entry and marker site of image %q sits in each variant,", varName, t.Program)
+	f.Comment("measured on the bytes the Go toolchain produced.")
+	var vs []jen.Code
+	for _, v := range t.Variants {
+		var entries, sites []jen.Code
+		for _, e := range v.Entries {
+			entries = append(entries, jen.Values(jen.Dict{
+				jen.Id("Name"):   jen.Lit(e.Name),
+				jen.Id("Offset"): jen.Lit(e.Offset),
+				jen.Id("Size"):   jen.Lit(e.Size),
+			}))
+		}
+		for _, s := range v.Sites {
+			var relocs []jen.Code
+			for _, r := range s.Relocs {
+				relocs = append(relocs, jen.Values(jen.Dict{
+					jen.Id("Offset"): jen.Lit(r.Offset),
+					jen.Id("Symbol"): jen.Lit(r.Symbol),
+					jen.Id("Addend"): jen.Lit(r.Addend),
+				}))
+			}
+			site := jen.Dict{
+				jen.Id("Kind"):   jen.Qual(layoutPkg, kindConst(s.Kind)),
+				jen.Id("Key"):    jen.Lit(s.Key),
+				jen.Id("Entry"):  jen.Lit(s.Entry),
+				jen.Id("On"):     jen.Lit(s.On),
+				jen.Id("Offset"): jen.Lit(s.Offset),
+				jen.Id("Bytes"):  jen.Index().Byte().Values(hexBytes(s.Bytes)...),
+				jen.Id("Target"): jen.Lit(s.Target),
+				jen.Id("Source"): jen.Lit(s.Source),
+			}
+			if len(relocs) > 0 {
+				site[jen.Id("Relocs")] = jen.Index().Qual(layoutPkg, "Reloc").Values(relocs...)
+			}
+			sites = append(sites, jen.Values(site))
+		}
+		keys := jen.Dict{}
+		for k, on := range v.Keys {
+			keys[jen.Lit(k)] = jen.Lit(on)
+		}
+		vs = append(vs, jen.Values(jen.Dict{
+			jen.Id("Name"):       jen.Lit(v.Name),
+			jen.Id("Symbol"):     jen.Lit(v.Symbol),
+			jen.Id("Size"):       jen.Lit(v.Size),
+			jen.Id("Standalone"): jen.Lit(v.Standalone),
+			jen.Id("Keys"):       jen.Map(jen.String()).Bool().Values(keys),
+			jen.Id("Entries"):    jen.Index().Qual(layoutPkg, "Entry").Values(entries...),
+			jen.Id("Sites"):      jen.Index().Qual(layoutPkg, "Site").Values(sites...),
+		}))
+	}
+	f.Var().Id(varName).Op("=").Qual(layoutPkg, "Table").Values(jen.Dict{
+		jen.Id("Program"):  jen.Lit(t.Program),
+		jen.Id("Variants"): jen.Index().Qual(layoutPkg, "Variant").Values(vs...),
+	})
+	return render(f)
+}
+
+func kindConst(k layout.Kind) string {
+	switch k {
+	case layout.StaticBranch:
+		return "StaticBranch"
+	case layout.ThreeLabel:
+		return "ThreeLabel"
+	}
+	panic("gen: unknown marker kind " + string(k))
+}
+
+func hexBytes(bs []byte) []jen.Code {
+	out := make([]jen.Code, len(bs))
+	for i, b := range bs {
+		out[i] = jen.Op(fmt.Sprintf("0x%02x", b))
+	}
+	return out
+}
+
+// render formats a jennifer file; jennifer's own output is gofmt'd, and
+// formatting again makes the bytes independent of its version's quirks.
+func render(f *jen.File) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := f.Render(&buf); err != nil {
+		return nil, fmt.Errorf("rendering Go: %w", err)
+	}
+	return format.Source(buf.Bytes())
+}

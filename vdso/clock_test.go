@@ -1,0 +1,139 @@
+package vdso
+
+import (
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vdsogen/vdsogen/vdso/internal/vvar"
+)
+
+type clockFunc func(clockid int32, ts *Timespec) int32
+
+// routines are every generated clock_gettime, by entry and variant.
+var routines = []struct {
+	name   string
+	fn     clockFunc
+	timens bool
+}{
+	{"clock_gettime/host", clock_gettime_host, false},
+	{"clock_gettime/timens", clock_gettime_timens, true},
+	{"clock_gettime/nomarker", clock_gettime_nomarker, false},
+	{"clock_gettime_tl/host", clock_gettime_tl_host, false},
+	{"clock_gettime_tl/timens", clock_gettime_tl_timens, true},
+	{"clock_gettime_tl/nomarker", clock_gettime_tl_nomarker, false},
+}
+
+// tolerance bounds |routine - kernel| for a clock read from the data page:
+// the timekeeper's error bound against the kernel plus scheduling noise
+// between the bracketing reads is far below it.
+const tolerance = 50 * time.Microsecond
+
+// startTimekeeper fills the data page for the duration of a test.
+func startTimekeeper(t *testing.T) *vvar.Timekeeper {
+	t.Helper()
+	tk, err := vvar.Start(&vdsoData, &vdsoTimens, vvar.Options{})
+	if err != nil {
+		t.Fatalf("starting the timekeeper: %v", err)
+	}
+	t.Cleanup(tk.Stop)
+	return tk
+}
+
+func kernel(t *testing.T, clock int32) time.Duration {
+	t.Helper()
+	var ts unix.Timespec
+	if err := unix.ClockGettime(clock, &ts); err != nil {
+		t.Fatalf("clock_gettime(%d): %v", clock, err)
+	}
+	return time.Duration(ts.Nano())
+}
+
+func (ts Timespec) dur() time.Duration { return time.Duration(ts.Sec*1e9 + ts.Nsec) }
+
+// TestClockGettimeMatchesKernel brackets every routine's value between two
+// kernel reads of the same clock (zero time-namespace offsets here).
+func TestClockGettimeMatchesKernel(t *testing.T) {
+	startTimekeeper(t)
+	vdsoTimens = vvar.TimensPage{}
+	for _, r := range routines {
+		for _, clock := range []int32{unix.CLOCK_REALTIME, unix.CLOCK_MONOTONIC} {
+			for i := 0; i < 1000; i++ {
+				before := kernel(t, clock)
+				var ts Timespec
+				if rc := r.fn(clock, &ts); rc != 0 {
+					t.Fatalf("%s(%d) = %d", r.name, clock, rc)
+				}
+				after := kernel(t, clock)
+				if ts.Nsec < 0 || ts.Nsec >= 1e9 {
+					t.Fatalf("%s(%d): nsec %d not normalised", r.name, clock, ts.Nsec)
+				}
+				if v := ts.dur(); v < before-tolerance || v > after+tolerance {
+					t.Fatalf("%s(%d) = %v, kernel read %v before and %v after (tolerance %v)", r.name, clock, v, before, after, tolerance)
+				}
+			}
+		}
+	}
+}
+
+// TestTimensOffsets: the timens variants add the namespace offset to
+// MONOTONIC and not to REALTIME; the host variants ignore the page.
+func TestTimensOffsets(t *testing.T) {
+	startTimekeeper(t)
+	off := 1234*time.Second + 987654321*time.Nanosecond
+	vdsoTimens = vvar.TimensPage{}
+	vdsoTimens.Offsets[vvar.ClockMonotonic] = vvar.TimensOffset{Sec: 1234, Nsec: 987654321}
+	t.Cleanup(func() { vdsoTimens = vvar.TimensPage{} })
+	for _, r := range routines {
+		for _, clock := range []int32{unix.CLOCK_REALTIME, unix.CLOCK_MONOTONIC} {
+			want := time.Duration(0)
+			if r.timens && clock == unix.CLOCK_MONOTONIC {
+				want = off
+			}
+			before := kernel(t, clock)
+			var ts Timespec
+			if rc := r.fn(clock, &ts); rc != 0 {
+				t.Fatalf("%s(%d) = %d", r.name, clock, rc)
+			}
+			after := kernel(t, clock)
+			if ts.Nsec < 0 || ts.Nsec >= 1e9 {
+				t.Fatalf("%s(%d): nsec %d not normalised", r.name, clock, ts.Nsec)
+			}
+			if v := ts.dur() - want; v < before-tolerance || v > after+tolerance {
+				t.Errorf("%s(%d) - offset %v = %v, kernel read %v before and %v after", r.name, clock, want, v, before, after)
+			}
+		}
+	}
+}
+
+// TestSyscallFallback: other and invalid clock ids, and an invalid page,
+// give exactly what the system call gives.
+func TestSyscallFallback(t *testing.T) {
+	tk := startTimekeeper(t)
+	for _, r := range routines {
+		for _, clock := range []int32{-1, -1 << 31, 1<<31 - 1, 12, 100} {
+			var ts Timespec
+			if rc := r.fn(clock, &ts); rc != -int32(unix.EINVAL) {
+				t.Errorf("%s(%d) = %d, want -EINVAL (%d)", r.name, clock, rc, -int32(unix.EINVAL))
+			}
+		}
+		var ts Timespec
+		if rc := r.fn(unix.CLOCK_PROCESS_CPUTIME_ID, &ts); rc != 0 || ts.dur() <= 0 {
+			t.Errorf("%s(PROCESS_CPUTIME_ID) = %d, %v", r.name, rc, ts)
+		}
+	}
+	tk.Stop() // marks the page invalid, and nothing makes it valid again
+	for _, r := range routines {
+		before := kernel(t, unix.CLOCK_MONOTONIC)
+		var ts Timespec
+		if rc := r.fn(unix.CLOCK_MONOTONIC, &ts); rc != 0 {
+			t.Fatalf("%s on an invalid page = %d", r.name, rc)
+		}
+		after := kernel(t, unix.CLOCK_MONOTONIC)
+		// The syscall itself: no tolerance needed.
+		if v := ts.dur(); v < before || v > after {
+			t.Errorf("%s on an invalid page = %v, kernel %v..%v", r.name, v, before, after)
+		}
+	}
+}

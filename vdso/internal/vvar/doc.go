@@ -1,0 +1,205 @@
+// Package vvar defines the data pages the generated vDSO routines read (the
+// seqlock data page and the time-namespace page), their writer, a reference
+// reader (the oracle the generated assembly must match bit for bit), and a
+// Timekeeper that keeps the data page in step with the kernel's clocks.
+//
+// # Data page (Page), layout version 1
+//
+// 4096 bytes, little-endian, naturally aligned fields. The routines address
+// it only through the Off* constants; layout_test.go checks each against the
+// Go struct.
+//
+//	offset size  name       meaning                                            written by
+//	------ ----  ---------  -------------------------------------------------  ----------------------
+//	     0    4  Seq        seqlock sequence; odd while the writer updates     Update (every write)
+//	     4    4  Mode       ModeInvalid (0): routines make the real system     Start, every refresh,
+//	                        call; ModeTSC (1): parameters valid. Any other     Invalidate, Stop
+//	                        value must be treated like ModeInvalid.
+//	     8    4  Version    layout version, 1. Routines do not check it; it    Start, every refresh
+//	                        is for debuggers and tools.
+//	    12    4  Shift      fixed-point shift (ClockShift = 24)                Start, every refresh
+//	    16    8  Mult       (ns << Shift) per TSC cycle; always < 1<<32        every full refresh
+//	    24    8  TSCBase    TSC value at which the bases below hold            every full refresh
+//	    32  192  Base[12]   per clock id c at 32+16*c:                         full refresh (all);
+//	                          +0 Sec   uint64 seconds                          coarse refresh
+//	                          +8 Snsec uint64 nanoseconds << Shift,            (slots 5 and 6)
+//	                                  Snsec < 1e9 << Shift
+//	                        slots used: REALTIME 0, MONOTONIC 1,
+//	                        MONOTONIC_RAW 4, REALTIME_COARSE 5,
+//	                        MONOTONIC_COARSE 6, BOOTTIME 7, TAI 11. Slots
+//	                        2, 3, 8, 9, 10 stay zero.
+//	   224    8  HresRes    clock_getres of the high-resolution clocks, ns      Start
+//	                        (the kernel's hrtimer resolution, 1 ns with high-
+//	                        resolution timers)
+//	   232    8  CoarseRes  clock_getres of the coarse clocks, ns (the          Start
+//	                        kernel's TICK_NSEC, read from clock_getres of
+//	                        CLOCK_MONOTONIC_COARSE)
+//	   240 3856  (padding)  zero
+//
+// All times in the page are those of the root time namespace, as in the
+// kernel's vvar page; a Timekeeper running inside a time namespace subtracts
+// its offsets from what the kernel tells it.
+//
+// # Time-namespace page (TimensPage)
+//
+// 4096 bytes, written once before the first routine that reads it runs (a
+// process's time-namespace offsets cannot change once it runs in the
+// namespace), no seqlock.
+//
+//	offset size  name         meaning
+//	------ ----  -----------  ---------------------------------------------------
+//	     0  192  Offsets[12]  per clock id c at 16*c:
+//	                            +0 Sec  int64 seconds (may be negative)
+//	                            +8 Nsec int64 nanoseconds in [0, 1e9)
+//	                          MONOTONIC 1, MONOTONIC_RAW 4, MONOTONIC_COARSE 6:
+//	                          the monotonic offset; BOOTTIME 7 and
+//	                          BOOTTIME_ALARM 9: the boottime offset (as the
+//	                          kernel fills its page); every other slot zero.
+//	   192 3904  (padding)    zero
+//
+// FillTimens fills it from /proc/self/timens_offsets (file absent: zeros).
+//
+// # Which clock goes where
+//
+// Like the kernel's vDSO (lib/vdso/gettimeofday.c: VDSO_HRES is REALTIME,
+// MONOTONIC, BOOTTIME, TAI; VDSO_COARSE is REALTIME_COARSE,
+// MONOTONIC_COARSE; VDSO_RAW is MONOTONIC_RAW), the routines serve exactly
+// the seven data-page clocks and send every other id to the system call:
+// PROCESS_CPUTIME_ID 2 and THREAD_CPUTIME_ID 3; id 10 (CLOCK_SGI_CYCLE,
+// gone); ids >= 12; and every negative id, because negative ids are valid
+// system-call clocks (the CPU-time clocks of other processes and threads,
+// dynamic POSIX clocks opened from a file descriptor) and the kernel itself
+// answers -EINVAL for the invalid ones (-1, INT_MIN...).
+//
+// CLOCK_REALTIME_ALARM (8) and CLOCK_BOOTTIME_ALARM (9) are in none of the
+// kernel's vDSO masks, so the kernel's vDSO makes the system call for both
+// clock_gettime and clock_getres. They must not mirror 0 and 7: the system
+// call fails with EINVAL when the machine has no RTC able to wake it
+// (alarm_clock_get_timespec checks alarmtimer_get_rtcdev), which is the case
+// on the Firecracker VM this package was written on (no /dev/rtc: ids 8, 9
+// and 10 give EINVAL, both gettime and getres). Routines therefore send 8
+// and 9 to the system call; their slots here stay zero (the TimensPage slot
+// 9 is filled only because the kernel fills it).
+//
+// clock_getres: HresRes for REALTIME, MONOTONIC, MONOTONIC_RAW, BOOTTIME,
+// TAI; CoarseRes for the two coarse clocks; system call for the rest and
+// whenever Mode is not ModeTSC (see (*Page).Res). gettimeofday and time are
+// REALTIME.
+//
+// # Reader algorithm
+//
+// Every routine implements (*Page).Read; the time-namespace routines then
+// add the offset ((*TimensPage).Apply, (*Page).ReadTimens):
+//
+//	retry:
+//	  seq := load Seq; if seq is odd: PAUSE, goto retry
+//	  if Mode != ModeTSC: system call
+//	  tsc := LFENCE; RDTSC                 (not for the coarse clocks)
+//	  delta := tsc - TSCBase; if int64(delta) < 0 { delta = 0 }
+//	  coarse clocks: delta = 0
+//	  ns := Base[c].Snsec + delta*Mult     (uint64, wrapping)
+//	  ns >>= Shift                         (SHRQ CL: count taken mod 64)
+//	  sec := Base[c].Sec
+//	  if load Seq != seq: goto retry
+//	  for ns >= 1e9 { ns -= 1e9; sec++ }
+//	time namespace: sec += Offsets[c].Sec; ns += Offsets[c].Nsec;
+//	  if ns >= 1e9 { ns -= 1e9; sec++ }    (once: both terms are < 1e9)
+//
+// The routines need no fence besides the LFENCE before RDTSC (which keeps
+// RDTSC from executing before the first load of Seq, like the kernel's
+// rdtsc_ordered): x86-TSO keeps loads in order with loads and stores in
+// order with stores, which is all a seqlock needs; see (*Page).Update.
+//
+// The negative-delta clamp covers a reader whose RDTSC ran before the
+// writer's switch point (it then returns the base value, which is never
+// earlier than anything the previous parameters gave) and small TSC skew
+// between CPUs.
+//
+// # Shift and Mult
+//
+// Shift is 24 and Mult = round-down((1e9 << 24) / f_TSC) (about 8.0e6 for the
+// 2.1 GHz TSC here). Overflow bound: Snsec < 1e9<<24 and delta*Mult is
+// (ns elapsed) << 24, so Snsec + delta*Mult < 2^64 while the time elapsed
+// since TSCBase is under 2^40 ns - 1 s = 1098.5 s (18.3 minutes), whatever
+// f_TSC; the Timekeeper rewrites TSCBase every Interval (100 ms). A shift of
+// 25 would give only 548 s, short of the required 10 minutes. Mult < 2^32
+// holds for any TSC faster than (1e9 << 24) / 2^32 Hz = 3.9 MHz, and its
+// quantisation (one unit in 8e6, 0.12 ppm at 2.1 GHz) costs at most 12 ns per
+// 100 ms interval, corrected at the next refresh.
+//
+// Limitation of the fixed layout: nothing stops a reader after 18.3 minutes
+// without a refresh. That happens only when the whole process was frozen
+// (SIGSTOP, cgroup freezer, checkpoint/restore) and a reader runs before the
+// refresh goroutine does, or after a restore on another machine (another
+// TSC). A runtime that freezes processes should Invalidate before and
+// restart the Timekeeper after. A later layout could add a max-delta word
+// (the kernel's CONFIG_GENERIC_VDSO_OVERFLOW_PROTECT) and a second Mult for
+// MONOTONIC_RAW (the kernel has one per clocksource base, CS_HRES_COARSE and
+// CS_RAW).
+//
+// # Timekeeper
+//
+// Start refuses (a *TSCError, page left invalid) unless every CPU in
+// /proc/cpuinfo has constant_tsc and nonstop_tsc and RDTSC is allowed
+// (PR_GET_TSC). It then calibrates: MONOTONIC and MONOTONIC_RAW are sampled,
+// it sleeps CalibrationWindow (20 ms), and the first full refresh publishes.
+//
+// Sampling: each data-page clock is read with clock_gettime between two
+// RDTSC reads, Tries (5) times; the tightest bracket wins and its midpoint is
+// taken as the TSC at which the kernel read its clock. Brackets wider than 4
+// times the narrowest seen for that clock are rejected (the thread was
+// interrupted every time), and the clock simply continues on its current
+// parameters for that round. Coarse clocks are read without a bracket: they
+// do not move with the TSC.
+//
+// Rates: the kernel derives REALTIME, MONOTONIC, BOOTTIME and TAI from one
+// timekeeper, so they share one NTP-adjusted rate, estimated from MONOTONIC;
+// MONOTONIC_RAW has its own. Each is the slope between the current sample
+// and the oldest kept in a history of up to 32 samples spaced 125 ms apart,
+// so the baseline grows from the calibration window to HistorySpan (4 s):
+// with 1.2 us brackets the rate error falls from ~60 ppm at 20 ms to ~0.3 ppm.
+// A rate change beyond 1000 ppm, or a TSC going backwards, is an anomaly.
+//
+// Refresh (every Interval, 100 ms): sample every clock, re-estimate the
+// rates, make Seq odd, read the switch point W = RDTSC, compute the new
+// parameters with TSCBase = W, publish. Continuity (nextParams in calc.go
+// has the proof): with old(T), new(T) the values the old and the new
+// parameters give at TSC T, every clock keeps new(T) >= old(T) for T in
+// [W, W + 10 us], which covers every reader that validated the old
+// parameters (its loads preceded the odd store, hence W, and its RDTSC
+// trails its last load by far less than 10 us), and readers with T < W get
+// the new base, itself >= old(W). Errors are corrected without ever going
+// backwards: a clock behind the kernel steps forward to it; a clock ahead of
+// it keeps its value and asks for a rate lower by error/Interval (at most
+// 500 ppm lower), so that it meets the kernel at the next refresh. Mult is
+// shared by all clocks, so the published Mult is the smallest rate any clock
+// asked for, rounded down: no clock ever has to step back, and the others
+// fall slightly behind and step forward at the next refresh. REALTIME and
+// TAI errors beyond StepThreshold (1 ms) mean the clock was set: the page
+// follows the kernel, backwards too, as the kernel's own readers see.
+// MONOTONIC-family errors beyond MaxError (20 ms) ahead mean the TSC
+// misbehaved: the page is invalidated and recalibrated.
+//
+// Error bound (reader minus kernel at the same instant): the sample's
+// placement error (at most half the bracket, about 0.6 us here, and in
+// practice much less: the bracket test in timekeeper_test.go passes with no
+// tolerance at all most of the time) plus the drift accumulated until the
+// next refresh: (rate error + Mult quantisation + |NTP rate - raw rate|
+// for MONOTONIC_RAW) x Interval, about 0.3 ppm + 0.12 ppm for 100 ms, ~40
+// ns, plus the slew of a clock found ahead, which only moves it towards the
+// kernel. Measured figures are in the test log (TestOracleAgainstKernel).
+//
+// Why 100 ms: the drift term grows linearly with the interval while the
+// cost (7 clocks x 5 brackets x ~1.3 us system calls here, ~50 us) is paid
+// per refresh; 100 ms keeps the drift to tens of ns for 0.05% of a CPU.
+// The coarse clocks are refreshed alone every CoarseInterval (the kernel's
+// tick, 4 ms here) so they are as fresh as the kernel's coarse clocks: two
+// system calls per tick.
+//
+// Writers: Update takes the seqlock's write side with a compare-and-swap
+// from even to odd, so the Timekeeper, Invalidate and Stop may run
+// concurrently. While Seq is odd, readers spin; the writer computes only a
+// few dozen arithmetic operations in that window (no system calls), but a
+// user-space writer can be preempted there, and readers then spin until it
+// runs again.
+package vvar

@@ -1,0 +1,350 @@
+package vvar
+
+import (
+	"runtime"
+	"sync/atomic"
+)
+
+// Layout version 1 of the data page. The generated assembly addresses the
+// page only through these constants; layout_test.go checks every one of them
+// against unsafe.Offsetof/Sizeof of Page.
+const (
+	OffSeq       = 0   // uint32: seqlock sequence, odd while the writer is updating
+	OffMode      = 4   // uint32: ModeInvalid or ModeTSC
+	OffVersion   = 8   // uint32: Version
+	OffShift     = 12  // uint32: fixed-point shift
+	OffMult      = 16  // uint64: (ns << Shift) per TSC cycle, < 1<<32
+	OffTSCBase   = 24  // uint64: TSC value at which the bases were taken
+	OffBase      = 32  // [NumClocks]Base
+	BaseSize     = 16  // size of one Base
+	OffBaseSec   = 0   // within Base: uint64 seconds
+	OffBaseSnsec = 8   // within Base: uint64 nanoseconds << Shift
+	OffHresRes   = 224 // uint64: resolution of the high-resolution clocks, ns
+	OffCoarseRes = 232 // uint64: resolution of the coarse clocks, ns
+	PageSize     = 4096
+
+	// Time-namespace page.
+	OffTimensOffsets  = 0  // [NumClocks]TimensOffset
+	TimensOffsetSize  = 16 // size of one TimensOffset
+	OffTimensOffSec   = 0  // within TimensOffset: int64 seconds
+	OffTimensOffNsec  = 8  // within TimensOffset: int64 nanoseconds in [0, 1e9)
+	NumClocks         = 12 // clock ids 0..11 have a slot
+	endOfPageFields   = 240
+	endOfTimensFields = OffTimensOffsets + NumClocks*TimensOffsetSize
+)
+
+// Values of the mode word.
+const (
+	ModeInvalid = 0 // every routine makes the real system call
+	ModeTSC     = 1 // the bases and the TSC conversion are valid
+)
+
+// Version is the layout version written to OffVersion.
+const Version = 1
+
+// ClockShift is the shift the Timekeeper writes to OffShift. With it,
+// Snsec + delta*Mult stays below 2^64 for 2^40 ns - 1 s (about 1098 s, 18.3
+// minutes) of TSC after TSCBase, whatever the TSC frequency, and Mult fits
+// in 32 bits for any TSC faster than 3.9 MHz. See doc.go.
+const ClockShift = 24
+
+// Linux clock ids.
+const (
+	ClockRealtime         = 0
+	ClockMonotonic        = 1
+	ClockProcessCPUTimeID = 2
+	ClockThreadCPUTimeID  = 3
+	ClockMonotonicRaw     = 4
+	ClockRealtimeCoarse   = 5
+	ClockMonotonicCoarse  = 6
+	ClockBoottime         = 7
+	ClockRealtimeAlarm    = 8
+	ClockBoottimeAlarm    = 9
+	ClockTAI              = 11
+)
+
+const nsecPerSec = 1_000_000_000
+
+// Base is the value of one clock at TSCBase: Sec seconds plus Snsec>>Shift
+// nanoseconds (Snsec < 1e9<<Shift).
+type Base struct {
+	Sec   uint64
+	Snsec uint64
+}
+
+// Page is the seqlock data page (layout version 1, 4096 bytes). Its fields
+// are unexported so that every write goes through Update; read it with Read,
+// Res or Load. A Page must not be copied.
+type Page struct {
+	seq       uint32
+	mode      uint32
+	version   uint32
+	shift     uint32
+	mult      uint64
+	tscBase   uint64
+	base      [NumClocks]Base
+	hresRes   uint64
+	coarseRes uint64
+	_         [PageSize - endOfPageFields]byte
+}
+
+// TimensOffset is the offset of one clock inside a time namespace:
+// Sec + Nsec/1e9 seconds, Nsec in [0, 1e9) (Sec may be negative).
+type TimensOffset struct {
+	Sec  int64
+	Nsec int64
+}
+
+// TimensPage holds the time-namespace offsets (4096 bytes). It is written
+// once, before any routine that reads it runs, and has no seqlock.
+type TimensPage struct {
+	Offsets [NumClocks]TimensOffset
+	_       [PageSize - endOfTimensFields]byte
+}
+
+// Params is a plain copy of the page's fields other than the sequence.
+type Params struct {
+	Mode      uint32
+	Version   uint32
+	Shift     uint32
+	Mult      uint64
+	TSCBase   uint64
+	Base      [NumClocks]Base
+	HresRes   uint64
+	CoarseRes uint64
+}
+
+// IsDataPageClock reports whether routines serve clock from the data page
+// (REALTIME, MONOTONIC, MONOTONIC_RAW, REALTIME_COARSE, MONOTONIC_COARSE,
+// BOOTTIME, TAI). Every other id, negative ones included, goes to the system
+// call, exactly as the kernel's vDSO does.
+func IsDataPageClock(clock int) bool {
+	switch clock {
+	case ClockRealtime, ClockMonotonic, ClockMonotonicRaw,
+		ClockRealtimeCoarse, ClockMonotonicCoarse, ClockBoottime, ClockTAI:
+		return true
+	}
+	return false
+}
+
+// IsCoarseClock reports whether clock is read with delta = 0.
+func IsCoarseClock(clock int) bool {
+	return clock == ClockRealtimeCoarse || clock == ClockMonotonicCoarse
+}
+
+// lock makes the sequence odd. It doubles as the writers' mutual exclusion:
+// only the writer whose compare-and-swap moved the sequence from even to odd
+// may write, so concurrent Update calls (a timekeeper and Invalidate, say)
+// are serialised.
+func (p *Page) lock() uint32 {
+	for i := 0; ; i++ {
+		s := atomic.LoadUint32(&p.seq)
+		if s&1 == 0 && atomic.CompareAndSwapUint32(&p.seq, s, s+1) {
+			return s + 1
+		}
+		if i > 100 {
+			runtime.Gosched()
+		}
+	}
+}
+
+// Update runs f on a copy of the current parameters and publishes the result
+// under the seqlock: the sequence becomes odd (a LOCK CMPXCHG), every field is
+// stored, the sequence becomes even again. f runs while the sequence is odd,
+// so readers spin until it returns: keep it short, no system calls.
+//
+// Why this is enough on amd64: x86-TSO never reorders a store with an older
+// store, nor a load with an older load. A reader loads seq, then the fields,
+// then seq again. If any of its field loads saw a value of this update, the
+// odd sequence, stored before that value, is visible to its second load,
+// which therefore differs from the first; and if its first load saw the final
+// even value, every field store preceded it. The stores are atomic stores
+// (XCHG on amd64), stronger than the plain MOVs the protocol needs, so that
+// the Go race detector understands the protocol; the generated routines use
+// plain MOV loads, which are exactly what atomic loads compile to on amd64.
+func (p *Page) Update(f func(*Params)) {
+	s := p.lock()
+	// Plain loads: we hold the write side, nobody else stores.
+	cur := p.loadFields(false)
+	f(&cur)
+	atomic.StoreUint32(&p.mode, cur.Mode)
+	atomic.StoreUint32(&p.version, cur.Version)
+	atomic.StoreUint32(&p.shift, cur.Shift)
+	atomic.StoreUint64(&p.mult, cur.Mult)
+	atomic.StoreUint64(&p.tscBase, cur.TSCBase)
+	for c := range cur.Base {
+		atomic.StoreUint64(&p.base[c].Sec, cur.Base[c].Sec)
+		atomic.StoreUint64(&p.base[c].Snsec, cur.Base[c].Snsec)
+	}
+	atomic.StoreUint64(&p.hresRes, cur.HresRes)
+	atomic.StoreUint64(&p.coarseRes, cur.CoarseRes)
+	atomic.StoreUint32(&p.seq, s+1)
+}
+
+// Store replaces every field with v under the seqlock.
+func (p *Page) Store(v Params) {
+	p.Update(func(cur *Params) { *cur = v })
+}
+
+// Invalidate sets the mode to ModeInvalid: from the moment it returns, every
+// routine makes the real system call. The other fields are left alone.
+func (p *Page) Invalidate() {
+	p.Update(func(cur *Params) { cur.Mode = ModeInvalid })
+}
+
+// Seq returns the current sequence (for tests and debuggers).
+func (p *Page) Seq() uint32 { return atomic.LoadUint32(&p.seq) }
+
+func (p *Page) loadFields(atomically bool) Params {
+	if !atomically {
+		v := Params{
+			Mode: p.mode, Version: p.version, Shift: p.shift,
+			Mult: p.mult, TSCBase: p.tscBase, Base: p.base,
+			HresRes: p.hresRes, CoarseRes: p.coarseRes,
+		}
+		return v
+	}
+	var v Params
+	v.Mode = atomic.LoadUint32(&p.mode)
+	v.Version = atomic.LoadUint32(&p.version)
+	v.Shift = atomic.LoadUint32(&p.shift)
+	v.Mult = atomic.LoadUint64(&p.mult)
+	v.TSCBase = atomic.LoadUint64(&p.tscBase)
+	for c := range v.Base {
+		v.Base[c].Sec = atomic.LoadUint64(&p.base[c].Sec)
+		v.Base[c].Snsec = atomic.LoadUint64(&p.base[c].Snsec)
+	}
+	v.HresRes = atomic.LoadUint64(&p.hresRes)
+	v.CoarseRes = atomic.LoadUint64(&p.coarseRes)
+	return v
+}
+
+// Load returns a consistent snapshot of the page (a seqlock read).
+func (p *Page) Load() Params {
+	for {
+		s := atomic.LoadUint32(&p.seq)
+		if s&1 != 0 {
+			spin()
+			continue
+		}
+		v := p.loadFields(true)
+		if atomic.LoadUint32(&p.seq) == s {
+			return v
+		}
+	}
+}
+
+func spin() { runtime.Gosched() }
+
+// Read is the reference implementation of the clock routines' read of the
+// data page: the value of clock at TSC value tsc, or ok == false when the
+// routine must make the system call instead (clock not served from the data
+// page, or mode not ModeTSC). The generated routines compute bit-identical
+// results:
+//
+//	retry:
+//	  seq := load Seq; if seq is odd: goto retry
+//	  if Mode != ModeTSC: syscall
+//	  delta := tsc - TSCBase; if int64(delta) < 0 { delta = 0 }
+//	  if the clock is coarse { delta = 0 }
+//	  ns := Base[c].Snsec + delta*Mult   // uint64, wrapping
+//	  ns >>= Shift & 63                  // SHRQ CL masks the count
+//	  sec := Base[c].Sec
+//	  if load Seq != seq: goto retry
+//	  for ns >= 1e9 { ns -= 1e9; sec++ }
+//
+// The routines read tsc (LFENCE; RDTSC) after the first load of Seq; the
+// oracle takes it as an argument so that tests can pin it.
+func (p *Page) Read(clock int, tsc uint64) (sec, nsec int64, ok bool) {
+	if !IsDataPageClock(clock) {
+		return 0, 0, false
+	}
+	coarse := IsCoarseClock(clock)
+	b := &p.base[clock]
+	for {
+		seq := atomic.LoadUint32(&p.seq)
+		if seq&1 != 0 {
+			spin()
+			continue
+		}
+		if atomic.LoadUint32(&p.mode) != ModeTSC {
+			return 0, 0, false
+		}
+		delta := tsc - atomic.LoadUint64(&p.tscBase)
+		if int64(delta) < 0 || coarse {
+			delta = 0
+		}
+		ns := atomic.LoadUint64(&b.Snsec) + delta*atomic.LoadUint64(&p.mult)
+		ns >>= atomic.LoadUint32(&p.shift) & 63
+		s := atomic.LoadUint64(&b.Sec)
+		if atomic.LoadUint32(&p.seq) != seq {
+			continue
+		}
+		for ns >= nsecPerSec {
+			ns -= nsecPerSec
+			s++
+		}
+		return int64(s), int64(ns), true
+	}
+}
+
+// Res is the reference implementation of clock_getres: HresRes for REALTIME,
+// MONOTONIC, MONOTONIC_RAW, BOOTTIME and TAI, CoarseRes for the coarse
+// clocks, ok == false (system call) for every other id and whenever the mode
+// is not ModeTSC.
+func (p *Page) Res(clock int) (ns int64, ok bool) {
+	if !IsDataPageClock(clock) {
+		return 0, false
+	}
+	for {
+		seq := atomic.LoadUint32(&p.seq)
+		if seq&1 != 0 {
+			spin()
+			continue
+		}
+		mode := atomic.LoadUint32(&p.mode)
+		var r uint64
+		if IsCoarseClock(clock) {
+			r = atomic.LoadUint64(&p.coarseRes)
+		} else {
+			r = atomic.LoadUint64(&p.hresRes)
+		}
+		if atomic.LoadUint32(&p.seq) != seq {
+			continue
+		}
+		if mode != ModeTSC {
+			return 0, false
+		}
+		return int64(r), true
+	}
+}
+
+// Apply is the reference implementation of the time-namespace step: it adds
+// Offsets[clock] to (sec, nsec) and normalises once. Only MONOTONIC,
+// MONOTONIC_RAW, MONOTONIC_COARSE (monotonic offset) and BOOTTIME (boottime
+// offset) have non-zero slots among the data-page clocks, so a routine that
+// adds only for those four gets the same result. nsec must be in [0, 1e9).
+func (t *TimensPage) Apply(clock int, sec, nsec int64) (int64, int64) {
+	if clock < 0 || clock >= NumClocks {
+		return sec, nsec
+	}
+	o := t.Offsets[clock]
+	sec += o.Sec
+	nsec += o.Nsec
+	if nsec >= nsecPerSec {
+		nsec -= nsecPerSec
+		sec++
+	}
+	return sec, nsec
+}
+
+// ReadTimens is the reference implementation of a time-namespace routine:
+// Read, then t.Apply.
+func (p *Page) ReadTimens(t *TimensPage, clock int, tsc uint64) (sec, nsec int64, ok bool) {
+	sec, nsec, ok = p.Read(clock, tsc)
+	if !ok {
+		return 0, 0, false
+	}
+	sec, nsec = t.Apply(clock, sec, nsec)
+	return sec, nsec, true
+}

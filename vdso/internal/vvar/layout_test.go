@@ -1,0 +1,211 @@
+package vvar
+
+import (
+	"encoding/binary"
+	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestLayoutConstants checks every ABI constant: first against the values
+// the generated assembly was written for, then against the Go structs.
+func TestLayoutConstants(t *testing.T) {
+	abi := []struct {
+		name      string
+		got, want int
+	}{
+		{"OffSeq", OffSeq, 0}, {"OffMode", OffMode, 4}, {"OffVersion", OffVersion, 8},
+		{"OffShift", OffShift, 12}, {"OffMult", OffMult, 16}, {"OffTSCBase", OffTSCBase, 24},
+		{"OffBase", OffBase, 32}, {"BaseSize", BaseSize, 16}, {"OffBaseSec", OffBaseSec, 0},
+		{"OffBaseSnsec", OffBaseSnsec, 8}, {"OffHresRes", OffHresRes, 224},
+		{"OffCoarseRes", OffCoarseRes, 232}, {"PageSize", PageSize, 4096},
+		{"OffTimensOffsets", OffTimensOffsets, 0}, {"TimensOffsetSize", TimensOffsetSize, 16},
+		{"OffTimensOffSec", OffTimensOffSec, 0}, {"OffTimensOffNsec", OffTimensOffNsec, 8},
+		{"NumClocks", NumClocks, 12},
+		{"ModeInvalid", ModeInvalid, 0}, {"ModeTSC", ModeTSC, 1}, {"Version", Version, 1},
+		{"ClockShift", ClockShift, 24},
+		{"ClockRealtime", ClockRealtime, unix.CLOCK_REALTIME},
+		{"ClockMonotonic", ClockMonotonic, unix.CLOCK_MONOTONIC},
+		{"ClockProcessCPUTimeID", ClockProcessCPUTimeID, unix.CLOCK_PROCESS_CPUTIME_ID},
+		{"ClockThreadCPUTimeID", ClockThreadCPUTimeID, unix.CLOCK_THREAD_CPUTIME_ID},
+		{"ClockMonotonicRaw", ClockMonotonicRaw, unix.CLOCK_MONOTONIC_RAW},
+		{"ClockRealtimeCoarse", ClockRealtimeCoarse, unix.CLOCK_REALTIME_COARSE},
+		{"ClockMonotonicCoarse", ClockMonotonicCoarse, unix.CLOCK_MONOTONIC_COARSE},
+		{"ClockBoottime", ClockBoottime, unix.CLOCK_BOOTTIME},
+		{"ClockRealtimeAlarm", ClockRealtimeAlarm, unix.CLOCK_REALTIME_ALARM},
+		{"ClockBoottimeAlarm", ClockBoottimeAlarm, unix.CLOCK_BOOTTIME_ALARM},
+		{"ClockTAI", ClockTAI, unix.CLOCK_TAI},
+	}
+	for _, c := range abi {
+		if c.got != c.want {
+			t.Errorf("%s = %d, want %d", c.name, c.got, c.want)
+		}
+	}
+
+	var p Page
+	var b Base
+	var tp TimensPage
+	var to TimensOffset
+	structs := []struct {
+		name      string
+		got, want uintptr
+	}{
+		{"Offsetof(seq)", unsafe.Offsetof(p.seq), OffSeq},
+		{"Sizeof(seq)", unsafe.Sizeof(p.seq), 4},
+		{"Offsetof(mode)", unsafe.Offsetof(p.mode), OffMode},
+		{"Sizeof(mode)", unsafe.Sizeof(p.mode), 4},
+		{"Offsetof(version)", unsafe.Offsetof(p.version), OffVersion},
+		{"Sizeof(version)", unsafe.Sizeof(p.version), 4},
+		{"Offsetof(shift)", unsafe.Offsetof(p.shift), OffShift},
+		{"Sizeof(shift)", unsafe.Sizeof(p.shift), 4},
+		{"Offsetof(mult)", unsafe.Offsetof(p.mult), OffMult},
+		{"Sizeof(mult)", unsafe.Sizeof(p.mult), 8},
+		{"Offsetof(tscBase)", unsafe.Offsetof(p.tscBase), OffTSCBase},
+		{"Sizeof(tscBase)", unsafe.Sizeof(p.tscBase), 8},
+		{"Offsetof(base)", unsafe.Offsetof(p.base), OffBase},
+		{"Sizeof(base)", unsafe.Sizeof(p.base), NumClocks * BaseSize},
+		{"Sizeof(Base)", unsafe.Sizeof(b), BaseSize},
+		{"Offsetof(Base.Sec)", unsafe.Offsetof(b.Sec), OffBaseSec},
+		{"Sizeof(Base.Sec)", unsafe.Sizeof(b.Sec), 8},
+		{"Offsetof(Base.Snsec)", unsafe.Offsetof(b.Snsec), OffBaseSnsec},
+		{"Sizeof(Base.Snsec)", unsafe.Sizeof(b.Snsec), 8},
+		{"Offsetof(hresRes)", unsafe.Offsetof(p.hresRes), OffHresRes},
+		{"Sizeof(hresRes)", unsafe.Sizeof(p.hresRes), 8},
+		{"Offsetof(coarseRes)", unsafe.Offsetof(p.coarseRes), OffCoarseRes},
+		{"Sizeof(coarseRes)", unsafe.Sizeof(p.coarseRes), 8},
+		{"Sizeof(Page)", unsafe.Sizeof(p), PageSize},
+		{"Alignof(Page)", unsafe.Alignof(p), 8},
+		{"Offsetof(Offsets)", unsafe.Offsetof(tp.Offsets), OffTimensOffsets},
+		{"Sizeof(Offsets)", unsafe.Sizeof(tp.Offsets), NumClocks * TimensOffsetSize},
+		{"Sizeof(TimensOffset)", unsafe.Sizeof(to), TimensOffsetSize},
+		{"Offsetof(TimensOffset.Sec)", unsafe.Offsetof(to.Sec), OffTimensOffSec},
+		{"Offsetof(TimensOffset.Nsec)", unsafe.Offsetof(to.Nsec), OffTimensOffNsec},
+		{"Sizeof(TimensPage)", unsafe.Sizeof(tp), PageSize},
+	}
+	for _, c := range structs {
+		if c.got != c.want {
+			t.Errorf("%s = %d, want %d", c.name, c.got, c.want)
+		}
+	}
+	if OffBase+NumClocks*BaseSize != OffHresRes {
+		t.Errorf("bases end at %d, HresRes at %d", OffBase+NumClocks*BaseSize, OffHresRes)
+	}
+}
+
+// TestLayoutBytes writes distinct values through Store and reads them back
+// at the constant offsets, as the assembly does.
+func TestLayoutBytes(t *testing.T) {
+	var p Page
+	v := Params{
+		Mode: 0x01020304, Version: 0x05060708, Shift: 0x090a0b0c,
+		Mult: 0x1112131415161718, TSCBase: 0x2122232425262728,
+		HresRes: 0x3132333435363738, CoarseRes: 0x4142434445464748,
+	}
+	for c := range v.Base {
+		v.Base[c] = Base{Sec: 0x5100000000000000 + uint64(c), Snsec: 0x6100000000000000 + uint64(c)}
+	}
+	p.Store(v)
+	mem := unsafe.Slice((*byte)(unsafe.Pointer(&p)), PageSize)
+	u32 := func(off int) uint64 { return uint64(binary.LittleEndian.Uint32(mem[off:])) }
+	u64 := func(off int) uint64 { return binary.LittleEndian.Uint64(mem[off:]) }
+	checks := []struct {
+		name      string
+		got, want uint64
+	}{
+		{"Seq", u32(OffSeq), 2},
+		{"Mode", u32(OffMode), uint64(v.Mode)},
+		{"Version", u32(OffVersion), uint64(v.Version)},
+		{"Shift", u32(OffShift), uint64(v.Shift)},
+		{"Mult", u64(OffMult), v.Mult},
+		{"TSCBase", u64(OffTSCBase), v.TSCBase},
+		{"HresRes", u64(OffHresRes), v.HresRes},
+		{"CoarseRes", u64(OffCoarseRes), v.CoarseRes},
+	}
+	for c := range v.Base {
+		checks = append(checks,
+			struct {
+				name      string
+				got, want uint64
+			}{"Base.Sec", u64(OffBase + c*BaseSize + OffBaseSec), v.Base[c].Sec},
+			struct {
+				name      string
+				got, want uint64
+			}{"Base.Snsec", u64(OffBase + c*BaseSize + OffBaseSnsec), v.Base[c].Snsec})
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: read %#x at its offset, want %#x", c.name, c.got, c.want)
+		}
+	}
+	for i := 240; i < PageSize; i++ {
+		if mem[i] != 0 {
+			t.Fatalf("padding byte %d = %#x", i, mem[i])
+		}
+	}
+
+	var tp TimensPage
+	TimensOffsets{Monotonic: TimensOffset{-7, 8}, Boottime: TimensOffset{9, 10}}.Fill(&tp)
+	tm := unsafe.Slice((*byte)(unsafe.Pointer(&tp)), PageSize)
+	for c := 0; c < NumClocks; c++ {
+		sec := int64(binary.LittleEndian.Uint64(tm[OffTimensOffsets+c*TimensOffsetSize+OffTimensOffSec:]))
+		nsec := int64(binary.LittleEndian.Uint64(tm[OffTimensOffsets+c*TimensOffsetSize+OffTimensOffNsec:]))
+		want := TimensOffset{}
+		switch c {
+		case ClockMonotonic, ClockMonotonicRaw, ClockMonotonicCoarse:
+			want = TimensOffset{-7, 8}
+		case ClockBoottime, ClockBoottimeAlarm:
+			want = TimensOffset{9, 10}
+		}
+		if (TimensOffset{sec, nsec}) != want {
+			t.Errorf("timens slot %d = {%d %d}, want %v", c, sec, nsec, want)
+		}
+	}
+}
+
+func TestReadFallbacks(t *testing.T) {
+	var p Page
+	v := Params{Mode: ModeTSC, Version: Version, Shift: ClockShift, Mult: 1 << ClockShift, TSCBase: 100, HresRes: 1, CoarseRes: 4000000}
+	for c := range v.Base {
+		v.Base[c] = Base{Sec: 10, Snsec: 5 << ClockShift}
+	}
+	p.Store(v)
+	for c := -3; c < 16; c++ {
+		_, _, ok := p.Read(c, 200)
+		_, rok := p.Res(c)
+		if want := IsDataPageClock(c); ok != want || rok != want {
+			t.Errorf("clock %d: Read ok=%v Res ok=%v, want %v", c, ok, rok, want)
+		}
+	}
+	// 100 cycles at 1 ns per cycle; coarse clocks do not move.
+	if s, ns, _ := p.Read(ClockMonotonic, 200); s != 10 || ns != 105 {
+		t.Errorf("MONOTONIC = %d.%09d, want 10.000000105", s, ns)
+	}
+	if s, ns, _ := p.Read(ClockMonotonicCoarse, 200); s != 10 || ns != 5 {
+		t.Errorf("MONOTONIC_COARSE = %d.%09d, want 10.000000005", s, ns)
+	}
+	// TSC before the base: clamped.
+	if s, ns, _ := p.Read(ClockMonotonic, 50); s != 10 || ns != 5 {
+		t.Errorf("MONOTONIC before base = %d.%09d, want 10.000000005", s, ns)
+	}
+	// Carry over several seconds.
+	if s, ns, _ := p.Read(ClockMonotonic, 100+2_999_999_999); s != 13 || ns != 4 {
+		t.Errorf("MONOTONIC +3s = %d.%09d, want 13.000000004", s, ns)
+	}
+	if r, _ := p.Res(ClockRealtime); r != 1 {
+		t.Errorf("res REALTIME = %d", r)
+	}
+	if r, _ := p.Res(ClockRealtimeCoarse); r != 4000000 {
+		t.Errorf("res REALTIME_COARSE = %d", r)
+	}
+	p.Invalidate()
+	if _, _, ok := p.Read(ClockMonotonic, 200); ok {
+		t.Error("Read ok on an invalid page")
+	}
+	if _, ok := p.Res(ClockMonotonic); ok {
+		t.Error("Res ok on an invalid page")
+	}
+	if got := p.Load(); got.Mult != v.Mult || got.Base != v.Base {
+		t.Error("Invalidate changed more than the mode")
+	}
+}

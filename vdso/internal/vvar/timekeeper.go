@@ -1,0 +1,581 @@
+//go:build linux && amd64
+
+package vvar
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"strings"
+	"sync"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Options configure a Timekeeper. The zero value gives the defaults.
+type Options struct {
+	// Interval between full refreshes: every data-page clock sampled, the
+	// rates re-estimated, the errors against the kernel corrected.
+	// Default 100 ms (see doc.go for the reasoning).
+	Interval time.Duration
+
+	// CoarseInterval between refreshes of the two coarse clocks alone (two
+	// system calls, no TSC). Default: the coarse resolution clock_getres
+	// reports (the kernel's TICK_NSEC), but at least 1 ms, so that the coarse
+	// clocks are as fresh as the kernel's. Negative: coarse clocks are only
+	// refreshed with the full refresh.
+	CoarseInterval time.Duration
+
+	// CalibrationWindow is how long Start measures the TSC against
+	// CLOCK_MONOTONIC_RAW before publishing. Default 20 ms. The estimate is
+	// refined on every refresh over a baseline growing to HistorySpan.
+	CalibrationWindow time.Duration
+
+	// Tries is the number of RDTSC-bracketed reads per clock and refresh;
+	// the tightest bracket is used. Default 5.
+	Tries int
+
+	// MaxSlew is the largest relative slow-down used to absorb an error
+	// (a clock ahead of the kernel). Default 500e-6 (500 ppm, like NTP).
+	MaxSlew float64
+
+	// StepThreshold: an error of REALTIME or TAI larger than this is taken
+	// for the kernel clock being set, and followed. Default 1 ms.
+	StepThreshold time.Duration
+
+	// MaxError: a monotonic clock ahead of the kernel by more than this is an
+	// anomaly (the TSC jumped); the page is invalidated and recalibrated.
+	// Default 20 ms.
+	MaxError time.Duration
+
+	// Manual starts no goroutine: the caller drives Refresh and
+	// RefreshCoarse (tests, or a runtime with its own timer loop).
+	Manual bool
+
+	// CPUInfoPath is read for the constant_tsc and nonstop_tsc flags.
+	// Default /proc/cpuinfo.
+	CPUInfoPath string
+
+	// clock reads a kernel clock; tests wrap it. Default unix.ClockGettime.
+	clock func(clockid int32, ts *unix.Timespec) error
+}
+
+const (
+	// HistorySpan is the longest baseline the rate estimates use.
+	HistorySpan  = 4 * time.Second
+	historyLen   = 32
+	marginNs     = 10_000 // cycles of RDTSC lag after the last Seq load covered by continuity, in ns
+	rateChangeOK = 1e-3   // larger relative rate changes are anomalies
+)
+
+func (o Options) withDefaults() Options {
+	if o.Interval <= 0 {
+		o.Interval = 100 * time.Millisecond
+	}
+	if o.CalibrationWindow <= 0 {
+		o.CalibrationWindow = 20 * time.Millisecond
+	}
+	if o.Tries <= 0 {
+		o.Tries = 5
+	}
+	if o.MaxSlew <= 0 || o.MaxSlew >= 0.5 {
+		o.MaxSlew = 500e-6
+	}
+	if o.StepThreshold <= 0 {
+		o.StepThreshold = time.Millisecond
+	}
+	if o.MaxError <= 0 {
+		o.MaxError = 20 * time.Millisecond
+	}
+	if o.CPUInfoPath == "" {
+		o.CPUInfoPath = "/proc/cpuinfo"
+	}
+	if o.clock == nil {
+		o.clock = unix.ClockGettime
+	}
+	return o
+}
+
+// TSCError is returned by Start when the TSC cannot serve as a clock here.
+// The page has been left invalid, so every routine makes the system call:
+// a caller may ignore this error and run correctly, only slower.
+type TSCError struct {
+	Missing []string // cpuinfo flags that are missing
+	Reason  string   // other reason (PR_GET_TSC, unreadable cpuinfo)
+}
+
+func (e *TSCError) Error() string {
+	if len(e.Missing) > 0 {
+		return "vvar: TSC unusable as a clock: cpu lacks " + strings.Join(e.Missing, ", ")
+	}
+	return "vvar: TSC unusable as a clock: " + e.Reason
+}
+
+// ErrStopped is returned by Refresh after Stop.
+var ErrStopped = errors.New("vvar: timekeeper stopped")
+
+// Stats describe a Timekeeper's work; see (*Timekeeper).Stats.
+type Stats struct {
+	Refreshes       uint64 // full refreshes published
+	CoarseRefreshes uint64 // coarse-only refreshes published
+	Steps           uint64 // a clock behind the kernel moved forward to it
+	Slews           uint64 // a clock ahead of the kernel slowed down instead of stepping back
+	Sets            uint64 // REALTIME/TAI followed a kernel step
+	Skipped         uint64 // samples rejected (bracket too wide) or failed
+	Anomalies       uint64 // page invalidated and recalibrated
+	TSCHz           float64
+	Mult            uint64
+	Shift           uint32
+	// LastError is kernel minus page, in ns, at the last full refresh before
+	// the correction; MaxAbsError its largest magnitude since Start (set
+	// steps and initialisations excluded). BracketNs is the width of the
+	// last accepted bracket.
+	LastError   [NumClocks]float64
+	MaxAbsError [NumClocks]float64
+	BracketNs   [NumClocks]float64
+	LastErr     error
+}
+
+// Timekeeper keeps a Page's parameters in step with the kernel's clocks.
+type Timekeeper struct {
+	page *Page
+	opts Options
+	offs TimensOffsets // of our own namespace: samples minus offs = host time
+
+	mu       sync.Mutex
+	stopped  bool
+	hist     []histEntry
+	r        rates
+	minWidth [NumClocks]uint64
+	stats    Stats
+
+	stopOnce sync.Once
+	stop     chan struct{}
+	done     chan struct{}
+}
+
+type histEntry struct {
+	tscM, tscR uint64
+	mono, raw  int64 // ns
+}
+
+// Start checks that the TSC is usable, fills timens (if not nil) with the
+// calling process's time-namespace offsets, calibrates the TSC against
+// CLOCK_MONOTONIC_RAW for opts.CalibrationWindow, publishes the first
+// parameters and, unless opts.Manual, starts the refresh goroutine.
+//
+// The page always holds root-namespace (host) times: when the calling
+// process lives in a time namespace, the timekeeper subtracts its offsets
+// from what the kernel returns, and the time-namespace routines add them
+// back from the TimensPage.
+//
+// On error the page is left invalid (routines make the system call) and the
+// Timekeeper is nil; a *TSCError means only that the fast path is
+// unavailable. Stop on a nil Timekeeper does nothing.
+func Start(page *Page, timens *TimensPage, opts Options) (*Timekeeper, error) {
+	if page == nil {
+		return nil, errors.New("vvar: nil page")
+	}
+	o := opts.withDefaults()
+	page.Invalidate()
+	offs, err := ReadTimensOffsets()
+	if err != nil {
+		return nil, err
+	}
+	if timens != nil {
+		offs.Fill(timens)
+	}
+	var hr, cr unix.Timespec
+	if err := unix.ClockGetres(ClockMonotonic, &hr); err != nil {
+		return nil, fmt.Errorf("vvar: clock_getres: %w", err)
+	}
+	if err := unix.ClockGetres(ClockMonotonicCoarse, &cr); err != nil {
+		return nil, fmt.Errorf("vvar: clock_getres: %w", err)
+	}
+	page.Update(func(p *Params) {
+		p.Mode = ModeInvalid
+		p.Version = Version
+		p.Shift = ClockShift
+		p.HresRes = uint64(hr.Nano())
+		p.CoarseRes = uint64(cr.Nano())
+	})
+	if err := checkTSC(o.CPUInfoPath); err != nil {
+		return nil, err
+	}
+	if o.CoarseInterval == 0 {
+		o.CoarseInterval = max(time.Duration(cr.Nano()), time.Millisecond)
+	}
+	tk := &Timekeeper{
+		page: page,
+		opts: o,
+		offs: offs,
+		stop: make(chan struct{}),
+	}
+	tk.mu.Lock()
+	var s [NumClocks]sample
+	s[ClockMonotonic] = tk.sample(ClockMonotonic)
+	s[ClockMonotonicRaw] = tk.sample(ClockMonotonicRaw)
+	tk.updateRates(&s)
+	time.Sleep(o.CalibrationWindow)
+	err = tk.refreshLocked()
+	tk.mu.Unlock()
+	if err == nil && page.Load().Mode != ModeTSC {
+		err = errors.New("page not published")
+	}
+	if err != nil {
+		page.Invalidate()
+		return nil, fmt.Errorf("vvar: calibration: %w", err)
+	}
+	if !o.Manual {
+		tk.done = make(chan struct{})
+		go tk.loop()
+	}
+	return tk, nil
+}
+
+// checkTSC reports a *TSCError unless every CPU in cpuinfo has constant_tsc
+// (the TSC rate does not follow frequency changes) and nonstop_tsc (it does
+// not stop in deep C-states), and RDTSC is allowed in this process.
+func checkTSC(cpuinfo string) error {
+	data, err := os.ReadFile(cpuinfo)
+	if err != nil {
+		return &TSCError{Reason: err.Error()}
+	}
+	missing := map[string]bool{}
+	seen := false
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok || strings.TrimSpace(k) != "flags" {
+			continue
+		}
+		seen = true
+		have := map[string]bool{}
+		for _, f := range strings.Fields(v) {
+			have[f] = true
+		}
+		for _, f := range []string{"constant_tsc", "nonstop_tsc"} {
+			if !have[f] {
+				missing[f] = true
+			}
+		}
+	}
+	if !seen {
+		return &TSCError{Missing: []string{"constant_tsc", "nonstop_tsc"}}
+	}
+	if len(missing) > 0 {
+		var m []string
+		for _, f := range []string{"constant_tsc", "nonstop_tsc"} {
+			if missing[f] {
+				m = append(m, f)
+			}
+		}
+		return &TSCError{Missing: m}
+	}
+	var mode int32
+	if err := unix.Prctl(unix.PR_GET_TSC, uintptr(unsafe.Pointer(&mode)), 0, 0, 0); err == nil && mode == unix.PR_TSC_SIGSEGV {
+		return &TSCError{Reason: "RDTSC traps in this process (PR_TSC_SIGSEGV)"}
+	}
+	return nil
+}
+
+// Stop ends the refresh goroutine and invalidates the page, so no routine
+// runs on parameters nobody refreshes any more. It may be called more than
+// once, and on a nil Timekeeper.
+func (tk *Timekeeper) Stop() {
+	if tk == nil {
+		return
+	}
+	tk.stopOnce.Do(func() {
+		close(tk.stop)
+		if tk.done != nil {
+			<-tk.done
+		}
+		tk.mu.Lock()
+		tk.stopped = true
+		tk.page.Invalidate()
+		tk.mu.Unlock()
+	})
+}
+
+// Refresh performs a full refresh now. The goroutine calls it every
+// Interval; with Options.Manual the caller does.
+func (tk *Timekeeper) Refresh() error {
+	tk.mu.Lock()
+	defer tk.mu.Unlock()
+	if tk.stopped {
+		return ErrStopped
+	}
+	return tk.refreshLocked()
+}
+
+// RefreshCoarse refreshes the coarse clocks only.
+func (tk *Timekeeper) RefreshCoarse() error {
+	tk.mu.Lock()
+	defer tk.mu.Unlock()
+	if tk.stopped {
+		return ErrStopped
+	}
+	return tk.refreshCoarseLocked()
+}
+
+// Stats returns a copy of the statistics.
+func (tk *Timekeeper) Stats() Stats {
+	tk.mu.Lock()
+	defer tk.mu.Unlock()
+	return tk.stats
+}
+
+func (tk *Timekeeper) loop() {
+	defer close(tk.done)
+	full := tk.opts.Interval
+	period := full
+	if c := tk.opts.CoarseInterval; c > 0 && c < full {
+		period = c
+	}
+	t := time.NewTicker(period)
+	defer t.Stop()
+	next := time.Now().Add(full)
+	for {
+		select {
+		case <-tk.stop:
+			return
+		case now := <-t.C:
+			tk.mu.Lock()
+			var err error
+			if now.Add(period / 2).After(next) {
+				err = tk.refreshLocked()
+				next = now.Add(full)
+			} else {
+				err = tk.refreshCoarseLocked()
+			}
+			if err != nil {
+				tk.stats.LastErr = err
+			}
+			tk.mu.Unlock()
+		}
+	}
+}
+
+// toHost moves a reading of clock c from our time namespace to the root one.
+func (tk *Timekeeper) toHost(c int, sec, nsec int64) (int64, int64) {
+	var o TimensOffset
+	switch c {
+	case ClockMonotonic, ClockMonotonicRaw, ClockMonotonicCoarse:
+		o = tk.offs.Monotonic
+	case ClockBoottime:
+		o = tk.offs.Boottime
+	default:
+		return sec, nsec
+	}
+	sec -= o.Sec
+	nsec -= o.Nsec
+	if nsec < 0 {
+		nsec += nsecPerSec
+		sec--
+	}
+	return sec, nsec
+}
+
+// sample reads clock c bracketed by RDTSC, Tries times, and keeps the
+// tightest bracket. A bracket wider than 4 times the narrowest seen for the
+// clock is rejected (the thread was preempted or interrupted every time);
+// each rejection widens that limit by 1/8 so a lasting slowdown is adopted.
+func (tk *Timekeeper) sample(c int) sample {
+	var best sample
+	for i := 0; i < tk.opts.Tries; i++ {
+		var ts unix.Timespec
+		a := RDTSC()
+		err := tk.opts.clock(int32(c), &ts)
+		b := RDTSC()
+		if err != nil {
+			return sample{}
+		}
+		if b < a {
+			continue // moved to a CPU whose TSC is behind
+		}
+		if w := b - a; !best.ok || w < best.width {
+			best = sample{ok: true, tsc: a + w/2, width: w, sec: ts.Sec, nsec: ts.Nsec}
+		}
+	}
+	if !best.ok {
+		return best
+	}
+	mw := &tk.minWidth[c]
+	if *mw == 0 || best.width < *mw {
+		*mw = best.width
+	}
+	if best.width > 4**mw {
+		*mw += *mw / 8
+		tk.stats.Skipped++
+		return sample{}
+	}
+	best.sec, best.nsec = tk.toHost(c, best.sec, best.nsec)
+	return best
+}
+
+// readCoarse reads a coarse clock: no bracket, it does not move with the TSC.
+func (tk *Timekeeper) readCoarse(c int) sample {
+	var ts unix.Timespec
+	if err := tk.opts.clock(int32(c), &ts); err != nil {
+		return sample{}
+	}
+	s := sample{ok: true, sec: ts.Sec, nsec: ts.Nsec}
+	s.sec, s.nsec = tk.toHost(c, s.sec, s.nsec)
+	return s
+}
+
+// updateRates re-estimates the rates from the oldest history entry and the
+// MONOTONIC and MONOTONIC_RAW samples in s, and records s in the history
+// (at most one entry per HistorySpan/historyLen).
+func (tk *Timekeeper) updateRates(s *[NumClocks]sample) error {
+	m, r := s[ClockMonotonic], s[ClockMonotonicRaw]
+	if !m.ok || !r.ok {
+		return nil
+	}
+	cur := histEntry{
+		tscM: m.tsc, mono: m.sec*nsecPerSec + m.nsec,
+		tscR: r.tsc, raw: r.sec*nsecPerSec + r.nsec,
+	}
+	if len(tk.hist) > 0 {
+		o := tk.hist[0]
+		dm, dr := int64(cur.tscM-o.tscM), int64(cur.tscR-o.tscR)
+		if dm <= 0 || dr <= 0 {
+			tk.resetHistory(cur)
+			return errors.New("vvar: TSC went backwards")
+		}
+		nr := rates{
+			mono: float64(cur.mono-o.mono) / float64(dm) * (1 << ClockShift),
+			raw:  float64(cur.raw-o.raw) / float64(dr) * (1 << ClockShift),
+		}
+		if !(nr.mono > 0 && nr.raw > 0) {
+			tk.resetHistory(cur)
+			return errors.New("vvar: kernel clock did not advance")
+		}
+		if tk.r.raw > 0 && (math.Abs(nr.mono/tk.r.mono-1) > rateChangeOK || math.Abs(nr.raw/tk.r.raw-1) > rateChangeOK) {
+			tk.resetHistory(cur)
+			return fmt.Errorf("vvar: TSC rate changed by %.0f ppm", (nr.raw/tk.r.raw-1)*1e6)
+		}
+		tk.r = nr
+	}
+	spacing := uint64(0)
+	if tk.r.raw > 0 {
+		spacing = uint64(float64(HistorySpan/historyLen) * (1 << ClockShift) / tk.r.raw)
+	}
+	if n := len(tk.hist); n == 0 || cur.tscM-tk.hist[n-1].tscM >= spacing {
+		if n == historyLen {
+			copy(tk.hist, tk.hist[1:])
+			tk.hist = tk.hist[:n-1]
+		}
+		tk.hist = append(tk.hist, cur)
+	}
+	return nil
+}
+
+func (tk *Timekeeper) resetHistory(cur histEntry) {
+	tk.hist = append(tk.hist[:0], cur)
+	tk.r = rates{}
+}
+
+func (tk *Timekeeper) calcConfig() calcConfig {
+	toFixed := func(d time.Duration) int64 { return int64(d) << ClockShift }
+	cyclesPerNs := float64(1<<ClockShift) / tk.r.raw
+	return calcConfig{
+		interval: math.Max(float64(tk.opts.Interval)*cyclesPerNs, 1),
+		maxSlew:  tk.opts.MaxSlew,
+		stepThr:  toFixed(tk.opts.StepThreshold),
+		maxErr:   toFixed(tk.opts.MaxError),
+		margin:   uint64(marginNs * cyclesPerNs),
+	}
+}
+
+func (tk *Timekeeper) refreshLocked() error {
+	var s [NumClocks]sample
+	for _, c := range hresClocks {
+		s[c] = tk.sample(c)
+	}
+	for _, c := range coarseClocks {
+		s[c] = tk.readCoarse(c)
+	}
+	rateErr := tk.updateRates(&s)
+	var res calcResult
+	if rateErr == nil {
+		cfg := tk.calcConfig()
+		tk.page.Update(func(p *Params) {
+			w := RDTSC()
+			*p, res = nextParams(*p, w, &s, tk.r, cfg)
+		})
+	} else {
+		tk.page.Invalidate()
+	}
+	err := rateErr
+	if err == nil {
+		err = res.anomaly
+	}
+	if err != nil {
+		tk.stats.Anomalies++
+		tk.stats.LastErr = err
+		if rateErr == nil {
+			// Recalibrate: rates from the next samples on.
+			m, r := s[ClockMonotonic], s[ClockMonotonicRaw]
+			if m.ok && r.ok {
+				tk.resetHistory(histEntry{m.tsc, r.tsc, m.sec*nsecPerSec + m.nsec, r.sec*nsecPerSec + r.nsec})
+			} else {
+				tk.hist, tk.r = tk.hist[:0], rates{}
+			}
+		}
+		return err
+	}
+	st := &tk.stats
+	st.Refreshes++
+	st.TSCHz = 1e9 * (1 << ClockShift) / tk.r.raw
+	p := tk.page.Load()
+	st.Mult, st.Shift = p.Mult, p.Shift
+	for c, cr := range res.clocks {
+		if s[c].ok && s[c].width > 0 {
+			st.BracketNs[c] = float64(s[c].width) * tk.r.raw / (1 << ClockShift)
+		}
+		switch cr.action {
+		case actStep, actSlew:
+			st.LastError[c] = cr.err
+			if !IsCoarseClock(c) {
+				st.MaxAbsError[c] = math.Max(st.MaxAbsError[c], math.Abs(cr.err))
+			}
+			if cr.action == actSlew {
+				st.Slews++
+			} else if cr.err > 0 && !IsCoarseClock(c) {
+				st.Steps++
+			}
+		case actSet:
+			st.LastError[c] = cr.err
+			st.Sets++
+		}
+	}
+	return nil
+}
+
+func (tk *Timekeeper) refreshCoarseLocked() error {
+	rt, mono := tk.readCoarse(ClockRealtimeCoarse), tk.readCoarse(ClockMonotonicCoarse)
+	if !rt.ok || !mono.ok {
+		return errors.New("vvar: reading the coarse clocks failed")
+	}
+	tk.page.Update(func(p *Params) {
+		if p.Mode != ModeTSC {
+			return
+		}
+		p.Base[ClockRealtimeCoarse] = rt.stime().base()
+		k := mono.stime()
+		ob := p.Base[ClockMonotonicCoarse]
+		if !k.less(stime{int64(ob.Sec), ob.Snsec}) {
+			p.Base[ClockMonotonicCoarse] = k.base()
+		}
+	})
+	tk.stats.CoarseRefreshes++
+	return nil
+}
