@@ -3,6 +3,7 @@ package dsl
 import (
 	"fmt"
 	"regexp"
+	"strings"
 
 	"github.com/mmcloughlin/avo/ir"
 	"github.com/mmcloughlin/avo/operand"
@@ -17,6 +18,8 @@ type Builder struct {
 	marker Node
 	// nextID numbers markers in program order.
 	nextID int
+	// checked is set once the whole-program checks ran.
+	checked bool
 }
 
 // New returns an empty Builder.
@@ -161,8 +164,15 @@ func (b *Builder) label(p Pos, name string) {
 		b.errorf(p, "label %q is not an identifier", name)
 		return
 	}
+	if strings.HasPrefix(name, ReservedLabelPrefix) {
+		b.errorf(p, "label %q: labels starting with %q are reserved for the generator; rename it", name, ReservedLabelPrefix)
+		return
+	}
 	b.node(p, &LabelNode{Name: name, Pos: p})
 }
+
+// ReservedLabelPrefix starts every label the generator places.
+const ReservedLabelPrefix = "vg_"
 
 // L refers to a label, as the operand of a branch.
 func L(name string) operand.LabelRef { return operand.LabelRef(name) }
@@ -191,7 +201,10 @@ func (b *Builder) raw(p Pos, bs ...byte) {
 // Program finishes recording, checks the program as a whole and returns it
 // with every mistake found (as an ErrorList).
 func (b *Builder) Program() (*Program, error) {
-	b.check()
+	if !b.checked {
+		b.check()
+		b.checked = true
+	}
 	if len(b.prog.errs) > 0 {
 		b.prog.errs.Sort()
 		return nil, b.prog.errs

@@ -79,8 +79,8 @@ func (p *params) equal(q *params) bool {
 }
 
 // Labels the generator places; users may not start a label with "vg_".
-func entryLabel(name string) string    { return "vg_" + name }
-func entryEndLabel(name string) string { return "vg_" + name + "_end" }
+func entryLabel(name string) string    { return "vg_entry_" + name }
+func entryEndLabel(name string) string { return "vg_end_" + name }
 func siteLabel(id int) string          { return fmt.Sprintf("vg_sb%d", id) }
 func siteRetLabel(id int) string       { return fmt.Sprintf("vg_sb%d_ret", id) }
 func bodyLabel(id int) string          { return fmt.Sprintf("vg_sb%d_body", id) }

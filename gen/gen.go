@@ -61,6 +61,9 @@ func Generate(ctx context.Context, prog *dsl.Program, cfg Config) (*Output, erro
 	if err := checkKeys(prog, set); err != nil {
 		return nil, err
 	}
+	if err := checkSymbols(prog, set, cfg.Name); err != nil {
+		return nil, err
+	}
 	pkg, err := loadPackage(cfg.Dir, cfg.Pkg)
 	if err != nil {
 		return nil, err
@@ -134,6 +137,31 @@ func checkKeys(prog *dsl.Program, set *variants.Set) error {
 		return nil // the built-in set is not the user's to trim
 	}
 	return set.CheckUsed(used)
+}
+
+// checkSymbols: the Go symbols the outputs define (images, their address
+// functions, stubs) are all distinct, e.g. no entry named like the program.
+func checkSymbols(prog *dsl.Program, set *variants.Set, name string) error {
+	owner := map[string]string{}
+	for _, v := range set.Variants {
+		owner[imageSymbol(name, v.Name)] = "the image of variant " + v.Name
+		owner[addrFunc(imageSymbol(name, v.Name))] = "the address function of variant " + v.Name
+	}
+	var errs dsl.ErrorList
+	for _, e := range prog.Entries {
+		for _, v := range set.Variants {
+			s := stubName(e.Name, v.Name)
+			if o, ok := owner[s]; ok {
+				errs = append(errs, &dsl.Error{Pos: e.Pos, Msg: fmt.Sprintf("entry %q: its stub %s for variant %s has the same name as %s; rename the entry or the program (-name)", e.Name, s, v.Name, o)})
+				continue
+			}
+			owner[s] = "the stub of entry " + e.Name
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
 }
 
 // target is the package the outputs belong to.

@@ -3,6 +3,7 @@ package vdso
 import (
 	"bufio"
 	"bytes"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -157,33 +158,46 @@ func TestHostPathIsMarkerFree(t *testing.T) {
 	}
 }
 
-// TestGeneratedFilesUpToDate reruns this package's go:generate line in
-// -check mode: any drift (a hand edit, a stale file) fails.
-func TestGeneratedFilesUpToDate(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the generator (a few seconds); skipped with -short")
+// TestMain checks first that the generated files are what the generator
+// makes of asm.go now (its go:generate line in -check mode): a hand edit
+// or a stale file fails the package at once, before any routine runs from
+// an image that may no longer terminate. Skipped with -short.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if !testing.Short() {
+		if err := checkGenerated("vdso.go"); err != nil {
+			fmt.Fprintln(os.Stderr, "FAIL: generated files are out of date:", err)
+			os.Exit(1)
+		}
 	}
-	args := generateArgs(t, "vdso.go")
-	cmd := exec.Command("go", append(args, "-check")...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go %s -check: %v\n%s", strings.Join(args, " "), err, out)
+	os.Exit(m.Run())
+}
+
+func checkGenerated(file string) error {
+	args, err := generateArgs(file)
+	if err != nil {
+		return err
 	}
+	out, err := exec.Command("go", append(args, "-check")...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("go %s -check: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return nil
 }
 
 // generateArgs returns the arguments of the go:generate line in file,
 // without the leading "go".
-func generateArgs(t *testing.T, file string) []string {
+func generateArgs(file string) ([]string, error) {
 	f, err := os.Open(file)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if rest, ok := strings.CutPrefix(sc.Text(), "//go:generate go "); ok {
-			return strings.Fields(rest)
+			return strings.Fields(rest), nil
 		}
 	}
-	t.Fatalf("%s has no //go:generate go line", file)
-	return nil
+	return nil, fmt.Errorf("%s has no //go:generate go line", file)
 }

@@ -5,7 +5,7 @@
 // func clock_host()
 TEXT ·clock_host(SB), NOSPLIT|NOFRAME, $0
 	// entry clock_gettime (asm.go:37)
-vg_clock_gettime:
+vg_entry_clock_gettime:
 	CMPL DI, $0x01
 	JHI  cg_syscall
 	MOVL DI, R11
@@ -75,11 +75,11 @@ vg_sb0_body:
 cg_timens_done:
 	JMP vg_sb0_ret
 
-vg_clock_gettime_end:
+vg_end_clock_gettime:
 	BYTE $0xcc
 
 	// entry clock_gettime_tl (asm.go:56)
-vg_clock_gettime_tl:
+vg_entry_clock_gettime_tl:
 	CMPL DI, $0x01
 	JHI  tl_syscall
 	MOVL DI, R11
@@ -160,4 +160,4 @@ tl_syscall:
 	SYSCALL
 	RET
 
-vg_clock_gettime_tl_end:
+vg_end_clock_gettime_tl:

@@ -5,7 +5,7 @@
 // func clock_nomarker()
 TEXT ·clock_nomarker(SB), NOSPLIT|NOFRAME, $0
 	// entry clock_gettime (asm.go:37)
-vg_clock_gettime:
+vg_entry_clock_gettime:
 	CMPL DI, $0x01
 	JHI  cg_syscall
 	MOVL DI, R11
@@ -54,13 +54,13 @@ cg_syscall:
 	SYSCALL
 	RET
 
-vg_clock_gettime_end:
+vg_end_clock_gettime:
 	BYTE $0xcc
 	BYTE $0xcc
 	BYTE $0xcc
 
 	// entry clock_gettime_tl (asm.go:56)
-vg_clock_gettime_tl:
+vg_entry_clock_gettime_tl:
 	CMPL DI, $0x01
 	JHI  tl_syscall
 	MOVL DI, R11
@@ -109,4 +109,4 @@ tl_syscall:
 	SYSCALL
 	RET
 
-vg_clock_gettime_tl_end:
+vg_end_clock_gettime_tl:

@@ -1,0 +1,314 @@
+package gen
+
+import (
+	"bytes"
+	"errors"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mmcloughlin/avo/reg"
+
+	"github.com/vdsogen/vdsogen/dsl"
+)
+
+// snapshot records every file of dir: name, mode, contents.
+type fileState struct {
+	mode fs.FileMode
+	data string
+}
+
+func snapshot(t *testing.T, dir string) map[string]fileState {
+	t.Helper()
+	m := map[string]fileState{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		st := fileState{mode: info.Mode()}
+		if d.Type().IsRegular() {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			st.data = string(b)
+		}
+		m[rel] = st
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func sameSnapshot(t *testing.T, what string, before, after map[string]fileState) {
+	t.Helper()
+	for name, a := range after {
+		b, ok := before[name]
+		switch {
+		case !ok:
+			t.Errorf("%s: %s appeared", what, name)
+		case a.mode != b.mode:
+			t.Errorf("%s: %s mode %v, was %v", what, name, a.mode, b.mode)
+		case a.data != b.data:
+			t.Errorf("%s: %s changed", what, name)
+		}
+	}
+	for name := range before {
+		if _, ok := after[name]; !ok {
+			t.Errorf("%s: %s disappeared", what, name)
+		}
+	}
+}
+
+// writtenTarget is a fresh target package holding the good program's
+// outputs, written by Write.
+func writtenTarget(t *testing.T) (string, *Output) {
+	t.Helper()
+	o, _ := goodOutput(t)
+	dir := newTarget(t)
+	if err := Write(dir, "vd", o.Files); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	return dir, o
+}
+
+func TestWriteCheck(t *testing.T) {
+	dir, o := writtenTarget(t)
+	for name, want := range o.Files {
+		got, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s not written as generated (%v)", name, err)
+		}
+		if fi, err := os.Stat(filepath.Join(dir, name)); err != nil || fi.Mode().Perm() != 0o644 {
+			t.Errorf("%s: mode %v (%v), want 0644", name, fi.Mode(), err)
+		}
+	}
+	if err := Check(dir, "vd", o.Files); err != nil {
+		t.Fatalf("Check after Write: %v", err)
+	}
+	if s := snapshot(t, dir); len(s) != len(o.Files)+3 { // ., go.mod, target.go
+		t.Errorf("directory holds %d entries, want %d: %v", len(s), len(o.Files)+3, slices.Sorted(maps.Keys(s)))
+	}
+}
+
+func TestCheckDrift(t *testing.T) {
+	dir, o := writtenTarget(t)
+	const name = "zvd_timens_amd64.s"
+	path := filepath.Join(dir, name)
+	text, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Change one byte on a known line: the first instruction after TEXT.
+	lines := strings.Split(string(text), "\n")
+	line := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "\tMOVQ") })
+	if line < 0 {
+		t.Fatalf("no MOVQ line in %s", text)
+	}
+	off := len(strings.Join(lines[:line], "\n")) + 2 // the M of MOVQ
+	text[off] = 'X'
+	if err := os.WriteFile(path, text, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = Check(dir, "vd", o.Files)
+	var d *Drift
+	if !errors.As(err, &d) {
+		t.Fatalf("Check = %v (%T), want *Drift", err, err)
+	}
+	if !slices.Equal(d.Changed, []string{name}) || len(d.Missing) != 0 || len(d.Stale) != 0 {
+		t.Errorf("drift %+v, want only %s changed", d, name)
+	}
+	wantLine := "line " + strconv.Itoa(line+1) + ":"
+	if !strings.Contains(d.First[name], wantLine) || !strings.Contains(d.First[name], "XOVQ") {
+		t.Errorf("First[%s] = %q, want %q and the edited text", name, d.First[name], wantLine)
+	}
+	if msg := err.Error(); !strings.Contains(msg, name+": differs, "+wantLine) {
+		t.Errorf("message %q does not name %s and %s", msg, name, wantLine)
+	}
+
+	// A missing file is reported as such.
+	os.Remove(filepath.Join(dir, "zvd_layout_amd64.go"))
+	if err := Check(dir, "vd", o.Files); !errors.As(err, &d) || !slices.Equal(d.Missing, []string{"zvd_layout_amd64.go"}) {
+		t.Errorf("Check with a missing file = %v", err)
+	}
+}
+
+func TestWriteUnchangedKeepsMtimes(t *testing.T) {
+	dir, o := writtenTarget(t)
+	past := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+	for name := range o.Files {
+		if err := os.Chtimes(filepath.Join(dir, name), past, past); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One file changed: only it gets a new mtime.
+	changed := maps.Clone(o.Files)
+	changed["zvd_host_amd64.s"] = append(slices.Clone(o.Files["zvd_host_amd64.s"]), "// more\n"...)
+	if err := Write(dir, "vd", changed); err != nil {
+		t.Fatal(err)
+	}
+	for name := range o.Files {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if touched := !fi.ModTime().Equal(past); touched != (name == "zvd_host_amd64.s") {
+			t.Errorf("%s: mtime %v (touched %v)", name, fi.ModTime(), touched)
+		}
+	}
+	if err := Check(dir, "vd", changed); err != nil {
+		t.Errorf("Check: %v", err)
+	}
+}
+
+func TestFailingGenerateLeavesDirectory(t *testing.T) {
+	dir, _ := writtenTarget(t)
+	os.WriteFile(filepath.Join(dir, "zvd_host_amd64.s"), []byte("// hand-edited\n"), 0o600)
+	before := snapshot(t, dir)
+	// Fails late: after assembling, in the padding plan.
+	b := dsl.New()
+	b.Entry("f", "func()")
+	b.ThreeLabel("timens", func() { b.NOP() }, func() {
+		b.MOVQ(reg.RAX, reg.RBX)
+		b.RET()
+	})
+	if _, err := generate(t, mustProgram(t, b), dir, nil); err == nil {
+		t.Fatal("Generate succeeded")
+	}
+	sameSnapshot(t, "after a failing Generate", before, snapshot(t, dir))
+}
+
+func TestWriteReadOnly(t *testing.T) {
+	dir, o := writtenTarget(t)
+	// Every file changes; the last one written (in name order) is read-only,
+	// so the others already have temporary files when Write finds out.
+	changed := map[string][]byte{}
+	for name, text := range o.Files {
+		changed[name] = append(slices.Clone(text), "// v2\n"...)
+	}
+	names := sortedNames(changed)
+	ro := filepath.Join(dir, names[len(names)-1])
+	if err := os.Chmod(ro, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, dir)
+	err := Write(dir, "vd", changed)
+	if err == nil {
+		t.Fatal("Write into a read-only file succeeded")
+	}
+	if !strings.Contains(err.Error(), ro) || !strings.Contains(err.Error(), "read-only") {
+		t.Errorf("error %q does not say %s is read-only", err, ro)
+	}
+	sameSnapshot(t, "after a failing Write", before, snapshot(t, dir))
+	// A read-only file whose content is already right is no obstacle.
+	if err := Write(dir, "vd", o.Files); err != nil {
+		t.Errorf("Write of unchanged contents with a read-only file: %v", err)
+	}
+}
+
+func TestWriteNotADirectory(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(f, nil, 0o644)
+	for _, dir := range []string{f, filepath.Join(t.TempDir(), "missing")} {
+		if err := Write(dir, "vd", map[string][]byte{"zvd_x.s": []byte(header + "\n")}); err == nil || !strings.Contains(err.Error(), "directory") {
+			t.Errorf("Write(%s) = %v, want an output directory error", dir, err)
+		}
+	}
+}
+
+// TestStale: generated files of a variant that no longer exists are
+// reported by Check and removed by Write; other files are left alone.
+func TestStale(t *testing.T) {
+	many, _ := variantsOutput(t) // a, b, c, solo
+	two, _ := goodOutput(t)      // host, timens
+	dir := newTarget(t)
+	if err := Write(dir, "vd", many.Files); err != nil {
+		t.Fatal(err)
+	}
+	// Not generated by vdsogen (no header) or by another program: kept.
+	keep := map[string]string{
+		"zvd_handwritten.go": "package target\n",
+		"zother_a_amd64.s":   header + "\n",
+	}
+	for name, text := range keep {
+		os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644)
+	}
+	wantStale := []string{"zvd_a_amd64.s", "zvd_b_amd64.s", "zvd_c_amd64.s", "zvd_solo_amd64.s"}
+	err := Check(dir, "vd", two.Files)
+	var d *Drift
+	if !errors.As(err, &d) {
+		t.Fatalf("Check = %v, want *Drift", err)
+	}
+	if !slices.Equal(d.Stale, wantStale) {
+		t.Errorf("stale %q, want %q", d.Stale, wantStale)
+	}
+	for _, f := range wantStale {
+		if !strings.Contains(err.Error(), f+": no longer generated") {
+			t.Errorf("message does not report %s:\n%v", f, err)
+		}
+	}
+	if err := Write(dir, "vd", two.Files); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range wantStale {
+		if _, err := os.Stat(filepath.Join(dir, f)); !os.IsNotExist(err) {
+			t.Errorf("stale %s still there (%v)", f, err)
+		}
+	}
+	for name := range keep {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("%s was removed: %v", name, err)
+		}
+	}
+	if err := Check(dir, "vd", two.Files); err != nil {
+		t.Errorf("Check after Write: %v", err)
+	}
+}
+
+// TestWriteRenameFails: when a rename fails (here the last destination is a
+// directory), Write reports it and leaves no temporary files behind.
+func TestWriteRenameFails(t *testing.T) {
+	o, _ := goodOutput(t)
+	dir := newTarget(t)
+	names := sortedNames(o.Files)
+	last := names[len(names)-1]
+	if err := os.Mkdir(filepath.Join(dir, last), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err := Write(dir, "vd", o.Files)
+	if err == nil {
+		t.Fatal("Write over a directory succeeded")
+	}
+	if !strings.Contains(err.Error(), last) {
+		t.Errorf("error %q does not name %s", err, last)
+	}
+	var written []string
+	for name := range snapshot(t, dir) {
+		if strings.HasPrefix(name, ".") && name != "." {
+			t.Errorf("temporary file %s left behind", name)
+		}
+		if _, ok := o.Files[name]; ok && name != last {
+			written = append(written, name)
+		}
+	}
+	if len(written) > 0 {
+		// Not atomic across files: the renames before the failing one
+		// have happened. Write's doc only promises that every file is
+		// complete before the first rename.
+		slices.Sort(written)
+		t.Logf("note: after the failed Write, %q were already replaced", written)
+	}
+}
