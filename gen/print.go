@@ -1,6 +1,7 @@
 package gen
 
 import (
+	"bytes"
 	"strings"
 
 	"github.com/mmcloughlin/avo/ir"
@@ -28,6 +29,11 @@ func printAsm(symbol string, items []item) (*printed, error) {
 	if err != nil {
 		return nil, err
 	}
+	// avo describes every TEXT by its Go declaration; an image has none
+	// (its entries are called through the stubs), so say what it is.
+	stub := "// func " + symbol + "()\n"
+	desc := "// " + symbol + " is one variant image: entries at fixed offsets, see the layout table.\n"
+	text = bytes.Replace(text, []byte(stub), []byte(desc), 1)
 	return &printed{text: text, lines: lineMap(text, items)}, nil
 }
 

@@ -2,7 +2,7 @@
 
 #include "textflag.h"
 
-// func clock_host()
+// clock_host is one variant image: entries at fixed offsets, see the layout table.
 TEXT ·clock_host(SB), NOSPLIT|NOFRAME, $0
 	// entry clock_gettime (asm.go:37)
 vg_entry_clock_gettime:

@@ -2,7 +2,7 @@
 
 #include "textflag.h"
 
-// func clock_nomarker()
+// clock_nomarker is one variant image: entries at fixed offsets, see the layout table.
 TEXT ·clock_nomarker(SB), NOSPLIT|NOFRAME, $0
 	// entry clock_gettime (asm.go:37)
 vg_entry_clock_gettime:

@@ -2,7 +2,7 @@
 
 #include "textflag.h"
 
-// func clock_timens()
+// clock_timens is one variant image: entries at fixed offsets, see the layout table.
 TEXT ·clock_timens(SB), NOSPLIT|NOFRAME, $0
 	// entry clock_gettime (asm.go:37)
 vg_entry_clock_gettime:
