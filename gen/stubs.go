@@ -2,6 +2,8 @@ package gen
 
 import (
 	"fmt"
+	"go/ast"
+	"go/parser"
 	"go/token"
 	"go/types"
 
@@ -37,13 +39,9 @@ func entrySignature(pkg *types.Package, e *dsl.EntryPoint) (*types.Signature, er
 	fail := func(format string, args ...any) error {
 		return &dsl.Error{Pos: e.Pos, Msg: fmt.Sprintf("entry %q: ", e.Name) + fmt.Sprintf(format, args...)}
 	}
-	tv, err := types.Eval(token.NewFileSet(), pkg, token.NoPos, e.Signature)
+	sig, err := parseSignature(pkg, e.Signature)
 	if err != nil {
 		return nil, fail("signature %q: %v", e.Signature, err)
-	}
-	sig, ok := tv.Type.(*types.Signature)
-	if !ok || tv.Value != nil {
-		return nil, fail("signature %q is not a function type", e.Signature)
 	}
 	if sig.Variadic() {
 		return nil, fail("variadic signatures cannot be called with the C ABI")
@@ -72,6 +70,94 @@ func entrySignature(pkg *types.Package, e *dsl.EntryPoint) (*types.Signature, er
 		}
 	}
 	return sig, nil
+}
+
+// parseSignature resolves a func type expression against the target
+// package: predeclared types, the package's own types, unsafe.Pointer and
+// types of packages it imports. (types.Eval sees only the package scope,
+// not the imports of its files.)
+func parseSignature(pkg *types.Package, expr string) (*types.Signature, error) {
+	x, err := parser.ParseExpr(expr)
+	if err != nil {
+		return nil, err
+	}
+	ft, ok := x.(*ast.FuncType)
+	if !ok {
+		return nil, fmt.Errorf("not a func type")
+	}
+	var typeOf func(ast.Expr) (types.Type, error)
+	typeOf = func(x ast.Expr) (types.Type, error) {
+		switch x := x.(type) {
+		case *ast.StarExpr:
+			t, err := typeOf(x.X)
+			if err != nil {
+				return nil, err
+			}
+			return types.NewPointer(t), nil
+		case *ast.ParenExpr:
+			return typeOf(x.X)
+		case *ast.Ident:
+			if pkg != nil {
+				if tn, ok := pkg.Scope().Lookup(x.Name).(*types.TypeName); ok {
+					return tn.Type(), nil
+				}
+			}
+			if tn, ok := types.Universe.Lookup(x.Name).(*types.TypeName); ok {
+				return tn.Type(), nil
+			}
+			return nil, fmt.Errorf("undefined type %s", x.Name)
+		case *ast.SelectorExpr:
+			id, ok := x.X.(*ast.Ident)
+			if !ok {
+				break
+			}
+			if id.Name == "unsafe" && x.Sel.Name == "Pointer" {
+				return types.Typ[types.UnsafePointer], nil
+			}
+			if pkg != nil {
+				for _, imp := range pkg.Imports() {
+					if imp.Name() == id.Name {
+						if tn, ok := imp.Scope().Lookup(x.Sel.Name).(*types.TypeName); ok {
+							return tn.Type(), nil
+						}
+					}
+				}
+			}
+			return nil, fmt.Errorf("undefined type %s.%s (the package must import %s)", id.Name, x.Sel.Name, id.Name)
+		}
+		return nil, fmt.Errorf("type %T is not supported in an entry signature", x)
+	}
+	tuple := func(fl *ast.FieldList) (*types.Tuple, error) {
+		if fl == nil {
+			return types.NewTuple(), nil
+		}
+		var vars []*types.Var
+		for _, f := range fl.List {
+			if _, ok := f.Type.(*ast.Ellipsis); ok {
+				return nil, fmt.Errorf("variadic signatures cannot be called with the C ABI")
+			}
+			t, err := typeOf(f.Type)
+			if err != nil {
+				return nil, err
+			}
+			if len(f.Names) == 0 {
+				vars = append(vars, types.NewVar(token.NoPos, pkg, "", t))
+			}
+			for _, n := range f.Names {
+				vars = append(vars, types.NewVar(token.NoPos, pkg, n.Name, t))
+			}
+		}
+		return types.NewTuple(vars...), nil
+	}
+	params, err := tuple(ft.Params)
+	if err != nil {
+		return nil, err
+	}
+	results, err := tuple(ft.Results)
+	if err != nil {
+		return nil, err
+	}
+	return types.NewSignatureType(nil, nil, nil, params, results, false), nil
 }
 
 func nameOr(name, alt string) string {

@@ -1,7 +1,10 @@
 //go:build ignore
 
-// This program generates the reference vDSO's clock routines in every
-// variant of variants.toml. Run it with go generate.
+// This program generates the reference vDSO's routines in every variant of
+// variants.toml. Run it with go generate.
+//
+// Register use follows the C ABI: arguments in DI, SI; result in AX;
+// scratch AX, CX, DX, R8-R11 only (BX, BP, R12-R15 are the caller's).
 package main
 
 import (
@@ -13,9 +16,21 @@ import (
 	"github.com/vdsogen/vdsogen/vdso/internal/vvar"
 )
 
+// x86-64 system call numbers.
 const (
-	sysClockGettime = 228 // x86-64 syscall number
-	nsPerSec        = 1000000000
+	sysGettimeofday = 96
+	sysTime         = 201
+	sysClockGettime = 228
+	sysClockGetres  = 229
+)
+
+const nsPerSec = 1000000000
+
+// Clock-id masks (bit c set for clock id c), after lib/vdso's VDSO_HRES,
+// VDSO_COARSE and VDSO_RAW: the clocks served from the data page.
+const (
+	hresClocks   = 1<<vvar.ClockRealtime | 1<<vvar.ClockMonotonic | 1<<vvar.ClockMonotonicRaw | 1<<vvar.ClockBoottime | 1<<vvar.ClockTAI
+	coarseClocks = 1<<vvar.ClockRealtimeCoarse | 1<<vvar.ClockMonotonicCoarse
 )
 
 var (
@@ -26,16 +41,19 @@ var (
 func main() {
 	clockGettime()
 	clockGettimeThreeLabel()
+	gettimeofday()
+	timeEntry()
+	clockGetres()
 	gen.Main()
 }
 
-// clockGettime implements clock_gettime(clockid, ts) for CLOCK_REALTIME and
-// CLOCK_MONOTONIC from the data page, other clocks through the syscall. The
-// time-namespace offset is added out of line behind a static branch, so the
-// host path pays for one NOP5.
+// clockGettime implements clock_gettime(clockid, ts): the seven data-page
+// clocks from the page, every other id through the system call. The
+// time-namespace offset is added out of line behind a static branch, so
+// the host path pays one NOP5.
 func clockGettime() {
 	Entry("clock_gettime", "func(clockid int32, ts *Timespec) int32")
-	readClock("cg")
+	readAnyClock("cg")
 	StaticBranch("timens", func() {
 		addTimensOffset()
 		// At most one carry: both nanosecond parts are below 1e9.
@@ -46,15 +64,15 @@ func clockGettime() {
 		Label("cg_timens_done")
 	})
 	storeTimespec()
-	syscallFallback("cg")
+	syscall("cg", sysClockGettime)
 }
 
 // clockGettimeThreeLabel is clockGettime with the time-namespace offset in
 // a three-label region: where timens is off, the store of the result sits
-// right where the offset would be added.
+// right where the offset would be added, so the host path pays nothing.
 func clockGettimeThreeLabel() {
 	Entry("clock_gettime_tl", "func(clockid int32, ts *Timespec) int32")
-	readClock("tl")
+	readAnyClock("tl")
 	ThreeLabel("timens", func() {
 		addTimensOffset()
 		// Branch-free carry: if ns >= 1e9 { ns -= 1e9; sec++ }.
@@ -63,58 +81,185 @@ func clockGettimeThreeLabel() {
 		CMOVQCC(R9, RAX)
 		SBBQ(I8(-1), RDX)
 	}, storeTimespec)
-	syscallFallback("tl")
+	syscall("tl", sysClockGettime)
 }
 
-// readClock is the seqlock read of the clock in DI (0 or 1): seconds in DX,
-// normalised nanoseconds in AX, 1e9 in CX, the clock's 16-byte table index
-// in R11. Other clocks and an invalid page go to the label p_syscall.
-func readClock(p string) {
-	CMPL(EDI, U8(1))
+// gettimeofday implements gettimeofday(tv, tz) from CLOCK_REALTIME, which no
+// time namespace shifts. A non-NULL tz needs the kernel's timezone, which
+// the page does not carry: that goes to the system call.
+func gettimeofday() {
+	Entry("gettimeofday", "func(tv *Timeval, tz unsafe.Pointer) int32")
+	TESTQ(RSI, RSI)
+	JNE(L("gtod_syscall"))
+	MOVL(U32(vvar.ClockRealtime*vvar.BaseSize), R11L)
+	LEAQ(data.At(0), R10)
+	readHres("gtod")
+	normalize("gtod")
+	TESTQ(RDI, RDI)
+	JEQ(L("gtod_done"))
+	MOVQ(RDX, Mem{Base: RDI})
+	XORL(EDX, EDX)
+	MOVL(U32(1000), ECX)
+	DIVQ(RCX) // microseconds; the remainder is dropped, as the kernel does
+	MOVQ(RAX, Mem{Base: RDI, Disp: 8})
+	Label("gtod_done")
+	XORL(EAX, EAX)
+	RET()
+	syscall("gtod", sysGettimeofday)
+}
+
+// timeEntry implements time(t): the seconds of CLOCK_REALTIME_COARSE, as
+// the kernel's __vdso_time returns the seconds of the last tick.
+func timeEntry() {
+	Entry("time", "func(t *int64) int64")
+	LEAQ(data.At(0), R10)
+	Label("time_retry")
+	MOVL(Mem{Base: R10, Disp: vvar.OffSeq}, R9L)
+	TESTL(U32(1), R9L)
+	JNE(L("time_pause"))
+	MOVL(Mem{Base: R10, Disp: vvar.OffMode}, EAX)
+	CMPL(EAX, U8(vvar.ModeTSC))
+	JNE(L("time_syscall"))
+	MOVQ(Mem{Base: R10, Disp: vvar.OffBase + vvar.ClockRealtimeCoarse*vvar.BaseSize + vvar.OffBaseSec}, RAX)
+	CMPL(R9L, Mem{Base: R10, Disp: vvar.OffSeq})
+	JNE(L("time_retry"))
+	TESTQ(RDI, RDI)
+	JEQ(L("time_done"))
+	MOVQ(RAX, Mem{Base: RDI})
+	Label("time_done")
+	RET()
+	Label("time_pause")
+	PAUSE()
+	JMP(L("time_retry"))
+	syscall("time", sysTime)
+}
+
+// clockGetres implements clock_getres(clockid, res): the high-resolution
+// or coarse resolution for data-page clocks, the system call otherwise.
+func clockGetres() {
+	Entry("clock_getres", "func(clockid int32, res *Timespec) int32")
+	CMPL(EDI, U8(vvar.NumClocks-1))
+	JHI(L("res_syscall"))
+	LEAQ(data.At(0), R10)
+	MOVL(Mem{Base: R10, Disp: vvar.OffMode}, EAX)
+	CMPL(EAX, U8(vvar.ModeTSC))
+	JNE(L("res_syscall"))
+	MOVQ(Mem{Base: R10, Disp: vvar.OffHresRes}, RDX)
+	MOVL(U32(hresClocks), EAX)
+	BTL(EDI, EAX)
+	JCS(L("res_store"))
+	MOVQ(Mem{Base: R10, Disp: vvar.OffCoarseRes}, RDX)
+	MOVL(U32(coarseClocks), EAX)
+	BTL(EDI, EAX)
+	JCC(L("res_syscall"))
+	Label("res_store")
+	TESTQ(RSI, RSI)
+	JEQ(L("res_done"))
+	MOVQ(U32(0), Mem{Base: RSI})
+	MOVQ(RDX, Mem{Base: RSI, Disp: 8})
+	Label("res_done")
+	XORL(EAX, EAX)
+	RET()
+	syscall("res", sysClockGetres)
+}
+
+// readAnyClock reads the clock in DI: seconds in DX, normalised
+// nanoseconds in AX, 1e9 in CX, the clock's 16-byte table index in R11.
+// Clocks not on the data page and an invalid page go to p_syscall.
+func readAnyClock(p string) {
+	CMPL(EDI, U8(vvar.NumClocks-1))
 	JHI(L(p + "_syscall")) // unsigned: negative ids too
 	MOVL(EDI, R11L)
-	SHLQ(U8(4), R11)
+	SHLQ(U8(4), R11) // * vvar.BaseSize
 	LEAQ(data.At(0), R10)
+	MOVL(U32(hresClocks), EAX)
+	BTL(EDI, EAX)
+	JCC(L(p + "_coarse"))
+	readHres(p)
+	JMP(L(p + "_norm"))
+	Label(p + "_coarse")
+	MOVL(U32(coarseClocks), EAX)
+	BTL(EDI, EAX)
+	JCC(L(p + "_syscall"))
+	readCoarse(p)
+	normalize(p)
+}
+
+// readHres is the seqlock read of clock index R11 with the TSC: seconds in
+// DX, nanoseconds (not yet normalised) in AX. R10 holds the page address.
+func readHres(p string) {
 	Label(p + "_retry")
 	MOVL(Mem{Base: R10, Disp: vvar.OffSeq}, R9L)
 	TESTL(U32(1), R9L)
-	JNE(L(p + "_retry")) // a write is in progress
+	JNE(L(p + "_pause")) // a write is in progress
 	MOVL(Mem{Base: R10, Disp: vvar.OffMode}, EAX)
-	TESTL(EAX, EAX)
-	JEQ(L(p + "_syscall"))
+	CMPL(EAX, U8(vvar.ModeTSC))
+	JNE(L(p + "_syscall"))
 	XORL(R8L, R8L)
-	LFENCE() // rdtsc_ordered: no earlier load passes the TSC read
+	LFENCE() // rdtsc_ordered: RDTSC does not run ahead of the Seq load
 	RDTSC()
 	SHLQ(U8(32), RDX)
 	ORQ(RDX, RAX)
 	SUBQ(Mem{Base: R10, Disp: vvar.OffTSCBase}, RAX)
-	CMOVQMI(R8, RAX) // a TSC behind the base (another CPU) counts as no time
+	CMOVQMI(R8, RAX) // a TSC behind the base counts as no time
 	IMULQ(Mem{Base: R10, Disp: vvar.OffMult}, RAX)
-	ADDQ(Mem{Base: R10, Index: R11, Scale: 1, Disp: vvar.OffBase + 8}, RAX)
+	ADDQ(Mem{Base: R10, Index: R11, Scale: 1, Disp: vvar.OffBase + vvar.OffBaseSnsec}, RAX)
 	MOVL(Mem{Base: R10, Disp: vvar.OffShift}, ECX)
 	SHRQ(CL, RAX)
-	MOVQ(Mem{Base: R10, Index: R11, Scale: 1, Disp: vvar.OffBase}, RDX)
+	MOVQ(Mem{Base: R10, Index: R11, Scale: 1, Disp: vvar.OffBase + vvar.OffBaseSec}, RDX)
 	CMPL(R9L, Mem{Base: R10, Disp: vvar.OffSeq})
 	JNE(L(p + "_retry")) // the page changed under us
-	MOVL(U32(nsPerSec), ECX)
+	JMP(L(p + "_hres_done"))
+	Label(p + "_pause")
+	PAUSE()
+	JMP(L(p + "_retry"))
+	Label(p + "_hres_done")
+}
+
+// readCoarse is the seqlock read of coarse clock index R11: the base value
+// alone, no TSC.
+func readCoarse(p string) {
+	Label(p + "_cretry")
+	MOVL(Mem{Base: R10, Disp: vvar.OffSeq}, R9L)
+	TESTL(U32(1), R9L)
+	JNE(L(p + "_cpause"))
+	MOVL(Mem{Base: R10, Disp: vvar.OffMode}, EAX)
+	CMPL(EAX, U8(vvar.ModeTSC))
+	JNE(L(p + "_syscall"))
+	MOVQ(Mem{Base: R10, Index: R11, Scale: 1, Disp: vvar.OffBase + vvar.OffBaseSnsec}, RAX)
+	MOVL(Mem{Base: R10, Disp: vvar.OffShift}, ECX)
+	SHRQ(CL, RAX)
+	MOVQ(Mem{Base: R10, Index: R11, Scale: 1, Disp: vvar.OffBase + vvar.OffBaseSec}, RDX)
+	CMPL(R9L, Mem{Base: R10, Disp: vvar.OffSeq})
+	JNE(L(p + "_cretry"))
+	JMP(L(p + "_norm"))
+	Label(p + "_cpause")
+	PAUSE()
+	JMP(L(p + "_cretry"))
+}
+
+// normalize carries whole seconds from AX into DX and leaves 1e9 in CX.
+func normalize(p string) {
 	Label(p + "_norm")
+	MOVL(U32(nsPerSec), ECX)
+	Label(p + "_norm_loop")
 	CMPQ(RAX, RCX)
 	JB(L(p + "_normal"))
 	SUBQ(RCX, RAX)
 	INCQ(RDX)
-	JMP(L(p + "_norm"))
+	JMP(L(p + "_norm_loop"))
 	Label(p + "_normal")
 }
 
-// addTimensOffset adds the namespace offset of the clock (zero for
-// REALTIME) to DX:AX.
+// addTimensOffset adds the namespace offset of clock index R11 (zero for
+// REALTIME and TAI) to DX:AX.
 func addTimensOffset() {
 	LEAQ(timens.At(vvar.OffTimensOffsets), R8)
-	ADDQ(Mem{Base: R8, Index: R11, Scale: 1}, RDX)
-	ADDQ(Mem{Base: R8, Index: R11, Scale: 1, Disp: 8}, RAX)
+	ADDQ(Mem{Base: R8, Index: R11, Scale: 1, Disp: vvar.OffTimensOffSec}, RDX)
+	ADDQ(Mem{Base: R8, Index: R11, Scale: 1, Disp: vvar.OffTimensOffNsec}, RAX)
 }
 
-// storeTimespec writes DX:AX to *ts and returns 0.
+// storeTimespec writes DX:AX to *ts (SI) and returns 0.
 func storeTimespec() {
 	MOVQ(RDX, Mem{Base: RSI})
 	MOVQ(RAX, Mem{Base: RSI, Disp: 8})
@@ -122,11 +267,11 @@ func storeTimespec() {
 	RET()
 }
 
-// syscallFallback makes the real system call; DI and SI already hold its
-// arguments, and it returns 0 or -errno in AX as the vDSO does.
-func syscallFallback(p string) {
+// syscall is the fallback at p_syscall: DI and SI still hold the entry's
+// arguments, which are the system call's; it returns 0 or -errno in AX.
+func syscall(p string, nr int) {
 	Label(p + "_syscall")
-	MOVL(U32(sysClockGettime), EAX)
+	MOVL(U32(nr), EAX)
 	SYSCALL()
 	RET()
 }

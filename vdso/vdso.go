@@ -16,3 +16,9 @@ var (
 	vdsoData   vvar.Page
 	vdsoTimens vvar.TimensPage
 )
+
+// Timeval is struct timeval of the C ABI on x86-64.
+type Timeval struct {
+	Sec  int64
+	Usec int64
+}

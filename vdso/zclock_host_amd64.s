@@ -4,21 +4,24 @@
 
 // clock_host is one variant image: entries at fixed offsets, see the layout table.
 TEXT ·clock_host(SB), NOSPLIT|NOFRAME, $0
-	// entry clock_gettime (asm.go:37)
+	// entry clock_gettime (asm.go:55)
 vg_entry_clock_gettime:
-	CMPL DI, $0x01
+	CMPL DI, $0x0b
 	JHI  cg_syscall
 	MOVL DI, R11
 	SHLQ $0x04, R11
 	LEAQ ·vdsoData+0(SB), R10
+	MOVL $0x00000893, AX
+	BTL  DI, AX
+	JCC  cg_coarse
 
 cg_retry:
 	MOVL    (R10), R9
 	TESTL   $0x00000001, R9
-	JNE     cg_retry
+	JNE     cg_pause
 	MOVL    4(R10), AX
-	TESTL   AX, AX
-	JEQ     cg_syscall
+	CMPL    AX, $0x01
+	JNE     cg_syscall
 	XORL    R8, R8
 	LFENCE
 	RDTSC
@@ -33,17 +36,51 @@ cg_retry:
 	MOVQ    32(R10)(R11*1), DX
 	CMPL    R9, (R10)
 	JNE     cg_retry
-	MOVL    $0x3b9aca00, CX
+	JMP     cg_hres_done
+
+cg_pause:
+	PAUSE
+	JMP cg_retry
+
+cg_hres_done:
+	JMP cg_norm
+
+cg_coarse:
+	MOVL $0x00000060, AX
+	BTL  DI, AX
+	JCC  cg_syscall
+
+cg_cretry:
+	MOVL  (R10), R9
+	TESTL $0x00000001, R9
+	JNE   cg_cpause
+	MOVL  4(R10), AX
+	CMPL  AX, $0x01
+	JNE   cg_syscall
+	MOVQ  40(R10)(R11*1), AX
+	MOVL  12(R10), CX
+	SHRQ  CL, AX
+	MOVQ  32(R10)(R11*1), DX
+	CMPL  R9, (R10)
+	JNE   cg_cretry
+	JMP   cg_norm
+
+cg_cpause:
+	PAUSE
+	JMP cg_cretry
 
 cg_norm:
+	MOVL $0x3b9aca00, CX
+
+cg_norm_loop:
 	CMPQ AX, CX
 	JB   cg_normal
 	SUBQ CX, AX
 	INCQ DX
-	JMP  cg_norm
+	JMP  cg_norm_loop
 
 cg_normal:
-	// StaticBranch timens (asm.go:39): off
+	// StaticBranch timens (asm.go:57): off
 vg_sb0:
 	BYTE $0x0f
 	BYTE $0x1f
@@ -62,7 +99,7 @@ cg_syscall:
 	SYSCALL
 	RET
 
-	// StaticBranch timens body (asm.go:39)
+	// StaticBranch timens body (asm.go:57)
 vg_sb0_body:
 	LEAQ ·vdsoTimens+0(SB), R8
 	ADDQ (R8)(R11*1), DX
@@ -77,22 +114,35 @@ cg_timens_done:
 
 vg_end_clock_gettime:
 	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
 
-	// entry clock_gettime_tl (asm.go:56)
+	// entry clock_gettime_tl (asm.go:74)
 vg_entry_clock_gettime_tl:
-	CMPL DI, $0x01
+	CMPL DI, $0x0b
 	JHI  tl_syscall
 	MOVL DI, R11
 	SHLQ $0x04, R11
 	LEAQ ·vdsoData+0(SB), R10
+	MOVL $0x00000893, AX
+	BTL  DI, AX
+	JCC  tl_coarse
 
 tl_retry:
 	MOVL    (R10), R9
 	TESTL   $0x00000001, R9
-	JNE     tl_retry
+	JNE     tl_pause
 	MOVL    4(R10), AX
-	TESTL   AX, AX
-	JEQ     tl_syscall
+	CMPL    AX, $0x01
+	JNE     tl_syscall
 	XORL    R8, R8
 	LFENCE
 	RDTSC
@@ -107,17 +157,51 @@ tl_retry:
 	MOVQ    32(R10)(R11*1), DX
 	CMPL    R9, (R10)
 	JNE     tl_retry
-	MOVL    $0x3b9aca00, CX
+	JMP     tl_hres_done
+
+tl_pause:
+	PAUSE
+	JMP tl_retry
+
+tl_hres_done:
+	JMP tl_norm
+
+tl_coarse:
+	MOVL $0x00000060, AX
+	BTL  DI, AX
+	JCC  tl_syscall
+
+tl_cretry:
+	MOVL  (R10), R9
+	TESTL $0x00000001, R9
+	JNE   tl_cpause
+	MOVL  4(R10), AX
+	CMPL  AX, $0x01
+	JNE   tl_syscall
+	MOVQ  40(R10)(R11*1), AX
+	MOVL  12(R10), CX
+	SHRQ  CL, AX
+	MOVQ  32(R10)(R11*1), DX
+	CMPL  R9, (R10)
+	JNE   tl_cretry
+	JMP   tl_norm
+
+tl_cpause:
+	PAUSE
+	JMP tl_cretry
 
 tl_norm:
+	MOVL $0x3b9aca00, CX
+
+tl_norm_loop:
 	CMPQ AX, CX
 	JB   tl_normal
 	SUBQ CX, AX
 	INCQ DX
-	JMP  tl_norm
+	JMP  tl_norm_loop
 
 tl_normal:
-	// ThreeLabel timens (asm.go:58): off
+	// ThreeLabel timens (asm.go:76): off
 vg_tl1_call:
 	MOVQ DX, (SI)
 	MOVQ AX, 8(SI)
@@ -161,3 +245,161 @@ tl_syscall:
 	RET
 
 vg_end_clock_gettime_tl:
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+
+	// entry gettimeofday (asm.go:91)
+vg_entry_gettimeofday:
+	TESTQ SI, SI
+	JNE   gtod_syscall
+	MOVL  $0x00000000, R11
+	LEAQ  ·vdsoData+0(SB), R10
+
+gtod_retry:
+	MOVL    (R10), R9
+	TESTL   $0x00000001, R9
+	JNE     gtod_pause
+	MOVL    4(R10), AX
+	CMPL    AX, $0x01
+	JNE     gtod_syscall
+	XORL    R8, R8
+	LFENCE
+	RDTSC
+	SHLQ    $0x20, DX
+	ORQ     DX, AX
+	SUBQ    24(R10), AX
+	CMOVQMI R8, AX
+	IMULQ   16(R10), AX
+	ADDQ    40(R10)(R11*1), AX
+	MOVL    12(R10), CX
+	SHRQ    CL, AX
+	MOVQ    32(R10)(R11*1), DX
+	CMPL    R9, (R10)
+	JNE     gtod_retry
+	JMP     gtod_hres_done
+
+gtod_pause:
+	PAUSE
+	JMP gtod_retry
+
+gtod_hres_done:
+gtod_norm:
+	MOVL $0x3b9aca00, CX
+
+gtod_norm_loop:
+	CMPQ AX, CX
+	JB   gtod_normal
+	SUBQ CX, AX
+	INCQ DX
+	JMP  gtod_norm_loop
+
+gtod_normal:
+	TESTQ DI, DI
+	JEQ   gtod_done
+	MOVQ  DX, (DI)
+	XORL  DX, DX
+	MOVL  $0x000003e8, CX
+	DIVQ  CX
+	MOVQ  AX, 8(DI)
+
+gtod_done:
+	XORL AX, AX
+	RET
+
+gtod_syscall:
+	MOVL $0x00000060, AX
+	SYSCALL
+	RET
+
+vg_end_gettimeofday:
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+
+	// entry time (asm.go:114)
+vg_entry_time:
+	LEAQ ·vdsoData+0(SB), R10
+
+time_retry:
+	MOVL  (R10), R9
+	TESTL $0x00000001, R9
+	JNE   time_pause
+	MOVL  4(R10), AX
+	CMPL  AX, $0x01
+	JNE   time_syscall
+	MOVQ  112(R10), AX
+	CMPL  R9, (R10)
+	JNE   time_retry
+	TESTQ DI, DI
+	JEQ   time_done
+	MOVQ  AX, (DI)
+
+time_done:
+	RET
+
+time_pause:
+	PAUSE
+	JMP time_retry
+
+time_syscall:
+	MOVL $0x000000c9, AX
+	SYSCALL
+	RET
+
+vg_end_time:
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+
+	// entry clock_getres (asm.go:140)
+vg_entry_clock_getres:
+	CMPL DI, $0x0b
+	JHI  res_syscall
+	LEAQ ·vdsoData+0(SB), R10
+	MOVL 4(R10), AX
+	CMPL AX, $0x01
+	JNE  res_syscall
+	MOVQ 224(R10), DX
+	MOVL $0x00000893, AX
+	BTL  DI, AX
+	JCS  res_store
+	MOVQ 232(R10), DX
+	MOVL $0x00000060, AX
+	BTL  DI, AX
+	JCC  res_syscall
+
+res_store:
+	TESTQ SI, SI
+	JEQ   res_done
+	MOVQ  $0x00000000, (SI)
+	MOVQ  DX, 8(SI)
+
+res_done:
+	XORL AX, AX
+	RET
+
+res_syscall:
+	MOVL $0x000000e5, AX
+	SYSCALL
+	RET
+
+vg_end_clock_getres:

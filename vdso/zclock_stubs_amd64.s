@@ -2,6 +2,30 @@
 
 #include "textflag.h"
 
+// func clock_getres_host(clockid int32, res *Timespec) int32
+TEXT ·clock_getres_host(SB), NOSPLIT, $0-20
+	MOVL clockid+0(FP), DI
+	MOVQ res+8(FP), SI
+	CALL ·clock_host+736(SB)
+	MOVL AX, ret+16(FP)
+	RET
+
+// func clock_getres_nomarker(clockid int32, res *Timespec) int32
+TEXT ·clock_getres_nomarker(SB), NOSPLIT, $0-20
+	MOVL clockid+0(FP), DI
+	MOVQ res+8(FP), SI
+	CALL ·clock_nomarker+672(SB)
+	MOVL AX, ret+16(FP)
+	RET
+
+// func clock_getres_timens(clockid int32, res *Timespec) int32
+TEXT ·clock_getres_timens(SB), NOSPLIT, $0-20
+	MOVL clockid+0(FP), DI
+	MOVQ res+8(FP), SI
+	CALL ·clock_timens+736(SB)
+	MOVL AX, ret+16(FP)
+	RET
+
 // func clock_gettime_host(clockid int32, ts *Timespec) int32
 TEXT ·clock_gettime_host(SB), NOSPLIT, $0-20
 	MOVL clockid+0(FP), DI
@@ -30,7 +54,7 @@ TEXT ·clock_gettime_timens(SB), NOSPLIT, $0-20
 TEXT ·clock_gettime_tl_host(SB), NOSPLIT, $0-20
 	MOVL clockid+0(FP), DI
 	MOVQ ts+8(FP), SI
-	CALL ·clock_host+160(SB)
+	CALL ·clock_host+256(SB)
 	MOVL AX, ret+16(FP)
 	RET
 
@@ -38,7 +62,7 @@ TEXT ·clock_gettime_tl_host(SB), NOSPLIT, $0-20
 TEXT ·clock_gettime_tl_nomarker(SB), NOSPLIT, $0-20
 	MOVL clockid+0(FP), DI
 	MOVQ ts+8(FP), SI
-	CALL ·clock_nomarker+128(SB)
+	CALL ·clock_nomarker+224(SB)
 	MOVL AX, ret+16(FP)
 	RET
 
@@ -46,8 +70,53 @@ TEXT ·clock_gettime_tl_nomarker(SB), NOSPLIT, $0-20
 TEXT ·clock_gettime_tl_timens(SB), NOSPLIT, $0-20
 	MOVL clockid+0(FP), DI
 	MOVQ ts+8(FP), SI
-	CALL ·clock_timens+160(SB)
+	CALL ·clock_timens+256(SB)
 	MOVL AX, ret+16(FP)
+	RET
+
+// func gettimeofday_host(tv *Timeval, tz unsafe.Pointer) int32
+TEXT ·gettimeofday_host(SB), NOSPLIT, $0-20
+	MOVQ tv+0(FP), DI
+	MOVQ tz+8(FP), SI
+	CALL ·clock_host+512(SB)
+	MOVL AX, ret+16(FP)
+	RET
+
+// func gettimeofday_nomarker(tv *Timeval, tz unsafe.Pointer) int32
+TEXT ·gettimeofday_nomarker(SB), NOSPLIT, $0-20
+	MOVQ tv+0(FP), DI
+	MOVQ tz+8(FP), SI
+	CALL ·clock_nomarker+448(SB)
+	MOVL AX, ret+16(FP)
+	RET
+
+// func gettimeofday_timens(tv *Timeval, tz unsafe.Pointer) int32
+TEXT ·gettimeofday_timens(SB), NOSPLIT, $0-20
+	MOVQ tv+0(FP), DI
+	MOVQ tz+8(FP), SI
+	CALL ·clock_timens+512(SB)
+	MOVL AX, ret+16(FP)
+	RET
+
+// func time_host(t *int64) int64
+TEXT ·time_host(SB), NOSPLIT, $0-16
+	MOVQ t+0(FP), DI
+	CALL ·clock_host+672(SB)
+	MOVQ AX, ret+8(FP)
+	RET
+
+// func time_nomarker(t *int64) int64
+TEXT ·time_nomarker(SB), NOSPLIT, $0-16
+	MOVQ t+0(FP), DI
+	CALL ·clock_nomarker+608(SB)
+	MOVQ AX, ret+8(FP)
+	RET
+
+// func time_timens(t *int64) int64
+TEXT ·time_timens(SB), NOSPLIT, $0-16
+	MOVQ t+0(FP), DI
+	CALL ·clock_timens+672(SB)
+	MOVQ AX, ret+8(FP)
 	RET
 
 // func clock_host_addr() unsafe.Pointer

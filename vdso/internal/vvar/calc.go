@@ -266,6 +266,11 @@ func nextParams(old Params, w uint64, s *[NumClocks]sample, r rates, cfg calcCon
 		}
 		np.Base[c] = k.base()
 	}
+	for c := range np.Base {
+		if !IsDataPageClock(c) {
+			np.Base[c] = Base{} // unused slots stay zero
+		}
+	}
 	np.Mode = ModeTSC
 	return np, res
 }

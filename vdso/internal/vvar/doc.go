@@ -12,17 +12,17 @@
 //	offset size  name       meaning                                            written by
 //	------ ----  ---------  -------------------------------------------------  ----------------------
 //	     0    4  Seq        seqlock sequence; odd while the writer updates     Update (every write)
-//	     4    4  Mode       ModeInvalid (0): routines make the real system     Start, every refresh,
+//	     4    4  Mode       ModeInvalid (0): routines make the real system     Start, refresh, tick,
 //	                        call; ModeTSC (1): parameters valid. Any other     Invalidate, Stop
 //	                        value must be treated like ModeInvalid.
-//	     8    4  Version    layout version, 1. Routines do not check it; it    Start, every refresh
+//	     8    4  Version    layout version, 1. Routines do not check it; it    Start, refresh, tick
 //	                        is for debuggers and tools.
-//	    12    4  Shift      fixed-point shift (ClockShift = 24)                Start, every refresh
-//	    16    8  Mult       (ns << Shift) per TSC cycle; always < 1<<32        every full refresh
-//	    24    8  TSCBase    TSC value at which the bases below hold            every full refresh
-//	    32  192  Base[12]   per clock id c at 32+16*c:                         full refresh (all);
-//	                          +0 Sec   uint64 seconds                          coarse refresh
-//	                          +8 Snsec uint64 nanoseconds << Shift,            (slots 5 and 6)
+//	    12    4  Shift      fixed-point shift (ClockShift = 24)                Start, refresh, tick
+//	    16    8  Mult       (ns << Shift) per TSC cycle; always < 1<<32        refresh, tick
+//	    24    8  TSCBase    TSC value at which the bases below hold            refresh, tick
+//	    32  192  Base[12]   per clock id c at 32+16*c:                         refresh, tick
+//	                          +0 Sec   uint64 seconds
+//	                          +8 Snsec uint64 nanoseconds << Shift,
 //	                                  Snsec < 1e9 << Shift
 //	                        slots used: REALTIME 0, MONOTONIC 1,
 //	                        MONOTONIC_RAW 4, REALTIME_COARSE 5,
@@ -174,27 +174,51 @@
 // 500 ppm lower), so that it meets the kernel at the next refresh. Mult is
 // shared by all clocks, so the published Mult is the smallest rate any clock
 // asked for, rounded down: no clock ever has to step back, and the others
-// fall slightly behind and step forward at the next refresh. REALTIME and
-// TAI errors beyond StepThreshold (1 ms) mean the clock was set: the page
-// follows the kernel, backwards too, as the kernel's own readers see.
-// MONOTONIC-family errors beyond MaxError (20 ms) ahead mean the TSC
-// misbehaved: the page is invalidated and recalibrated.
+// fall slightly behind and step forward at the next refresh or tick.
+// REALTIME and TAI errors beyond StepThreshold (1 ms) mean the clock was
+// set: the page follows the kernel, backwards too, as the kernel's own
+// readers see. MONOTONIC-family errors beyond MaxError (20 ms) ahead mean
+// the TSC misbehaved: the page is invalidated and recalibrated (readers then
+// get the kernel's values, which is the one case where a monotonic clock can
+// appear to go back).
+//
+// Tick (every TickInterval, by default the kernel's tick, 4 ms here): read
+// the two coarse clocks (two system calls) and republish every clock from
+// the last full refresh's samples extrapolated with the current rates, the
+// same computation as a refresh, so the same continuity guarantee. Ticks
+// bound what the shared Mult costs: when NTP makes MONOTONIC run faster than
+// MONOTONIC_RAW (by the host crystal's error, often 10-50 ppm), the faster
+// family falls behind by |rate difference| x the time to the next
+// republication: 2 us at 20 ppm with 100 ms refreshes alone, 80 ns with 4 ms
+// ticks (TestNextParamsTracksKernel simulates this). Ticks are placed just
+// after the kernel advances its coarse clocks (a phase learned by search,
+// see untilNextTick), so the coarse clocks lag the kernel's by about the
+// goroutine's wake-up latency: measured here (timer latency ~0.6 ms), the
+// page's coarse clocks equal the kernel's in ~83% of reads and are one tick
+// behind in the rest, never ahead.
 //
 // Error bound (reader minus kernel at the same instant): the sample's
-// placement error (at most half the bracket, about 0.6 us here, and in
-// practice much less: the bracket test in timekeeper_test.go passes with no
-// tolerance at all most of the time) plus the drift accumulated until the
-// next refresh: (rate error + Mult quantisation + |NTP rate - raw rate|
-// for MONOTONIC_RAW) x Interval, about 0.3 ppm + 0.12 ppm for 100 ms, ~40
-// ns, plus the slew of a clock found ahead, which only moves it towards the
-// kernel. Measured figures are in the test log (TestOracleAgainstKernel).
+// placement error (at most half the bracket, ~0.6 us here, much less in
+// practice) plus the drift accumulated until the next republication: (rate
+// error + Mult quantisation) x Interval, about (0.3 + 0.12) ppm x 100 ms =
+// 40 ns, plus |MONOTONIC rate - MONOTONIC_RAW rate| x TickInterval. Measured
+// here (TestOracleAgainstKernel, no NTP correction on this VM): the oracle
+// never fell outside [kernel before, kernel after] (35,000-78,000 reads
+// per clock per run, over a dozen runs), and |oracle - bracket midpoint| is
+// p50 5-30 ns, p99 35-130 ns (up to 300 ns while other processes loaded the
+// machine), max ~0.5 us (the last is the check's own bracket noise).
 //
 // Why 100 ms: the drift term grows linearly with the interval while the
-// cost (7 clocks x 5 brackets x ~1.3 us system calls here, ~50 us) is paid
-// per refresh; 100 ms keeps the drift to tens of ns for 0.05% of a CPU.
-// The coarse clocks are refreshed alone every CoarseInterval (the kernel's
-// tick, 4 ms here) so they are as fresh as the kernel's coarse clocks: two
-// system calls per tick.
+// cost is paid per refresh (43 us of work here: 7 clocks x 5 brackets x
+// ~1.3 us system calls); 100 ms keeps the drift to tens of ns.
+//
+// Cost, measured on the development VM (2 vCPUs, PTI, system calls ~1.3 us,
+// a Go timer wake-up alone 50-180 us of CPU): a tick's work is 4 us, but
+// the wake-ups dominate: about 4-5.7% of one CPU with the default 4 ms
+// ticks, ~1-1.4% with TickInterval = 20 ms, 0.3-0.5% with ticks disabled
+// (TickInterval < 0; the coarse clocks are then up to Interval stale and the
+// MONOTONIC/RAW error grows to |rate difference| x Interval). On bare metal
+// wake-ups are an order of magnitude cheaper. The oracle read is 22 ns.
 //
 // Writers: Update takes the seqlock's write side with a compare-and-swap
 // from even to odd, so the Timekeeper, Invalidate and Stop may run

@@ -221,20 +221,32 @@ func (p *Page) loadFields(atomically bool) Params {
 
 // Load returns a consistent snapshot of the page (a seqlock read).
 func (p *Page) Load() Params {
-	for {
+	for i := 0; ; {
 		s := atomic.LoadUint32(&p.seq)
 		if s&1 != 0 {
-			spin()
+			spin(&i)
 			continue
 		}
 		v := p.loadFields(true)
 		if atomic.LoadUint32(&p.seq) == s {
 			return v
 		}
+		readRetries.Add(1)
 	}
 }
 
-func spin() { runtime.Gosched() }
+// spin waits a little for a writer: busy for a few iterations (a writer's
+// critical section is short), then yielding the processor.
+func spin(i *int) {
+	*i++
+	if *i%64 == 0 {
+		runtime.Gosched()
+	}
+}
+
+// readRetries counts reads that found Seq changed under them (tests use it to
+// prove the torture test overlapped reads with writes).
+var readRetries atomic.Uint64
 
 // Read is the reference implementation of the clock routines' read of the
 // data page: the value of clock at TSC value tsc, or ok == false when the
@@ -261,10 +273,10 @@ func (p *Page) Read(clock int, tsc uint64) (sec, nsec int64, ok bool) {
 	}
 	coarse := IsCoarseClock(clock)
 	b := &p.base[clock]
-	for {
+	for i := 0; ; {
 		seq := atomic.LoadUint32(&p.seq)
 		if seq&1 != 0 {
-			spin()
+			spin(&i)
 			continue
 		}
 		if atomic.LoadUint32(&p.mode) != ModeTSC {
@@ -278,6 +290,7 @@ func (p *Page) Read(clock int, tsc uint64) (sec, nsec int64, ok bool) {
 		ns >>= atomic.LoadUint32(&p.shift) & 63
 		s := atomic.LoadUint64(&b.Sec)
 		if atomic.LoadUint32(&p.seq) != seq {
+			readRetries.Add(1)
 			continue
 		}
 		for ns >= nsecPerSec {
@@ -296,10 +309,10 @@ func (p *Page) Res(clock int) (ns int64, ok bool) {
 	if !IsDataPageClock(clock) {
 		return 0, false
 	}
-	for {
+	for i := 0; ; {
 		seq := atomic.LoadUint32(&p.seq)
 		if seq&1 != 0 {
-			spin()
+			spin(&i)
 			continue
 		}
 		mode := atomic.LoadUint32(&p.mode)

@@ -24,12 +24,15 @@ type Options struct {
 	// Default 100 ms (see doc.go for the reasoning).
 	Interval time.Duration
 
-	// CoarseInterval between refreshes of the two coarse clocks alone (two
-	// system calls, no TSC). Default: the coarse resolution clock_getres
-	// reports (the kernel's TICK_NSEC), but at least 1 ms, so that the coarse
-	// clocks are as fresh as the kernel's. Negative: coarse clocks are only
-	// refreshed with the full refresh.
-	CoarseInterval time.Duration
+	// TickInterval between ticks. A tick re-reads the two coarse clocks (two
+	// system calls) and re-anchors the high-resolution clocks on the rate
+	// model of the last full refresh (RDTSC and arithmetic only), which
+	// bounds the error the shared Mult causes when MONOTONIC and
+	// MONOTONIC_RAW run at different rates (NTP) to |rate difference| x
+	// TickInterval. Default: the coarse resolution clock_getres reports (the
+	// kernel's TICK_NSEC), but at least 1 ms, so that the coarse clocks are
+	// as fresh as the kernel's. Negative: no ticks.
+	TickInterval time.Duration
 
 	// CalibrationWindow is how long Start measures the TSC against
 	// CLOCK_MONOTONIC_RAW before publishing. Default 20 ms. The estimate is
@@ -53,8 +56,8 @@ type Options struct {
 	// Default 20 ms.
 	MaxError time.Duration
 
-	// Manual starts no goroutine: the caller drives Refresh and
-	// RefreshCoarse (tests, or a runtime with its own timer loop).
+	// Manual starts no goroutine: the caller drives Refresh and Tick
+	// (tests, or a runtime with its own timer loop).
 	Manual bool
 
 	// CPUInfoPath is read for the constant_tsc and nonstop_tsc flags.
@@ -121,16 +124,16 @@ var ErrStopped = errors.New("vvar: timekeeper stopped")
 
 // Stats describe a Timekeeper's work; see (*Timekeeper).Stats.
 type Stats struct {
-	Refreshes       uint64 // full refreshes published
-	CoarseRefreshes uint64 // coarse-only refreshes published
-	Steps           uint64 // a clock behind the kernel moved forward to it
-	Slews           uint64 // a clock ahead of the kernel slowed down instead of stepping back
-	Sets            uint64 // REALTIME/TAI followed a kernel step
-	Skipped         uint64 // samples rejected (bracket too wide) or failed
-	Anomalies       uint64 // page invalidated and recalibrated
-	TSCHz           float64
-	Mult            uint64
-	Shift           uint32
+	Refreshes uint64 // full refreshes published
+	Ticks     uint64 // ticks published
+	Steps     uint64 // a clock behind the kernel moved forward to it
+	Slews     uint64 // a clock ahead of the kernel slowed down instead of stepping back
+	Sets      uint64 // REALTIME/TAI followed a kernel step
+	Skipped   uint64 // samples rejected (bracket too wide) or failed
+	Anomalies uint64 // page invalidated and recalibrated
+	TSCHz     float64
+	Mult      uint64
+	Shift     uint32
 	// LastError is kernel minus page, in ns, at the last full refresh before
 	// the correction; MaxAbsError its largest magnitude since Start (set
 	// steps and initialisations excluded). BracketNs is the width of the
@@ -152,7 +155,14 @@ type Timekeeper struct {
 	hist     []histEntry
 	r        rates
 	minWidth [NumClocks]uint64
-	stats    Stats
+	last     [NumClocks]sample // of the last full refresh
+	haveLast bool
+
+	// Tick placement (loop goroutine only).
+	lastCoarse stime
+	phase      int64 // ns after coarse + P at which the kernel's next update is expected
+	misses     int
+	stats      Stats
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -207,8 +217,8 @@ func Start(page *Page, timens *TimensPage, opts Options) (*Timekeeper, error) {
 	if err := checkTSC(o.CPUInfoPath); err != nil {
 		return nil, err
 	}
-	if o.CoarseInterval == 0 {
-		o.CoarseInterval = max(time.Duration(cr.Nano()), time.Millisecond)
+	if o.TickInterval == 0 {
+		o.TickInterval = max(time.Duration(cr.Nano()), time.Millisecond)
 	}
 	tk := &Timekeeper{
 		page: page,
@@ -315,14 +325,15 @@ func (tk *Timekeeper) Refresh() error {
 	return tk.refreshLocked()
 }
 
-// RefreshCoarse refreshes the coarse clocks only.
-func (tk *Timekeeper) RefreshCoarse() error {
+// Tick performs a tick now (see Options.TickInterval). The goroutine calls
+// it every TickInterval; with Options.Manual the caller does.
+func (tk *Timekeeper) Tick() error {
 	tk.mu.Lock()
 	defer tk.mu.Unlock()
 	if tk.stopped {
 		return ErrStopped
 	}
-	return tk.refreshCoarseLocked()
+	return tk.tickLocked()
 }
 
 // Stats returns a copy of the statistics.
@@ -335,32 +346,86 @@ func (tk *Timekeeper) Stats() Stats {
 func (tk *Timekeeper) loop() {
 	defer close(tk.done)
 	full := tk.opts.Interval
-	period := full
-	if c := tk.opts.CoarseInterval; c > 0 && c < full {
-		period = c
+	tick := tk.opts.TickInterval
+	if tick <= 0 || tick >= full {
+		tick = 0
 	}
-	t := time.NewTicker(period)
-	defer t.Stop()
-	next := time.Now().Add(full)
+	nextFull := time.Now().Add(full)
+	first := full
+	if tick > 0 {
+		first = tick
+	}
+	timer := time.NewTimer(first)
+	defer timer.Stop()
 	for {
 		select {
 		case <-tk.stop:
 			return
-		case now := <-t.C:
-			tk.mu.Lock()
-			var err error
-			if now.Add(period / 2).After(next) {
-				err = tk.refreshLocked()
-				next = now.Add(full)
-			} else {
-				err = tk.refreshCoarseLocked()
-			}
-			if err != nil {
-				tk.stats.LastErr = err
-			}
-			tk.mu.Unlock()
+		case <-timer.C:
 		}
+		tk.mu.Lock()
+		now := time.Now()
+		var err error
+		if tick == 0 || !now.Add(tick/2).Before(nextFull) {
+			err = tk.refreshLocked()
+			nextFull = now.Add(full)
+		} else {
+			err = tk.tickLocked()
+		}
+		if err != nil {
+			tk.stats.LastErr = err
+		}
+		d := full
+		if tick > 0 {
+			d = tk.untilNextTick(tick)
+		}
+		tk.mu.Unlock()
+		timer.Reset(d)
 	}
+}
+
+// untilNextTick returns how long to sleep until the next tick. When the
+// tick is the kernel's (TickInterval == CoarseRes, the default), the tick is
+// placed just after the kernel advances its coarse clocks, so that ours lag
+// the kernel's by little more than the wake-up latency instead of up to a
+// whole tick. The kernel advances them every P = CoarseRes at a fixed phase:
+// at the coarse value + P + phase (phase ~500 us here: the tick interrupt and
+// the timekeeping accumulation grid are both periodic). The phase is learned
+// by search: a tick that finds the coarse clock advanced moves the target
+// P/128 earlier; one that finds it unchanged (too early) moves it P/16 later
+// and retries P/16 later; a second miss in a row (NOHZ: the kernel skipped
+// ticks) waits a whole P.
+func (tk *Timekeeper) untilNextTick(tick time.Duration) time.Duration {
+	p := tk.page.Load()
+	P := int64(p.CoarseRes)
+	if p.Mode != ModeTSC || P <= 0 || time.Duration(P) != tick {
+		return tick
+	}
+	now := valueAt(&p, ClockMonotonic, RDTSC())
+	b := p.Base[ClockMonotonicCoarse]
+	coarse := stime{int64(b.Sec), b.Snsec}
+	advanced := coarse != tk.lastCoarse
+	tk.lastCoarse = coarse
+	if advanced {
+		tk.misses = 0
+		tk.phase = max(tk.phase-P/128, 0)
+	} else {
+		tk.misses++
+		tk.phase = min(tk.phase+P/16, P)
+		if tk.misses == 1 {
+			return time.Duration(P / 16)
+		}
+		return time.Duration(P)
+	}
+	ahead, ok := sub(coarse.add((P+tk.phase)<<ClockShift), now)
+	if !ok {
+		return tick
+	}
+	d := ahead >> ClockShift
+	for d <= 0 {
+		d += P
+	}
+	return time.Duration(min(max(d, 50_000), 2*P))
 }
 
 // toHost moves a reading of clock c from our time namespace to the root one.
@@ -483,9 +548,27 @@ func (tk *Timekeeper) resetHistory(cur histEntry) {
 	tk.r = rates{}
 }
 
+// anomaly records err; the page is already invalid. The rates are
+// re-estimated from the current samples on, and the next full refresh
+// republishes from scratch.
+func (tk *Timekeeper) anomaly(err error, s *[NumClocks]sample) {
+	tk.stats.Anomalies++
+	tk.stats.LastErr = err
+	tk.haveLast = false
+	m, r := s[ClockMonotonic], s[ClockMonotonicRaw]
+	if m.ok && r.ok && m.width > 0 && r.width > 0 {
+		tk.resetHistory(histEntry{tscM: m.tsc, tscR: r.tsc, mono: m.sec*nsecPerSec + m.nsec, raw: r.sec*nsecPerSec + r.nsec})
+	} else {
+		tk.hist, tk.r = tk.hist[:0], rates{}
+	}
+}
+
 func (tk *Timekeeper) calcConfig() calcConfig {
 	toFixed := func(d time.Duration) int64 { return int64(d) << ClockShift }
-	cyclesPerNs := float64(1<<ClockShift) / tk.r.raw
+	cyclesPerNs := 1.0 // unused: nextParams refuses to run without rates
+	if tk.r.raw > 0 {
+		cyclesPerNs = float64(1<<ClockShift) / tk.r.raw
+	}
 	return calcConfig{
 		interval: math.Max(float64(tk.opts.Interval)*cyclesPerNs, 1),
 		maxSlew:  tk.opts.MaxSlew,
@@ -503,35 +586,25 @@ func (tk *Timekeeper) refreshLocked() error {
 	for _, c := range coarseClocks {
 		s[c] = tk.readCoarse(c)
 	}
-	rateErr := tk.updateRates(&s)
-	var res calcResult
-	if rateErr == nil {
-		cfg := tk.calcConfig()
-		tk.page.Update(func(p *Params) {
-			w := RDTSC()
-			*p, res = nextParams(*p, w, &s, tk.r, cfg)
-		})
-	} else {
+	if err := tk.updateRates(&s); err != nil {
+		// updateRates has restarted the rate estimate from s.
 		tk.page.Invalidate()
-	}
-	err := rateErr
-	if err == nil {
-		err = res.anomaly
-	}
-	if err != nil {
 		tk.stats.Anomalies++
 		tk.stats.LastErr = err
-		if rateErr == nil {
-			// Recalibrate: rates from the next samples on.
-			m, r := s[ClockMonotonic], s[ClockMonotonicRaw]
-			if m.ok && r.ok {
-				tk.resetHistory(histEntry{m.tsc, r.tsc, m.sec*nsecPerSec + m.nsec, r.sec*nsecPerSec + r.nsec})
-			} else {
-				tk.hist, tk.r = tk.hist[:0], rates{}
-			}
-		}
+		tk.haveLast = false
 		return err
 	}
+	cfg := tk.calcConfig()
+	var res calcResult
+	tk.page.Update(func(p *Params) {
+		w := RDTSC()
+		*p, res = nextParams(*p, w, &s, tk.r, cfg)
+	})
+	if res.anomaly != nil {
+		tk.anomaly(res.anomaly, &s)
+		return res.anomaly
+	}
+	tk.last, tk.haveLast = s, true
 	st := &tk.stats
 	st.Refreshes++
 	st.TSCHz = 1e9 * (1 << ClockShift) / tk.r.raw
@@ -560,22 +633,36 @@ func (tk *Timekeeper) refreshLocked() error {
 	return nil
 }
 
-func (tk *Timekeeper) refreshCoarseLocked() error {
-	rt, mono := tk.readCoarse(ClockRealtimeCoarse), tk.readCoarse(ClockMonotonicCoarse)
-	if !rt.ok || !mono.ok {
-		return errors.New("vvar: reading the coarse clocks failed")
+// tickLocked re-reads the coarse clocks and republishes every clock from
+// the samples of the last full refresh extrapolated with the current rates:
+// nextParams then steps forward the clocks that the shared Mult left behind
+// their own rate, keeps slewing the ones ahead, and never goes backwards.
+func (tk *Timekeeper) tickLocked() error {
+	if !tk.haveLast || !(tk.r.raw > 0) {
+		return nil
 	}
+	s := tk.last
+	for _, c := range coarseClocks {
+		s[c] = tk.readCoarse(c)
+	}
+	cfg := tk.calcConfig()
+	var res calcResult
+	published := false
 	tk.page.Update(func(p *Params) {
 		if p.Mode != ModeTSC {
-			return
+			return // only a full refresh may (re)initialise the page
 		}
-		p.Base[ClockRealtimeCoarse] = rt.stime().base()
-		k := mono.stime()
-		ob := p.Base[ClockMonotonicCoarse]
-		if !k.less(stime{int64(ob.Sec), ob.Snsec}) {
-			p.Base[ClockMonotonicCoarse] = k.base()
-		}
+		published = true
+		w := RDTSC()
+		*p, res = nextParams(*p, w, &s, tk.r, cfg)
 	})
-	tk.stats.CoarseRefreshes++
+	if !published {
+		return nil
+	}
+	if res.anomaly != nil {
+		tk.anomaly(res.anomaly, &s)
+		return res.anomaly
+	}
+	tk.stats.Ticks++
 	return nil
 }
