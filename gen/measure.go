@@ -107,7 +107,7 @@ func sameKind(goOp string, d x86asm.Inst) bool {
 func ripTarget(d x86asm.Inst, pc uint64) (uint64, bool) {
 	for _, a := range d.Args {
 		if mem, ok := a.(x86asm.Mem); ok && mem.Base == x86asm.RIP {
-			return pc + uint64(d.Len) + uint64(mem.Disp), true
+			return pc + uint64(d.Len) + uint64(int64(int32(mem.Disp))), true // x86asm zero-extends disp32
 		}
 	}
 	return 0, false

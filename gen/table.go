@@ -52,6 +52,11 @@ func tableFile(pkgName, varName string, t *layout.Table) ([]byte, error) {
 			}
 			sites = append(sites, jen.Values(site))
 		}
+		// One span per line: {Offset: 0, Source: "asm.go:37"}.
+		var spans []jen.Code
+		for _, sp := range v.Source {
+			spans = append(spans, jen.Values(jen.Id("Offset").Op(":").Lit(sp.Offset), jen.Id("Source").Op(":").Lit(sp.Source)))
+		}
 		keys := jen.Dict{}
 		for k, on := range v.Keys {
 			keys[jen.Lit(k)] = jen.Lit(on)
@@ -64,14 +69,23 @@ func tableFile(pkgName, varName string, t *layout.Table) ([]byte, error) {
 			jen.Id("Keys"):       jen.Map(jen.String()).Bool().Values(keys),
 			jen.Id("Entries"):    jen.Index().Qual(layoutPkg, "Entry").Values(entries...),
 			jen.Id("Sites"):      jen.Index().Qual(layoutPkg, "Site").Values(sites...),
+			jen.Id("Source"):     jen.Index().Qual(layoutPkg, "Span").Custom(multiLine, spans...),
 		}))
+	}
+	var pages []jen.Code
+	for _, pg := range t.Pages {
+		pages = append(pages, jen.Values(jen.Id("Symbol").Op(":").Lit(pg.Symbol), jen.Id("Size").Op(":").Lit(pg.Size)))
 	}
 	f.Var().Id(varName).Op("=").Qual(layoutPkg, "Table").Values(jen.Dict{
 		jen.Id("Program"):  jen.Lit(t.Program),
+		jen.Id("Pages"):    jen.Index().Qual(layoutPkg, "Page").Custom(multiLine, pages...),
 		jen.Id("Variants"): jen.Index().Qual(layoutPkg, "Variant").Values(vs...),
 	})
 	return render(f)
 }
+
+// multiLine puts each element of a composite literal on its own line.
+var multiLine = jen.Options{Open: "{", Close: "}", Separator: ",", Multi: true}
 
 func kindConst(k layout.Kind) string {
 	switch k {

@@ -1,6 +1,8 @@
 // Package layout holds the types of the layout tables vdsogen generates:
 // for each variant image, where every entry point and every marker site
-// sits and which bytes the site holds. Generated code fills a Table; the
+// sits and which bytes the site holds, the data pages the images may refer
+// to, and which generator program line produced each byte (so that a
+// verifier without the program can name it). Generated code fills a Table; the
 // verifier, the CLI and loaders read it. The package has no dependencies so
 // that a downstream module pays nothing for importing it.
 package layout
@@ -8,8 +10,26 @@ package layout
 // Table describes every variant image of one generated program.
 type Table struct {
 	// Program is the program name (the file and symbol prefix).
-	Program  string
+	Program string
+	// Pages are the data pages the images may refer to: every RIP-relative
+	// reference that leaves an image must land inside one of them.
+	Pages    []Page
 	Variants []Variant
+}
+
+// Page is a data page: a Go global of the package, Size bytes of which the
+// routines may address.
+type Page struct {
+	Symbol string
+	Size   int
+}
+
+// Span starts a run of image bytes that one generator program line
+// produced: it covers [Offset, the next span's Offset).
+type Span struct {
+	Offset int
+	// Source is the program line, as base-name:line ("asm.go:39").
+	Source string
 }
 
 // Variant is one assembled image.
@@ -26,6 +46,9 @@ type Variant struct {
 	Keys    map[string]bool
 	Entries []Entry
 	Sites   []Site
+	// Source maps image offsets to the program lines that produced them,
+	// in increasing Offset order.
+	Source []Span
 }
 
 // Entry is an entry point inside an image.
@@ -91,4 +114,17 @@ func (v *Variant) Entry(name string) (Entry, bool) {
 		}
 	}
 	return Entry{}, false
+}
+
+// SourceAt returns the program line that produced the byte at offset off,
+// or "" if the table does not say.
+func (v *Variant) SourceAt(off int) string {
+	src := ""
+	for _, s := range v.Source {
+		if s.Offset > off {
+			break
+		}
+		src = s.Source
+	}
+	return src
 }

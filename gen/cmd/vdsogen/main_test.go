@@ -1,0 +1,103 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// TestMain lets the scripts run vdsogen in-process: testscript re-executes
+// this test binary as the command. (testscript.RunMain, which returns an
+// exit code, is deprecated in favour of Main; run returns the code and
+// main passes it to os.Exit.)
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){"vdsogen": main})
+}
+
+// TestScript runs testdata/script/*.txtar. Each script starts with a copy
+// of the reference vDSO's generated files in $WORK/vdso, and has the
+// command `replace file old new` to corrupt one.
+func TestScript(t *testing.T) {
+	if testing.Short() {
+		t.Skip("assembles with the Go toolchain")
+	}
+	env := map[string]string{}
+	for _, k := range []string{"GOCACHE", "GOPATH", "GOMODCACHE", "GOROOT"} {
+		out, err := exec.Command("go", "env", k).Output()
+		if err != nil {
+			t.Fatalf("go env %s: %v", k, err)
+		}
+		env[k] = strings.TrimSpace(string(out))
+	}
+	generated, err := filepath.Glob("../../../vdso/zclock_*")
+	if err != nil || len(generated) == 0 {
+		t.Fatalf("no generated files of the reference vDSO (%v)", err)
+	}
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Setup: func(e *testscript.Env) error {
+			for k, v := range env {
+				e.Setenv(k, v)
+			}
+			dir := filepath.Join(e.WorkDir, "vdso")
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			for _, f := range generated {
+				b, err := os.ReadFile(f)
+				if err != nil {
+					return err
+				}
+				if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o644); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"replace": replace,
+			"exits":   exits,
+		},
+	})
+}
+
+// exits code command args...: runs command like exec and checks its exit
+// status; stdout and stderr can be matched afterwards.
+func exits(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exits code command [args...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	got := 0
+	if err := ts.Exec(args[1], args[2:]...); err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			ts.Fatalf("%v", err)
+		}
+		got = ee.ExitCode()
+	}
+	if got != want {
+		ts.Fatalf("%s exited with status %d, want %d", args[1], got, want)
+	}
+}
+
+// replace file old new: replaces the first occurrence of old in file.
+func replace(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: replace file old new")
+	}
+	path := ts.MkAbs(args[0])
+	b, err := os.ReadFile(path)
+	ts.Check(err)
+	if !strings.Contains(string(b), args[1]) {
+		ts.Fatalf("%s does not contain %q", args[0], args[1])
+	}
+	ts.Check(os.WriteFile(path, []byte(strings.Replace(string(b), args[1], args[2], 1)), 0o644))
+}

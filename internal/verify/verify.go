@@ -1,0 +1,234 @@
+package verify
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/vdsogen/vdsogen/internal/harness"
+	"github.com/vdsogen/vdsogen/layout"
+)
+
+// Input is what the verifier checks.
+type Input struct {
+	Table *layout.Table
+	// Images holds each variant's linked bytes and address, by variant name.
+	Images map[string]Image
+	// Resolve maps an absolute address of the build to the symbol holding
+	// it and the offset inside it, as harness.Result.Resolve does.
+	Resolve func(addr uint64) (sym string, off int64, ok bool)
+	// MaxStack bounds the stack depth of every entry, in bytes; 0 means
+	// DefaultMaxStack.
+	MaxStack int
+}
+
+// Image is one variant image as linked.
+type Image struct {
+	Addr  uint64
+	Bytes []byte
+}
+
+// DefaultMaxStack is the stack bound when Input.MaxStack is 0. Entries run
+// on the goroutine stack behind a NOSPLIT stub; Go's whole NOSPLIT budget is
+// 800 bytes, so an image should stay far below it.
+const DefaultMaxStack = 256
+
+// FromHarness is the Input for the images of t in a harness build.
+func FromHarness(t *layout.Table, res *harness.Result) (*Input, error) {
+	in := &Input{Table: t, Images: map[string]Image{}, Resolve: res.Resolve}
+	for _, v := range t.Variants {
+		img, ok := res.Images[v.Symbol]
+		if !ok {
+			return nil, fmt.Errorf("variant %s: the build has no image %s", v.Name, v.Symbol)
+		}
+		in.Images[v.Name] = Image{Addr: img.Addr, Bytes: img.Bytes}
+	}
+	return in, nil
+}
+
+// Finding is one rule violation.
+type Finding struct {
+	// Check is the rule's name.
+	Check string `json:"check"`
+	// Variants are the variants involved, the one the offset is in first.
+	Variants []string `json:"variants"`
+	Entry    string   `json:"entry,omitempty"`
+	Offset   int      `json:"offset"`
+	// Inst is the decoded instruction at Offset in each of Variants (an
+	// empty string where there is none).
+	Inst []string `json:"inst,omitempty"`
+	// Source is the program line that produced the bytes at Offset in
+	// Variants[0], e.g. "asm.go:39".
+	Source string `json:"source,omitempty"`
+	Msg    string `json:"msg"`
+}
+
+// String formats f as
+//
+//	check: variant(s) v[, w], entry e, offset 0x..: msg [v: inst; w: inst] (source)
+func (f Finding) String() string {
+	var b strings.Builder
+	b.WriteString(f.Check + ": ")
+	switch len(f.Variants) {
+	case 0:
+	case 1:
+		b.WriteString("variant " + f.Variants[0] + ", ")
+	default:
+		b.WriteString("variants " + strings.Join(f.Variants, ", ") + ", ")
+	}
+	if f.Entry != "" {
+		b.WriteString("entry " + f.Entry + ", ")
+	}
+	fmt.Fprintf(&b, "offset %#x: %s", f.Offset, f.Msg)
+	if len(f.Inst) > 0 {
+		var parts []string
+		for i, in := range f.Inst {
+			if in == "" {
+				in = "-"
+			}
+			if i < len(f.Variants) {
+				parts = append(parts, f.Variants[i]+": "+in)
+			} else {
+				parts = append(parts, in)
+			}
+		}
+		b.WriteString(" [" + strings.Join(parts, "; ") + "]")
+	}
+	if f.Source != "" {
+		b.WriteString(" (" + f.Source + ")")
+	}
+	return b.String()
+}
+
+// EntryStack is the maximum stack depth of one entry in one variant, in
+// bytes below the return address the caller pushed.
+type EntryStack struct {
+	Variant string `json:"variant"`
+	Entry   string `json:"entry"`
+	Max     int    `json:"max"`
+}
+
+// Pair says whether two variants can be switched live, while threads run in
+// the image, by rewriting the differing bytes in place.
+type Pair struct {
+	A          string   `json:"a"`
+	B          string   `json:"b"`
+	Switchable bool     `json:"switchable"`
+	Why        []string `json:"why,omitempty"`
+}
+
+// Report is the verifier's result.
+type Report struct {
+	Findings []Finding    `json:"findings"`
+	Stack    []EntryStack `json:"stack"`
+	Pairs    []Pair       `json:"pairs"`
+}
+
+// OK reports whether no rule found anything.
+func (r *Report) OK() bool { return len(r.Findings) == 0 }
+
+// MaxStack returns the maximum stack depth of entry in variant, and false
+// if it was not computed.
+func (r *Report) MaxStack(variant, entry string) (int, bool) {
+	for _, s := range r.Stack {
+		if s.Variant == variant && s.Entry == entry {
+			return s.Max, true
+		}
+	}
+	return 0, false
+}
+
+// Error is a failed verification: every finding.
+type Error struct{ Findings []Finding }
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("verification failed on the assembled bytes:")
+	for _, f := range e.Findings {
+		b.WriteString("\n\t" + f.String())
+	}
+	return b.String()
+}
+
+// Err returns the report's findings as an *Error, or nil.
+func (r *Report) Err() error {
+	if r.OK() {
+		return nil
+	}
+	return &Error{Findings: r.Findings}
+}
+
+// A Rule is one named check.
+type Rule struct {
+	Name  string
+	Check func(*Pass)
+}
+
+// Rules are the checks Verify runs, in order.
+var Rules = []Rule{
+	{"entries", Entries},
+	{"sites", Sites},
+	{"stack", Stack},
+	{"reach", Reach},
+	{"swap", Swap},
+}
+
+// Pass is the state the rules share: the decoded images and the report.
+type Pass struct {
+	In     *Input
+	Report *Report
+	// images are the decoded variants in table order; shared are the
+	// non-standalone ones.
+	images []*image
+	shared []*image
+	rule   string
+	// depth[variant][offset] is the stack depth at an instruction start,
+	// filled by Stack.
+	depth map[string]map[int]int
+}
+
+// Verify decodes every image and runs every rule.
+func Verify(in *Input) *Report {
+	p := newPass(in)
+	for _, r := range Rules {
+		p.rule = r.Name
+		r.Check(p)
+	}
+	return p.Report
+}
+
+func newPass(in *Input) *Pass {
+	p := &Pass{In: in, Report: &Report{Findings: []Finding{}, Stack: []EntryStack{}, Pairs: []Pair{}}, depth: map[string]map[int]int{}}
+	for i := range in.Table.Variants {
+		v := &in.Table.Variants[i]
+		im := decodeImage(v, in.Images[v.Name], in.Resolve)
+		p.images = append(p.images, im)
+		if !v.Standalone {
+			p.shared = append(p.shared, im)
+		}
+	}
+	return p
+}
+
+// errorf records a finding of the running rule at offset off of im; other
+// lists further variants whose instruction at off is shown too.
+func (p *Pass) errorf(im *image, off int, other []*image, format string, args ...any) {
+	f := Finding{Check: p.rule, Offset: off, Msg: fmt.Sprintf(format, args...)}
+	if im != nil {
+		f.Variants = []string{im.v.Name}
+		f.Entry = im.entryName(off)
+		f.Source = im.v.SourceAt(off)
+		if len(other) > 0 || im.instAt(off) != nil {
+			f.Inst = []string{im.render(off)}
+		}
+		for _, o := range other {
+			f.Variants = append(f.Variants, o.v.Name)
+			f.Inst = append(f.Inst, o.render(off))
+		}
+	}
+	p.Report.Findings = append(p.Report.Findings, f)
+}
+
+// tableErrorf records a finding about the table itself.
+func (p *Pass) tableErrorf(variants []string, entry string, off int, format string, args ...any) {
+	p.Report.Findings = append(p.Report.Findings, Finding{Check: p.rule, Variants: variants, Entry: entry, Offset: off, Msg: fmt.Sprintf(format, args...)})
+}
