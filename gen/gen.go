@@ -14,6 +14,7 @@ import (
 
 	"github.com/vdsogen/vdsogen/dsl"
 	"github.com/vdsogen/vdsogen/internal/harness"
+	"github.com/vdsogen/vdsogen/internal/verify"
 	"github.com/vdsogen/vdsogen/layout"
 	"github.com/vdsogen/vdsogen/variants"
 )
@@ -30,6 +31,9 @@ type Config struct {
 	Variants *variants.Set
 	// StubsFile names the Go stubs file; empty means z<Name>_stubs_amd64.go.
 	StubsFile string
+	// ELF also writes each shared variant as an ELF vDSO image,
+	// z<Name>_<variant>.so (see gen/elf.go).
+	ELF bool
 }
 
 // Output is everything one run generates.
@@ -39,6 +43,9 @@ type Output struct {
 	Layout *layout.Table
 	// Assemblies counts the toolchain builds the padding fixed point took.
 	Assemblies int
+	// Verify is the verifier's report on the final build: stack depths and
+	// which pairs of variants can be switched live.
+	Verify *verify.Report
 }
 
 // maxAssemblies bounds the padding fixed point. Padding only changes the
@@ -49,7 +56,7 @@ var namePattern = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 
 // Generate runs the pipeline and returns the outputs without writing them:
 //
-//	check keys -> load package -> (expand -> print -> assemble -> measure -> pad)* -> verify -> stubs, table
+//	check keys -> load package -> (expand -> print -> assemble -> measure -> pad)* -> table -> verify -> stubs
 func Generate(ctx context.Context, prog *dsl.Program, cfg Config) (*Output, error) {
 	if !namePattern.MatchString(cfg.Name) {
 		return nil, fmt.Errorf("program name %q must match %s (it becomes part of file and symbol names)", cfg.Name, namePattern)
@@ -71,14 +78,15 @@ func Generate(ctx context.Context, prog *dsl.Program, cfg Config) (*Output, erro
 	if err := checkPages(prog, pkg); err != nil {
 		return nil, err
 	}
-	ms, printedFiles, n, err := layoutImages(ctx, prog, set, cfg.Name)
+	ms, res, printedFiles, n, err := layoutImages(ctx, prog, set, cfg.Name)
 	if err != nil {
 		return nil, err
 	}
-	if err := verify(prog, set, ms); err != nil {
+	table := buildTable(prog, set, cfg.Name, ms)
+	report, err := verifyBytes(table, res)
+	if err != nil {
 		return nil, err
 	}
-	table := buildTable(prog, set, cfg.Name, ms)
 	files := map[string][]byte{}
 	for name, p := range printedFiles {
 		files[name] = p.text
@@ -104,7 +112,12 @@ func Generate(ctx context.Context, prog *dsl.Program, cfg Config) (*Output, erro
 	if files["z"+cfg.Name+"_layout_amd64.go"], err = tableFile(pkg.name, cfg.Name+"Layout", table); err != nil {
 		return nil, err
 	}
-	return &Output{Files: files, Layout: table, Assemblies: n}, nil
+	if cfg.ELF {
+		if err := elfImages(files, prog, cfg.Name, ms, table); err != nil {
+			return nil, err
+		}
+	}
+	return &Output{Files: files, Layout: table, Assemblies: n, Verify: report}, nil
 }
 
 func imageSymbol(name, variant string) string { return name + "_" + variant }
@@ -221,7 +234,7 @@ func checkPages(prog *dsl.Program, pkg *target) error {
 
 // layoutImages runs expand -> print -> assemble -> measure -> pad until the
 // padding no longer changes, and returns the final measurement.
-func layoutImages(ctx context.Context, prog *dsl.Program, set *variants.Set, name string) (map[string]*measured, map[string]*printed, int, error) {
+func layoutImages(ctx context.Context, prog *dsl.Program, set *variants.Set, name string) (map[string]*measured, *harness.Result, map[string]*printed, int, error) {
 	cur := map[string]*params{}
 	for _, v := range set.Variants {
 		cur[v.Name] = newParams(len(prog.Entries))
@@ -240,7 +253,7 @@ func layoutImages(ctx context.Context, prog *dsl.Program, set *variants.Set, nam
 			items[v.Name] = expand(prog, v, cur[v.Name])
 			p, err := printAsm(sym, items[v.Name])
 			if err != nil {
-				return nil, nil, round, fmt.Errorf("printing variant %s: %w", v.Name, err)
+				return nil, nil, nil, round, fmt.Errorf("printing variant %s: %w", v.Name, err)
 			}
 			prints[asmFile(name, v.Name)] = p
 			in.AsmFiles[asmFile(name, v.Name)] = p.text
@@ -248,31 +261,31 @@ func layoutImages(ctx context.Context, prog *dsl.Program, set *variants.Set, nam
 		}
 		res, err := harness.Build(ctx, in)
 		if err != nil {
-			return nil, nil, round, toolchainError(err, prints)
+			return nil, nil, nil, round, toolchainError(err, prints)
 		}
 		ms := map[string]*measured{}
 		for _, v := range set.Variants {
 			sym := imageSymbol(name, v.Name)
 			m, err := measure(sym, items[v.Name], res.Images[sym], res)
 			if err != nil {
-				return nil, nil, round, err
+				return nil, nil, nil, round, err
 			}
 			ms[v.Name] = m
 		}
 		next, err := plan(prog, set, ms, cur)
 		if err != nil {
-			return nil, nil, round, err
+			return nil, nil, nil, round, err
 		}
 		settled := true
 		for _, v := range set.Variants {
 			settled = settled && next[v.Name].equal(cur[v.Name])
 		}
 		if settled {
-			return ms, prints, round, nil
+			return ms, res, prints, round, nil
 		}
 		cur = next
 	}
-	return nil, nil, maxAssemblies, fmt.Errorf("the layout did not settle after %d assemblies (padding keeps changing jump encodings); please report this program", maxAssemblies)
+	return nil, nil, nil, maxAssemblies, fmt.Errorf("the layout did not settle after %d assemblies (padding keeps changing jump encodings); please report this program", maxAssemblies)
 }
 
 // toolchainError maps lines of generated files in the toolchain's output
@@ -302,9 +315,17 @@ func toolchainError(err error, prints map[string]*printed) error {
 // buildTable records the final layout of every variant.
 func buildTable(prog *dsl.Program, set *variants.Set, name string, ms map[string]*measured) *layout.Table {
 	t := &layout.Table{Program: name}
+	for _, pg := range prog.Pages {
+		t.Pages = append(t.Pages, layout.Page{Symbol: pg.Symbol, Size: pg.Size})
+	}
 	for _, v := range set.Variants {
 		m := ms[v.Name]
 		lv := layout.Variant{Name: v.Name, Symbol: imageSymbol(name, v.Name), Size: len(m.image), Standalone: v.Standalone, Keys: v.Keys}
+		for _, p := range m.placed {
+			if src := p.it.pos.Short(); len(lv.Source) == 0 || lv.Source[len(lv.Source)-1].Source != src {
+				lv.Source = append(lv.Source, layout.Span{Offset: p.off, Source: src})
+			}
+		}
 		for _, e := range prog.Entries {
 			off := m.labels[entryLabel(e.Name)]
 			lv.Entries = append(lv.Entries, layout.Entry{Name: e.Name, Offset: off, Size: m.labels[entryEndLabel(e.Name)] - off})

@@ -1,0 +1,467 @@
+// Package loader maps vdsogen's ELF vDSO images (internal/elfimage) into the
+// process, resolves their entries the way a libc resolves the kernel's vDSO,
+// calls them from Go, and switches a loaded image live between variants.
+//
+// # Mapping
+//
+// Everything lives in one memfd, laid out as
+//
+//	[data pages: n*4096][code slot 0: L][code slot 1: L]
+//
+// with n the number of pages the image's note places below it and L its
+// file size rounded up to pages. Load reserves n*4096+L bytes of address
+// space and maps into it, with MAP_FIXED:
+//
+//	base - n*4096  the data pages, read-only (the routines' view)
+//	base           the active code slot, read and execute (the ELF file
+//	               from offset 0, as the kernel maps its vDSO)
+//
+// plus one read-write alias of the whole memfd elsewhere: Page returns the
+// writable alias of a data page (what a timekeeper writes), and Switch
+// writes the next code through it. Nothing is ever mapped writable and
+// executable at once. The page placement is the one recorded in the image
+// (elfimage.Pages), so the routines' RIP-relative references land on the
+// pages: the kernel's layout, vvar pages right below the vDSO text.
+//
+// # Symbols
+//
+// Entry resolves "__vdso_<entry>" with version LINUX_2.6 on the mapped
+// bytes, through DT_GNU_HASH (elfimage.Resolver, after parse_vdso.c), and
+// returns base + st_value. CallIP and CallPP call an entry with the C ABI
+// on the goroutine stack, as vdsogen's generated stubs do (the routines'
+// stack depth is bounded and small, verified by the generator).
+//
+// # Live switching: protocol
+//
+// Switch(to) moves the loaded image from its variant to another while
+// other goroutines keep calling it:
+//
+//  1. Under the image's mutex (one switch at a time), compare the two
+//     variants' code: every differing byte must lie inside a marker site of
+//     the layout table, and every differing site of an exported entry must
+//     be a static branch, the one marker kind that is swap-safe (the whole
+//     difference is one 5-byte instruction, NOP5 or JMP rel32, at the same
+//     place, to a body that is present and identical in every variant). A
+//     differing three-label region (an instruction sequence replaced by
+//     another of different instruction boundaries), a standalone variant or
+//     a difference outside any site is refused with an error naming the
+//     site, and nothing changes.
+//  2. Build the new code as a copy of the active slot with the target
+//     variant's bytes written into every differing site of an exported
+//     entry: all sites of one switch form one batch.
+//  3. Write the batch into the spare slot through the read-write alias (the
+//     spare slot is mapped nowhere executable), then mmap it with MAP_FIXED
+//     over the active code range: the kernel replaces the mapping under the
+//     mmap lock and shoots down every CPU's TLB entries for it (an IPI,
+//     whose return is serializing; a CPU not running the process serializes
+//     on its next switch to it). A thread that faults on the range meanwhile
+//     waits for the lock and then runs the new page. Then, if the kernel
+//     supports it, membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE)
+//     serializes every CPU running a thread of the process once more.
+//  4. The old slot becomes the spare.
+//
+// A thread inside a routine during the switch finishes it consistently with
+// one variant: before the site it executes the new instruction, after it
+// the old one has already taken effect, and the static branch's body is
+// the same in both. Calls therefore return what one of the two variants
+// returns, never a mixture that neither could.
+//
+// Three-label regions are never swap-safe, so an image whose variants
+// differ in one cannot be switched as a whole. Load's Options.Entries
+// restricts an image to the entries a caller needs: the reference vDSO's
+// host and timens differ in a static branch in clock_gettime and in a
+// three-label region in clock_gettime_tl, so an image loaded without
+// clock_gettime_tl switches between them (the region stays as loaded, and
+// Entry refuses to resolve the entry), while one loaded with every entry
+// refuses the switch.
+package loader
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vdsogen/vdsogen/internal/elfimage"
+	"github.com/vdsogen/vdsogen/layout"
+)
+
+const pageSize = elfimage.PageSize
+
+// Options tune Load.
+type Options struct {
+	// Entries are the entries the loaded image exports (Entry resolves only
+	// these, and Switch considers only their sites). Empty means every
+	// entry of the layout table.
+	Entries []string
+	// Version is the symbol version Entry resolves; empty means LINUX_2.6.
+	Version string
+}
+
+// Image is a loaded vDSO image.
+type Image struct {
+	mu      sync.Mutex
+	tab     *layout.Table
+	files   map[string][]byte
+	texts   map[string]text
+	opts    Options
+	exports map[string]bool
+	variant string
+
+	fd       int
+	rw       []byte         // read-write alias of the whole memfd
+	region   unsafe.Pointer // reserved range: data pages, then the code
+	regionSz uintptr
+	dataSz   int // n*4096
+	codeSz   int // L
+	slot     int // active code slot, 0 or 1
+	pages    map[string]elfimage.Page
+	entries  map[string]uintptr
+	syncCore bool
+	closed   bool
+}
+
+// text is a variant's .text: its file offset (== vaddr) and bytes.
+type text struct {
+	off  int
+	code []byte
+}
+
+// Load maps files[initial] (files maps variant names of tab to their ELF
+// images, e.g. the z<name>_<variant>.so files) and resolves its entries.
+// Every image must pass elfimage.Check and define the same symbols
+// (elfimage.CheckSame).
+func Load(files map[string][]byte, tab *layout.Table, initial string, opts Options) (*Image, error) {
+	if opts.Version == "" {
+		opts.Version = elfimage.DefaultVersion
+	}
+	v, ok := tab.Variant(initial)
+	if !ok {
+		return nil, fmt.Errorf("loader: no variant %q in the layout table of %s", initial, tab.Program)
+	}
+	if v.Standalone {
+		return nil, fmt.Errorf("loader: variant %s is standalone: it has no ELF image", initial)
+	}
+	if _, ok := files[initial]; !ok {
+		return nil, fmt.Errorf("loader: no image for variant %s", initial)
+	}
+	if err := elfimage.CheckSame(files); err != nil {
+		return nil, fmt.Errorf("loader: %w", err)
+	}
+	im := &Image{tab: tab, files: files, texts: map[string]text{}, opts: opts, exports: map[string]bool{}, variant: initial, fd: -1, entries: map[string]uintptr{}, pages: map[string]elfimage.Page{}}
+	for name, f := range files {
+		lv, ok := tab.Variant(name)
+		if !ok || lv.Standalone {
+			return nil, fmt.Errorf("loader: image %s is not a shared variant of the layout table", name)
+		}
+		t, err := textOf(f)
+		if err != nil {
+			return nil, fmt.Errorf("loader: image %s: %w", name, err)
+		}
+		if len(t.code) != lv.Size {
+			return nil, fmt.Errorf("loader: image %s has %d bytes of code, the layout table says %d", name, len(t.code), lv.Size)
+		}
+		im.texts[name] = t
+	}
+	for _, e := range v.Entries {
+		im.exports[e.Name] = len(opts.Entries) == 0
+	}
+	for _, e := range opts.Entries {
+		if _, ok := im.exports[e]; !ok {
+			return nil, fmt.Errorf("loader: no entry %q in %s", e, tab.Program)
+		}
+		im.exports[e] = true
+	}
+	if err := im.mapImage(files[initial]); err != nil {
+		im.Close()
+		return nil, err
+	}
+	return im, nil
+}
+
+func textOf(file []byte) (text, error) {
+	off, size, err := elfimage.Section(file, ".text")
+	if err != nil {
+		return text{}, err
+	}
+	return text{off: off, code: file[off : off+size]}, nil
+}
+
+func (im *Image) mapImage(file []byte) error {
+	pages, _, _, err := elfimage.Pages(file)
+	if err != nil {
+		return fmt.Errorf("loader: %w", err)
+	}
+	n := 0
+	for _, p := range pages {
+		n = max(n, p.Index)
+		im.pages[p.Symbol] = p
+	}
+	im.dataSz = n * pageSize
+	im.codeSz = (len(file) + pageSize - 1) / pageSize * pageSize
+	total := im.dataSz + 2*im.codeSz
+
+	fd, err := unix.MemfdCreate("vdso-"+im.tab.Program, unix.MFD_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("loader: memfd_create: %w", err)
+	}
+	im.fd = fd
+	if err := unix.Ftruncate(fd, int64(total)); err != nil {
+		return fmt.Errorf("loader: ftruncate: %w", err)
+	}
+	if im.rw, err = unix.Mmap(fd, 0, total, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err != nil {
+		return fmt.Errorf("loader: mapping the read-write alias: %w", err)
+	}
+	copy(im.rw[im.slotOff(0):], file)
+
+	im.regionSz = uintptr(im.dataSz + im.codeSz)
+	if im.region, err = unix.MmapPtr(-1, 0, nil, im.regionSz, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS); err != nil {
+		return fmt.Errorf("loader: reserving address space: %w", err)
+	}
+	if im.dataSz > 0 {
+		if _, err := unix.MmapPtr(fd, 0, im.region, uintptr(im.dataSz), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_FIXED); err != nil {
+			return fmt.Errorf("loader: mapping the data pages: %w", err)
+		}
+	}
+	if err := im.mapSlot(0); err != nil {
+		return err
+	}
+	// Register for SYNC_CORE membarriers; kernels without them rely on the
+	// remap's TLB shootdown alone.
+	im.syncCore = membarrier(memberRegisterSyncCore) == nil
+
+	r, err := elfimage.NewResolver(unsafe.Slice((*byte)(im.base()), im.codeSz))
+	if err != nil {
+		return fmt.Errorf("loader: %w", err)
+	}
+	for e, ok := range im.exports {
+		if !ok {
+			continue
+		}
+		s, err := r.Lookup("__vdso_"+e, im.opts.Version)
+		if err != nil {
+			return fmt.Errorf("loader: resolving __vdso_%s@%s: %w", e, im.opts.Version, err)
+		}
+		im.entries[e] = uintptr(im.base()) + uintptr(s.Value)
+	}
+	return nil
+}
+
+func (im *Image) base() unsafe.Pointer { return unsafe.Add(im.region, im.dataSz) }
+
+func (im *Image) slotOff(slot int) int { return im.dataSz + slot*im.codeSz }
+
+// mapSlot maps code slot s read-execute at the image's base.
+func (im *Image) mapSlot(s int) error {
+	if _, err := unix.MmapPtr(im.fd, int64(im.slotOff(s)), im.base(), uintptr(im.codeSz), unix.PROT_READ|unix.PROT_EXEC, unix.MAP_SHARED|unix.MAP_FIXED); err != nil {
+		return fmt.Errorf("loader: mapping code slot %d: %w", s, err)
+	}
+	im.slot = s
+	return nil
+}
+
+// Close unmaps the image. No call may be running or start afterwards.
+func (im *Image) Close() error {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	if im.closed {
+		return nil
+	}
+	im.closed = true
+	var errs []error
+	if im.region != nil {
+		errs = append(errs, unix.MunmapPtr(im.region, im.regionSz))
+	}
+	if im.rw != nil {
+		errs = append(errs, unix.Munmap(im.rw))
+	}
+	if im.fd >= 0 {
+		errs = append(errs, unix.Close(im.fd))
+	}
+	return errors.Join(errs...)
+}
+
+// Base returns the load address of the image (its ELF header).
+func (im *Image) Base() uintptr { return uintptr(im.base()) }
+
+// Mapped returns the image as mapped at Base (read-only: writing to it
+// faults). It is the ELF file, so a libc-style symbol lookup works on it.
+func (im *Image) Mapped() []byte { return unsafe.Slice((*byte)(im.base()), im.codeSz) }
+
+// Variant returns the variant the image currently runs.
+func (im *Image) Variant() string {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	return im.variant
+}
+
+// Entry returns the address of an exported entry, resolved as
+// __vdso_<name>@<version> through the mapped image's hash table.
+func (im *Image) Entry(name string) (uintptr, error) {
+	a, ok := im.entries[name]
+	if !ok {
+		if _, known := im.exports[name]; known {
+			return 0, fmt.Errorf("loader: entry %s was not loaded (Options.Entries)", name)
+		}
+		return 0, fmt.Errorf("loader: no entry %s", name)
+	}
+	return a, nil
+}
+
+// Page returns the writable alias of data page sym: writes through it are
+// what the routines read at their negative offset.
+func (im *Image) Page(sym string) (unsafe.Pointer, error) {
+	p, ok := im.pages[sym]
+	if !ok {
+		return nil, fmt.Errorf("loader: no data page %s", sym)
+	}
+	off := im.dataSz - p.Index*pageSize
+	return unsafe.Pointer(&im.rw[off]), nil
+}
+
+// SwapSafe reports whether Switch could move the image from variant from
+// to variant to, and if not, why.
+func (im *Image) SwapSafe(from, to string) error {
+	_, err := im.plan(from, to)
+	return err
+}
+
+type patch struct {
+	off  int // in .text
+	code []byte
+}
+
+// plan lists the site patches that move the exported entries from one
+// variant to another.
+func (im *Image) plan(from, to string) ([]patch, error) {
+	fv, ok1 := im.tab.Variant(from)
+	tv, ok2 := im.tab.Variant(to)
+	if !ok1 || !ok2 {
+		return nil, fmt.Errorf("loader: unknown variant %q or %q", from, to)
+	}
+	if fv.Standalone || tv.Standalone {
+		return nil, fmt.Errorf("loader: %s -> %s: a standalone variant has its own layout and is never switchable", from, to)
+	}
+	ft, ok1 := im.texts[from]
+	tt, ok2 := im.texts[to]
+	if !ok1 || !ok2 {
+		return nil, fmt.Errorf("loader: no image for %s or %s", from, to)
+	}
+	if ft.off != tt.off || len(ft.code) != len(tt.code) {
+		return nil, fmt.Errorf("loader: %s -> %s: the images' code differs in place or size", from, to)
+	}
+	covered := make([]bool, len(ft.code))
+	var out []patch
+	for _, s := range tv.Sites {
+		var fs *layout.Site
+		for i := range fv.Sites {
+			if fv.Sites[i].Offset == s.Offset && fv.Sites[i].Key == s.Key && fv.Sites[i].Kind == s.Kind {
+				fs = &fv.Sites[i]
+			}
+		}
+		end := s.Offset + len(s.Bytes)
+		if fs == nil || len(fs.Bytes) != len(s.Bytes) || s.Offset < 0 || end > len(tt.code) {
+			return nil, fmt.Errorf("loader: %s -> %s: site %s at %#x has no counterpart", from, to, s.Kind, s.Offset)
+		}
+		for i := s.Offset; i < end; i++ {
+			covered[i] = true
+		}
+		if bytes.Equal(ft.code[s.Offset:end], tt.code[s.Offset:end]) {
+			continue
+		}
+		if !im.exports[s.Entry] {
+			continue // not exported: left as loaded, never called
+		}
+		if s.Kind != layout.StaticBranch {
+			return nil, fmt.Errorf("loader: %s -> %s is not swap-safe: entry %s has a %s site (key %s) at offset %#x (%s) whose instructions differ between the variants; a thread inside it could run a mixture; load the image without entry %s (Options.Entries) to switch the others",
+				from, to, s.Entry, s.Kind, s.Key, s.Offset, s.Source, s.Entry)
+		}
+		out = append(out, patch{off: s.Offset, code: tt.code[s.Offset:end]})
+	}
+	for i := range ft.code {
+		if ft.code[i] != tt.code[i] && !covered[i] {
+			return nil, fmt.Errorf("loader: %s -> %s: the code differs at offset %#x, outside every marker site", from, to, i)
+		}
+	}
+	return out, nil
+}
+
+// Switch moves the image to variant to, following the protocol in the
+// package documentation; goroutines may keep calling its entries. It
+// refuses pairs that are not swap-safe for the exported entries.
+func (im *Image) Switch(to string) error {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	if im.closed {
+		return errors.New("loader: image closed")
+	}
+	if to == im.variant {
+		return nil
+	}
+	patches, err := im.plan(im.variant, to)
+	if err != nil {
+		return err
+	}
+	t := im.texts[to]
+	cur := im.rw[im.slotOff(im.slot):][:im.codeSz]
+	spare := 1 - im.slot
+	next := im.rw[im.slotOff(spare):][:im.codeSz]
+	copy(next, cur)
+	for _, p := range patches {
+		copy(next[t.off+p.off:], p.code)
+	}
+	if err := im.mapSlot(spare); err != nil {
+		return err
+	}
+	if im.syncCore {
+		if err := membarrier(memberSyncCore); err != nil {
+			return fmt.Errorf("loader: membarrier: %w", err)
+		}
+	}
+	im.variant = to
+	return nil
+}
+
+// Variants lists the variants the image can be switched to from its
+// current one (SwapSafe), sorted.
+func (im *Image) Variants() []string {
+	im.mu.Lock()
+	cur := im.variant
+	im.mu.Unlock()
+	var out []string
+	for v := range im.texts {
+		if v == cur || im.SwapSafe(cur, v) == nil {
+			out = append(out, v)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+const (
+	memberSyncCore         = 1 << 5 // MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE
+	memberRegisterSyncCore = 1 << 6 // MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE
+)
+
+func membarrier(cmd int) error {
+	if _, _, e := unix.Syscall(unix.SYS_MEMBARRIER, uintptr(cmd), 0, 0); e != 0 {
+		return e
+	}
+	return nil
+}
+
+// CallIP calls the C function at fn with an integer and a pointer argument
+// (DI, SI) and returns AX, on the goroutine stack.
+//
+//go:noescape
+func CallIP(fn uintptr, a uintptr, p unsafe.Pointer) uintptr
+
+// CallPP calls the C function at fn with two pointer arguments (DI, SI) and
+// returns AX, on the goroutine stack.
+//
+//go:noescape
+func CallPP(fn uintptr, p, q unsafe.Pointer) uintptr
