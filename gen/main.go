@@ -2,6 +2,7 @@ package gen
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -30,6 +31,7 @@ func MainArgs(args []string, b *dsl.Builder, stdout, stderr io.Writer) int {
 	pkg := fs.String("pkg", "", "package `name` (default: the package in -out)")
 	vfile := fs.String("variants", "", "variant definitions `file` (default: built-in host and timens)")
 	stubs := fs.String("stubs", "", "Go stubs `file` name inside -out (default z<name>_stubs_amd64.go)")
+	elfOut := fs.Bool("elf", false, "also write each shared variant as an ELF vDSO image z<name>_<variant>.so")
 	check := fs.Bool("check", false, "compare with the files on disk instead of writing; exit 1 on drift")
 	verbose := fs.Bool("v", false, "report what was generated")
 	fs.Usage = func() {
@@ -43,15 +45,32 @@ func MainArgs(args []string, b *dsl.Builder, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vdsogen: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
+	// From here on an interrupt cancels the run instead of killing the
+	// process, so that the harness removes its temporary module and no
+	// output is half-written.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
 	fail := func(err error) int {
+		if ctx.Err() != nil {
+			err = errors.New("vdsogen: interrupted; no file was written")
+		}
 		fmt.Fprintln(stderr, err)
 		return 1
+	}
+	if info, err := os.Stat(*out); err != nil || !info.IsDir() {
+		what := "does not exist"
+		if err == nil {
+			what = "is not a directory"
+		} else if !os.IsNotExist(err) {
+			what = "cannot be read (" + err.Error() + ")"
+		}
+		return fail(fmt.Errorf("-out %s: the output directory %s; -out must name the package directory the outputs belong to", *out, what))
 	}
 	prog, err := b.Program()
 	if err != nil {
 		return fail(err)
 	}
-	cfg := Config{Name: *name, Dir: *out, Pkg: *pkg, StubsFile: *stubs}
+	cfg := Config{Name: *name, Dir: *out, Pkg: *pkg, StubsFile: *stubs, ELF: *elfOut}
 	if *vfile != "" {
 		if cfg.Variants, err = variants.Load(*vfile); err != nil {
 			return fail(err)
@@ -64,8 +83,6 @@ func MainArgs(args []string, b *dsl.Builder, stdout, stderr io.Writer) int {
 		}
 		cfg.Name = t.name
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
 	o, err := Generate(ctx, prog, cfg)
 	if err != nil {
 		return fail(err)

@@ -27,7 +27,7 @@ func stale(dir, name string, files map[string][]byte) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		if bytes.HasPrefix(b, []byte(header)) {
+		if bytes.HasPrefix(b, []byte(header)) || isGeneratedELF(b) {
 			out = append(out, base)
 		}
 	}
@@ -124,6 +124,12 @@ func Write(dir, name string, files map[string][]byte) (err error) {
 	}()
 	for _, f := range sortedNames(files) {
 		dst := filepath.Join(dir, f)
+		if fi, err := os.Stat(dst); err == nil && !fi.Mode().IsRegular() {
+			// Checked first (reading a named pipe would block) and before
+			// any rename: a failed rename would leave the files renamed
+			// before it replaced.
+			return fmt.Errorf("%s is a %s, not a file: remove it so that the generated file can take its place", dst, kindOf(fi.Mode()))
+		}
 		if have, err := os.ReadFile(dst); err == nil && bytes.Equal(have, files[f]) {
 			continue
 		}
@@ -161,6 +167,21 @@ func Write(dir, name string, files map[string][]byte) (err error) {
 		}
 	}
 	return nil
+}
+
+// kindOf names what a non-regular file is.
+func kindOf(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m&os.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&os.ModeSocket != 0:
+		return "socket"
+	case m&os.ModeDevice != 0:
+		return "device"
+	}
+	return "special file"
 }
 
 func sortedNames(files map[string][]byte) []string {

@@ -1,0 +1,20 @@
+//go:build ignore
+
+package main
+
+import (
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+
+	. "github.com/vdsogen/vdsogen/dsl"
+	"github.com/vdsogen/vdsogen/gen"
+)
+
+var page = DataPage("page", 64)
+
+func main() {
+	Entry("now", "func(x int64) int64")
+	MOVQ(RAX, U8(1))
+	RET()
+	gen.Main()
+}

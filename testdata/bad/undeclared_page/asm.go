@@ -1,0 +1,21 @@
+//go:build ignore
+
+package main
+
+import (
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+
+	. "github.com/vdsogen/vdsogen/dsl"
+	"github.com/vdsogen/vdsogen/gen"
+)
+
+var page = DataPage("page", 64)
+
+func main() {
+	Entry("now", "func(x int64) int64")
+	MOVQ(page.At(0), RAX)
+	ADDQ(Mem{Symbol: Symbol{Name: "·other"}, Base: StaticBase}, RAX)
+	RET()
+	gen.Main()
+}
