@@ -26,6 +26,12 @@ const (
 
 const nsPerSec = 1000000000
 
+// spinLimit bounds the PAUSEs a reader waits for a writer to finish. The
+// writer is a goroutine that can be descheduled while the sequence is odd,
+// and a reader spinning in assembly cannot be preempted, so an unbounded
+// wait could stall a stop-the-world. Past the limit the system call answers.
+const spinLimit = 1 << 16
+
 // Clock-id masks (bit c set for clock id c), after lib/vdso's VDSO_HRES,
 // VDSO_COARSE and VDSO_RAW: the clocks served from the data page.
 const (
@@ -113,6 +119,8 @@ func gettimeofday() {
 func timeEntry() {
 	Entry("time", "func(t *int64) int64")
 	LEAQ(data.At(0), R10)
+	Label("time_start")
+	MOVL(U32(spinLimit), ECX)
 	Label("time_retry")
 	MOVL(Mem{Base: R10, Disp: vvar.OffSeq}, R9L)
 	TESTL(U32(1), R9L)
@@ -122,7 +130,7 @@ func timeEntry() {
 	JNE(L("time_syscall"))
 	MOVQ(Mem{Base: R10, Disp: vvar.OffBase + vvar.ClockRealtimeCoarse*vvar.BaseSize + vvar.OffBaseSec}, RAX)
 	CMPL(R9L, Mem{Base: R10, Disp: vvar.OffSeq})
-	JNE(L("time_retry"))
+	JNE(L("time_start"))
 	TESTQ(RDI, RDI)
 	JEQ(L("time_done"))
 	MOVQ(RAX, Mem{Base: RDI})
@@ -130,7 +138,9 @@ func timeEntry() {
 	RET()
 	Label("time_pause")
 	PAUSE()
-	JMP(L("time_retry"))
+	DECL(ECX)
+	JNE(L("time_retry"))
+	JMP(L("time_syscall"))
 	syscall("time", sysTime)
 }
 
@@ -188,6 +198,8 @@ func readAnyClock(p string) {
 // readHres is the seqlock read of clock index R11 with the TSC: seconds in
 // DX, nanoseconds (not yet normalised) in AX. R10 holds the page address.
 func readHres(p string) {
+	Label(p + "_start")
+	MOVL(U32(spinLimit), ECX)
 	Label(p + "_retry")
 	MOVL(Mem{Base: R10, Disp: vvar.OffSeq}, R9L)
 	TESTL(U32(1), R9L)
@@ -208,17 +220,21 @@ func readHres(p string) {
 	SHRQ(CL, RAX)
 	MOVQ(Mem{Base: R10, Index: R11, Scale: 1, Disp: vvar.OffBase + vvar.OffBaseSec}, RDX)
 	CMPL(R9L, Mem{Base: R10, Disp: vvar.OffSeq})
-	JNE(L(p + "_retry")) // the page changed under us
+	JNE(L(p + "_start")) // the page changed under us
 	JMP(L(p + "_hres_done"))
 	Label(p + "_pause")
 	PAUSE()
-	JMP(L(p + "_retry"))
+	DECL(ECX)
+	JNE(L(p + "_retry"))
+	JMP(L(p + "_syscall")) // the writer is stuck: let the kernel answer
 	Label(p + "_hres_done")
 }
 
 // readCoarse is the seqlock read of coarse clock index R11: the base value
 // alone, no TSC.
 func readCoarse(p string) {
+	Label(p + "_cstart")
+	MOVL(U32(spinLimit), EDX)
 	Label(p + "_cretry")
 	MOVL(Mem{Base: R10, Disp: vvar.OffSeq}, R9L)
 	TESTL(U32(1), R9L)
@@ -231,11 +247,13 @@ func readCoarse(p string) {
 	SHRQ(CL, RAX)
 	MOVQ(Mem{Base: R10, Index: R11, Scale: 1, Disp: vvar.OffBase + vvar.OffBaseSec}, RDX)
 	CMPL(R9L, Mem{Base: R10, Disp: vvar.OffSeq})
-	JNE(L(p + "_cretry"))
+	JNE(L(p + "_cstart"))
 	JMP(L(p + "_norm"))
 	Label(p + "_cpause")
 	PAUSE()
-	JMP(L(p + "_cretry"))
+	DECL(EDX)
+	JNE(L(p + "_cretry"))
+	JMP(L(p + "_syscall"))
 }
 
 // normalize carries whole seconds from AX into DX and leaves 1e9 in CX.

@@ -40,10 +40,11 @@ var dataPageClocks = []int32{
 	unix.CLOCK_REALTIME_COARSE, unix.CLOCK_MONOTONIC_COARSE, unix.CLOCK_BOOTTIME, unix.CLOCK_TAI,
 }
 
-// startTimekeeper fills the data page for the duration of a test.
+// startTimekeeper fills the data page for the duration of a test, sampling
+// the kernel's clocks as Start does (through the kernel's vDSO).
 func startTimekeeper(t *testing.T) *vvar.Timekeeper {
 	t.Helper()
-	tk, err := vvar.Start(&vdsoData, &vdsoTimens, vvar.Options{})
+	tk, err := vvar.Start(&vdsoData, &vdsoTimens, vvar.Options{Clock: kernelClock()})
 	if err != nil {
 		t.Fatalf("starting the timekeeper: %v", err)
 	}

@@ -2,7 +2,7 @@ package vdso
 
 import "github.com/vdsogen/vdsogen/vdso/internal/vvar"
 
-//go:generate go run asm.go -out . -name clock -variants variants.toml
+//go:generate go run asm.go -out . -name clock -variants variants.toml -elf
 
 // Timespec is struct timespec of the C ABI on x86-64.
 type Timespec struct {

@@ -4,7 +4,7 @@
 
 // clock_host is one variant image: entries at fixed offsets, see the layout table.
 TEXT ·clock_host(SB), NOSPLIT|NOFRAME, $0
-	// entry clock_gettime (asm.go:55)
+	// entry clock_gettime (asm.go:61)
 vg_entry_clock_gettime:
 	CMPL DI, $0x0b
 	JHI  cg_syscall
@@ -14,6 +14,9 @@ vg_entry_clock_gettime:
 	MOVL $0x00000893, AX
 	BTL  DI, AX
 	JCC  cg_coarse
+
+cg_start:
+	MOVL $0x00010000, CX
 
 cg_retry:
 	MOVL    (R10), R9
@@ -35,12 +38,14 @@ cg_retry:
 	SHRQ    CL, AX
 	MOVQ    32(R10)(R11*1), DX
 	CMPL    R9, (R10)
-	JNE     cg_retry
+	JNE     cg_start
 	JMP     cg_hres_done
 
 cg_pause:
 	PAUSE
-	JMP cg_retry
+	DECL CX
+	JNE  cg_retry
+	JMP  cg_syscall
 
 cg_hres_done:
 	JMP cg_norm
@@ -49,6 +54,9 @@ cg_coarse:
 	MOVL $0x00000060, AX
 	BTL  DI, AX
 	JCC  cg_syscall
+
+cg_cstart:
+	MOVL $0x00010000, DX
 
 cg_cretry:
 	MOVL  (R10), R9
@@ -62,12 +70,14 @@ cg_cretry:
 	SHRQ  CL, AX
 	MOVQ  32(R10)(R11*1), DX
 	CMPL  R9, (R10)
-	JNE   cg_cretry
+	JNE   cg_cstart
 	JMP   cg_norm
 
 cg_cpause:
 	PAUSE
-	JMP cg_cretry
+	DECL DX
+	JNE  cg_cretry
+	JMP  cg_syscall
 
 cg_norm:
 	MOVL $0x3b9aca00, CX
@@ -80,7 +90,7 @@ cg_norm_loop:
 	JMP  cg_norm_loop
 
 cg_normal:
-	// StaticBranch timens (asm.go:57): off
+	// StaticBranch timens (asm.go:63): off
 vg_sb0:
 	BYTE $0x0f
 	BYTE $0x1f
@@ -99,7 +109,7 @@ cg_syscall:
 	SYSCALL
 	RET
 
-	// StaticBranch timens body (asm.go:57)
+	// StaticBranch timens body (asm.go:63)
 vg_sb0_body:
 	LEAQ ·vdsoTimens+0(SB), R8
 	ADDQ (R8)(R11*1), DX
@@ -122,10 +132,8 @@ vg_end_clock_gettime:
 	BYTE $0xcc
 	BYTE $0xcc
 	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
 
-	// entry clock_gettime_tl (asm.go:74)
+	// entry clock_gettime_tl (asm.go:80)
 vg_entry_clock_gettime_tl:
 	CMPL DI, $0x0b
 	JHI  tl_syscall
@@ -135,6 +143,9 @@ vg_entry_clock_gettime_tl:
 	MOVL $0x00000893, AX
 	BTL  DI, AX
 	JCC  tl_coarse
+
+tl_start:
+	MOVL $0x00010000, CX
 
 tl_retry:
 	MOVL    (R10), R9
@@ -156,12 +167,14 @@ tl_retry:
 	SHRQ    CL, AX
 	MOVQ    32(R10)(R11*1), DX
 	CMPL    R9, (R10)
-	JNE     tl_retry
+	JNE     tl_start
 	JMP     tl_hres_done
 
 tl_pause:
 	PAUSE
-	JMP tl_retry
+	DECL CX
+	JNE  tl_retry
+	JMP  tl_syscall
 
 tl_hres_done:
 	JMP tl_norm
@@ -170,6 +183,9 @@ tl_coarse:
 	MOVL $0x00000060, AX
 	BTL  DI, AX
 	JCC  tl_syscall
+
+tl_cstart:
+	MOVL $0x00010000, DX
 
 tl_cretry:
 	MOVL  (R10), R9
@@ -183,12 +199,14 @@ tl_cretry:
 	SHRQ  CL, AX
 	MOVQ  32(R10)(R11*1), DX
 	CMPL  R9, (R10)
-	JNE   tl_cretry
+	JNE   tl_cstart
 	JMP   tl_norm
 
 tl_cpause:
 	PAUSE
-	JMP tl_cretry
+	DECL DX
+	JNE  tl_cretry
+	JMP  tl_syscall
 
 tl_norm:
 	MOVL $0x3b9aca00, CX
@@ -201,7 +219,7 @@ tl_norm_loop:
 	JMP  tl_norm_loop
 
 tl_normal:
-	// ThreeLabel timens (asm.go:76): off
+	// ThreeLabel timens (asm.go:82): off
 vg_tl1_call:
 	MOVQ DX, (SI)
 	MOVQ AX, 8(SI)
@@ -251,18 +269,16 @@ vg_end_clock_gettime_tl:
 	BYTE $0xcc
 	BYTE $0xcc
 	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
 
-	// entry gettimeofday (asm.go:91)
+	// entry gettimeofday (asm.go:97)
 vg_entry_gettimeofday:
 	TESTQ SI, SI
 	JNE   gtod_syscall
 	MOVL  $0x00000000, R11
 	LEAQ  ·vdsoData+0(SB), R10
+
+gtod_start:
+	MOVL $0x00010000, CX
 
 gtod_retry:
 	MOVL    (R10), R9
@@ -284,12 +300,14 @@ gtod_retry:
 	SHRQ    CL, AX
 	MOVQ    32(R10)(R11*1), DX
 	CMPL    R9, (R10)
-	JNE     gtod_retry
+	JNE     gtod_start
 	JMP     gtod_hres_done
 
 gtod_pause:
 	PAUSE
-	JMP gtod_retry
+	DECL CX
+	JNE  gtod_retry
+	JMP  gtod_syscall
 
 gtod_hres_done:
 gtod_norm:
@@ -322,19 +340,13 @@ gtod_syscall:
 
 vg_end_gettimeofday:
 	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
 
-	// entry time (asm.go:114)
+	// entry time (asm.go:120)
 vg_entry_time:
 	LEAQ ·vdsoData+0(SB), R10
+
+time_start:
+	MOVL $0x00010000, CX
 
 time_retry:
 	MOVL  (R10), R9
@@ -345,7 +357,7 @@ time_retry:
 	JNE   time_syscall
 	MOVQ  112(R10), AX
 	CMPL  R9, (R10)
-	JNE   time_retry
+	JNE   time_start
 	TESTQ DI, DI
 	JEQ   time_done
 	MOVQ  AX, (DI)
@@ -355,7 +367,9 @@ time_done:
 
 time_pause:
 	PAUSE
-	JMP time_retry
+	DECL CX
+	JNE  time_retry
+	JMP  time_syscall
 
 time_syscall:
 	MOVL $0x000000c9, AX
@@ -369,8 +383,15 @@ vg_end_time:
 	BYTE $0xcc
 	BYTE $0xcc
 	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
 
-	// entry clock_getres (asm.go:140)
+	// entry clock_getres (asm.go:150)
 vg_entry_clock_getres:
 	CMPL DI, $0x0b
 	JHI  res_syscall

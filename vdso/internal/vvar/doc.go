@@ -161,14 +161,15 @@
 // A rate change beyond 1000 ppm, or a TSC going backwards, is an anomaly.
 //
 // Refresh (every Interval, 100 ms): sample every clock, re-estimate the
-// rates, make Seq odd, read the switch point W = RDTSC, compute the new
-// parameters with TSCBase = W, publish. Continuity (nextParams in calc.go
-// has the proof): with old(T), new(T) the values the old and the new
-// parameters give at TSC T, every clock keeps new(T) >= old(T) for T in
-// [W, W + 10 us], which covers every reader that validated the old
-// parameters (its loads preceded the odd store, hence W, and its RDTSC
-// trails its last load by far less than 10 us), and readers with T < W get
-// the new base, itself >= old(W). Errors are corrected without ever going
+// rates, read the switch point W = RDTSC, compute the new parameters with
+// TSCBase = W, publish with Seq made odd no later than W + 5 us (else
+// recompute; see Writers). Continuity (nextParams in calc.go has the
+// proof): with old(T), new(T) the values the old and the new parameters
+// give at TSC T, every clock keeps new(T) >= old(T) for T in [W, W + 10 us],
+// which covers every reader that validated the old parameters (its loads
+// preceded the odd store, hence W + 5 us, and its RDTSC trails its last
+// load by far less than the other 5 us), and readers with T < W get the new
+// base, itself >= old(W). Errors are corrected without ever going
 // backwards: a clock behind the kernel steps forward to it; a clock ahead of
 // it keeps its value and asks for a rate lower by error/Interval (at most
 // 500 ppm lower), so that it meets the kernel at the next refresh. Mult is
@@ -220,10 +221,29 @@
 // MONOTONIC/RAW error grows to |rate difference| x Interval). On bare metal
 // wake-ups are an order of magnitude cheaper. The oracle read is 22 ns.
 //
-// Writers: Update takes the seqlock's write side with a compare-and-swap
-// from even to odd, so the Timekeeper, Invalidate and Stop may run
-// concurrently. While Seq is odd, readers spin; the writer computes only a
-// few dozen arithmetic operations in that window (no system calls), but a
-// user-space writer can be preempted there, and readers then spin until it
-// runs again.
+// Writers: every write goes through UpdateAt (Update, Store, Invalidate
+// are forms of it). A package mutex serialises writers (a Page has no room
+// for one), so the Timekeeper, Invalidate and Stop may run concurrently.
+// The new parameters are computed first, in Go, at a switch point W read
+// before; then publish, in assembly, makes Seq odd (XCHG), checks with
+// RDTSC that no more than half the continuity margin (5 us) passed since W
+// (else the parameters are computed again at a new W), stores the fields
+// and makes Seq even. Only that assembly runs with Seq odd, a few dozen
+// instructions. This is a liveness requirement, not an optimisation: the
+// routines spin on an odd Seq inside assembly, which the Go scheduler
+// cannot preempt, so a writer goroutine preempted while Seq was odd (an
+// allocation, a GC assist, the preemption of a stop-the-world) would never
+// run again once readers occupied every P, and the whole process would
+// hang (the vdso package's seqlock torture test did, within a second,
+// before this). The operating system can still deschedule the writer
+// thread in the window; readers then spin until it runs again.
+//
+// Sampling clock: Options.Clock reads the kernel's clocks (default: the
+// system call). The vdso package passes the kernel's own vDSO
+// (vdso/internal/kvdso): its brackets are ~50 ns instead of ~1.2 us, which
+// takes the error against the kernel from p50 25-50 ns / p99 50-90 ns,
+// systematically 30-40 ns ahead (the kernel reads its clock later than the
+// midpoint of a system call), to p50 5 ns / p99 6-12 ns with no sample
+// outside a 50 ns kernel bracket (vdso/ACCURACY.md); a refresh then costs
+// ~2 us instead of 43 us.
 package vvar

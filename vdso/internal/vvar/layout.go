@@ -1,7 +1,9 @@
 package vvar
 
 import (
+	"math"
 	"runtime"
+	"sync"
 	"sync/atomic"
 )
 
@@ -132,53 +134,88 @@ func IsCoarseClock(clock int) bool {
 	return clock == ClockRealtimeCoarse || clock == ClockMonotonicCoarse
 }
 
-// lock makes the sequence odd. It doubles as the writers' mutual exclusion:
-// only the writer whose compare-and-swap moved the sequence from even to odd
-// may write, so concurrent Update calls (a timekeeper and Invalidate, say)
-// are serialised.
-func (p *Page) lock() uint32 {
-	for i := 0; ; i++ {
-		s := atomic.LoadUint32(&p.seq)
-		if s&1 == 0 && atomic.CompareAndSwapUint32(&p.seq, s, s+1) {
-			return s + 1
+// writers serialises the writers of every Page. A Page has no room for a
+// mutex of its own: its layout is the routines' ABI. Writes are rare (a
+// few hundred a second), so one mutex for all pages costs nothing.
+var writers sync.Mutex
+
+// Update runs f on a copy of the current parameters and publishes the
+// result under the seqlock. See UpdateAt.
+func (p *Page) Update(f func(*Params)) {
+	p.UpdateAt(math.MaxUint64, func(v *Params, _ uint64) { f(v) })
+}
+
+// UpdateAt runs f on a copy of the current parameters and the TSC value w
+// read just before, then publishes the result under the seqlock, provided
+// the sequence became odd no more than limit TSC cycles after w; otherwise
+// it runs f again on a new w. A timekeeper computing parameters that hold
+// from a switch point w uses limit to bound how late after w the switch can
+// happen (see nextParams). f may run more than once; it must not write to
+// the page.
+//
+// The write side is publish (assembly), and only it runs with the sequence
+// odd: f runs before. That matters for liveness, not only for speed. The
+// routines spin while the sequence is odd, inside assembly, which the Go
+// scheduler cannot preempt. Were the odd window Go code, the writer
+// goroutine could be preempted in it (an allocation, a GC assist, an
+// asynchronous preemption for a stop-the-world), and readers spinning on
+// every P would never let it run again: the whole process hangs, which the
+// vdso package's torture test showed in a second. Assembly is never
+// preempted by the Go scheduler; the operating system may still deschedule
+// the writer thread there, but it runs it again, so readers only wait.
+//
+// Why plain stores are enough on amd64: x86-TSO never reorders a store with
+// an older store, nor a load with an older load. A reader loads seq, then
+// the fields, then seq again. If any of its field loads saw a value of this
+// update, the odd sequence, stored before that value, is visible to its
+// second load, which therefore differs from the first; and if its first
+// load saw the final even value, every field store preceded it. The odd
+// sequence is stored with XCHG (a full barrier) so that the RDTSC that
+// checks limit reads a time after the odd value is visible to every CPU.
+// The generated routines use plain MOV loads, which are exactly what atomic
+// loads compile to on amd64. The race detector does not see the assembly
+// stores; Load and Read use atomic loads.
+func (p *Page) UpdateAt(limit uint64, f func(v *Params, w uint64)) {
+	writers.Lock()
+	defer writers.Unlock()
+	for {
+		// Plain loads: we hold the write side, nobody else stores.
+		cur := p.loadFields(false)
+		w := RDTSC()
+		f(&cur, w)
+		if publish(p, &cur, w, limit) {
+			return
 		}
-		if i > 100 {
-			runtime.Gosched()
-		}
+		publishRetries.Add(1)
 	}
 }
 
-// Update runs f on a copy of the current parameters and publishes the result
-// under the seqlock: the sequence becomes odd (a LOCK CMPXCHG), every field is
-// stored, the sequence becomes even again. f runs while the sequence is odd,
-// so readers spin until it returns: keep it short, no system calls.
+// publish stores v into p under the seqlock (the sequence odd, the
+// fields, the sequence even) if RDTSC - w <= limit once the sequence is
+// odd, and reports whether it did; otherwise it leaves the fields alone
+// and makes the sequence even again (advanced by 2). Assembly, so that the
+// Go scheduler cannot preempt the writer while readers spin. The caller
+// holds writers.
 //
-// Why this is enough on amd64: x86-TSO never reorders a store with an older
-// store, nor a load with an older load. A reader loads seq, then the fields,
-// then seq again. If any of its field loads saw a value of this update, the
-// odd sequence, stored before that value, is visible to its second load,
-// which therefore differs from the first; and if its first load saw the final
-// even value, every field store preceded it. The stores are atomic stores
-// (XCHG on amd64), stronger than the plain MOVs the protocol needs, so that
-// the Go race detector understands the protocol; the generated routines use
-// plain MOV loads, which are exactly what atomic loads compile to on amd64.
-func (p *Page) Update(f func(*Params)) {
-	s := p.lock()
-	// Plain loads: we hold the write side, nobody else stores.
-	cur := p.loadFields(false)
-	f(&cur)
-	atomic.StoreUint32(&p.mode, cur.Mode)
-	atomic.StoreUint32(&p.version, cur.Version)
-	atomic.StoreUint32(&p.shift, cur.Shift)
-	atomic.StoreUint64(&p.mult, cur.Mult)
-	atomic.StoreUint64(&p.tscBase, cur.TSCBase)
-	for c := range cur.Base {
-		atomic.StoreUint64(&p.base[c].Sec, cur.Base[c].Sec)
-		atomic.StoreUint64(&p.base[c].Snsec, cur.Base[c].Snsec)
-	}
-	atomic.StoreUint64(&p.hresRes, cur.HresRes)
-	atomic.StoreUint64(&p.coarseRes, cur.CoarseRes)
+//go:noescape
+func publish(p *Page, v *Params, w, limit uint64) bool
+
+// publishRetries counts publications abandoned because the switch point
+// was too old (tests).
+var publishRetries atomic.Uint64
+
+// lock takes the write side by hand and makes the sequence odd, returning
+// it; unlock stores s+1 and releases. For tests that hold a write open.
+func (p *Page) lock() uint32 {
+	writers.Lock()
+	s := atomic.LoadUint32(&p.seq) + 1
+	atomic.StoreUint32(&p.seq, s)
+	return s
+}
+
+func (p *Page) unlock(s uint32) {
 	atomic.StoreUint32(&p.seq, s+1)
+	writers.Unlock()
 }
 
 // Store replaces every field with v under the seqlock.

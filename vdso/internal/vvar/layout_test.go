@@ -2,6 +2,7 @@ package vvar
 
 import (
 	"encoding/binary"
+	"math"
 	"testing"
 	"unsafe"
 
@@ -207,5 +208,45 @@ func TestReadFallbacks(t *testing.T) {
 	}
 	if got := p.Load(); got.Mult != v.Mult || got.Base != v.Base {
 		t.Error("Invalidate changed more than the mode")
+	}
+}
+
+// TestParamsLayout: publish (assembly) copies Params into the Page by
+// offset: Mode, Version and Shift at 0, 4, 8 (the Page's 4, 8, 12), and
+// everything from Mult on at the Page's own offsets.
+func TestParamsLayout(t *testing.T) {
+	var v Params
+	for _, c := range []struct {
+		name      string
+		got, want uintptr
+	}{
+		{"Mode", unsafe.Offsetof(v.Mode), OffMode - 4},
+		{"Version", unsafe.Offsetof(v.Version), OffVersion - 4},
+		{"Shift", unsafe.Offsetof(v.Shift), OffShift - 4},
+		{"Mult", unsafe.Offsetof(v.Mult), OffMult},
+		{"TSCBase", unsafe.Offsetof(v.TSCBase), OffTSCBase},
+		{"Base", unsafe.Offsetof(v.Base), OffBase},
+		{"HresRes", unsafe.Offsetof(v.HresRes), OffHresRes},
+		{"CoarseRes", unsafe.Offsetof(v.CoarseRes), OffCoarseRes},
+		{"size", unsafe.Sizeof(v), endOfPageFields},
+	} {
+		if c.got != c.want {
+			t.Errorf("Params.%s at %d, publish assumes %d", c.name, c.got, c.want)
+		}
+	}
+	// publish with a limit already passed changes nothing but the sequence.
+	var p Page
+	p.Store(paramsFor(3))
+	s := p.Seq()
+	before := p.Load()
+	q := paramsFor(4)
+	if publish(&p, &q, RDTSC()-1e12, 1000) {
+		t.Fatal("published with a switch point 1e12 cycles old")
+	}
+	if p.Load() != before || p.Seq() != s+2 {
+		t.Fatalf("aborted publish changed the page (seq %d -> %d)", s, p.Seq())
+	}
+	if !publish(&p, &q, RDTSC(), math.MaxUint64) || p.Load() != q || p.Seq() != s+4 {
+		t.Fatalf("publish: got %+v seq %d", p.Load(), p.Seq())
 	}
 }

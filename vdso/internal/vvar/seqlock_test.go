@@ -151,7 +151,7 @@ func TestReadWaitsForWriter(t *testing.T) {
 	v := paramsFor(2)
 	atomic.StoreUint32(&p.shift, v.Shift)
 	atomic.StoreUint64(&p.base[ClockMonotonic].Snsec, v.Base[ClockMonotonic].Snsec)
-	atomic.StoreUint32(&p.seq, s+1)
+	p.unlock(s)
 	got := <-done
 	if want := (paramsFor(2).Base[ClockMonotonic].Snsec >> paramsFor(2).Shift); got[0] != 2 || got[1] != int64(want) {
 		t.Fatalf("Read = %v after the update, want [2 %d]", got, want)

@@ -1,0 +1,86 @@
+//go:build linux && amd64
+
+package vdso
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vdsogen/vdsogen/vdso/internal/kvdso"
+)
+
+// TestAPI: Start/Stop, the variant choice, errors, no allocation, and the
+// values of every function against the kernel before, during and after a
+// run of the timekeeper.
+func TestAPI(t *testing.T) {
+	check := func(when string) {
+		t.Helper()
+		for c := int32(-1); c <= 12; c++ {
+			var k unix.Timespec
+			kerr := unix.ClockGettime(c, &k)
+			ts, err := ClockGettime(c)
+			if !errors.Is(err, kerr) && (err != nil || kerr != nil) {
+				t.Errorf("%s: ClockGettime(%d) error %v, kernel %v", when, c, err, kerr)
+			}
+			if err == nil && c >= 0 && c != 2 && c != 3 && abs(ts.Nano()-k.Nano()) > int64(coarseMaxLag) {
+				t.Errorf("%s: ClockGettime(%s) = %v, kernel %v", when, clockNames[c], ts, k)
+			}
+			var kr unix.Timespec
+			kerr = unix.ClockGetres(c, &kr)
+			if res, err := ClockGetres(c); !errors.Is(err, kerr) && (err != nil || kerr != nil) || res.Sec != kr.Sec || res.Nsec != kr.Nsec {
+				t.Errorf("%s: ClockGetres(%d) = %v %v, kernel %v %v", when, c, res, err, kr, kerr)
+			}
+		}
+		if d := time.Since(Now()); d.Abs() > 10*time.Millisecond {
+			t.Errorf("%s: Now() is %v from time.Now", when, d)
+		}
+		if d := Monotonic() - time.Duration(kvdso.Now(unix.CLOCK_MONOTONIC)); d.Abs() > time.Millisecond {
+			t.Errorf("%s: Monotonic() off by %v", when, d)
+		}
+		tv, err := Gettimeofday()
+		if s := Time(); err != nil || tv.Sec < s-1 || tv.Sec > s+1 {
+			t.Errorf("%s: Gettimeofday %v %v, Time %d", when, tv, err, s)
+		}
+	}
+	needKernelVDSO(t)
+	Stop()
+	check("before Start")
+	if Running() {
+		t.Fatal("running before Start")
+	}
+	if err := Start(Options{}); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	if !Running() || Current() != Host {
+		t.Fatalf("Running %v, variant %v outside a time namespace", Running(), Current())
+	}
+	if err := Start(Options{}); err != ErrRunning {
+		t.Errorf("second Start: %v, want ErrRunning", err)
+	}
+	time.Sleep(150 * time.Millisecond)
+	check("running")
+	if n := testing.AllocsPerRun(1000, func() {
+		ClockGettime(unix.CLOCK_MONOTONIC)
+		Now()
+		Gettimeofday()
+	}); n != 0 {
+		t.Errorf("%v allocations per call", n)
+	}
+	Stop()
+	check("after Stop")
+	if err := Start(Options{Variant: Timens, TickInterval: -1}); err != nil || Current() != Timens {
+		t.Fatalf("Start(Timens): %v, variant %v", err, Current())
+	}
+	check("timens variant, zero offsets")
+	Stop()
+	if err := Start(Options{Variant: 7}); err == nil {
+		Stop()
+		t.Error("Start accepted variant 7")
+	}
+	if Variant(7).String() != "Variant(7)" || Timens.String() != "timens" {
+		t.Error("Variant.String")
+	}
+}

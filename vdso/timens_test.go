@@ -1,0 +1,144 @@
+//go:build linux && amd64
+
+package vdso
+
+import (
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vdsogen/vdsogen/vdso/internal/vvar"
+)
+
+const timensChildEnv = "VDSO_TIMENS_CHILD"
+
+// The offsets of the namespace TestTimeNamespace creates: not whole
+// seconds apart, and the boottime one different from the monotonic one.
+const (
+	nsMono = 7 * 86400
+	nsBoot = 9*86400 + 1
+)
+
+// TestTimeNamespace re-executes the test binary inside a new time namespace
+// (unshare --time --fork --monotonic=N --boottime=M) and checks there, for
+// every data-page clock, that the timens variant equals the kernel's clocks
+// within the accuracy bound, that the host variant is off by exactly the
+// namespace's offsets for MONOTONIC, MONOTONIC_RAW, MONOTONIC_COARSE and
+// BOOTTIME and not at all for REALTIME, REALTIME_COARSE and TAI, and that
+// Start chose the timens variant on its own.
+func TestTimeNamespace(t *testing.T) {
+	if os.Getenv(timensChildEnv) == "1" {
+		timensChild(t)
+		return
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skipf("unshare(1) not found: %v", err)
+	}
+	cmd := exec.Command(unshare, "--time", "--fork",
+		"--monotonic="+strconv.Itoa(nsMono), "--boottime="+strconv.Itoa(nsBoot),
+		os.Args[0], "-test.run=^TestTimeNamespace$", "-test.v", "-test.count=1", "-test.short")
+	cmd.Env = append(os.Environ(), timensChildEnv+"=1")
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	if err != nil && strings.Contains(string(out), "unshare failed") &&
+		(strings.Contains(string(out), "Operation not permitted") || strings.Contains(string(out), "Invalid argument")) {
+		t.Skipf("the kernel refuses a new time namespace (EPERM: not root or no CAP_SYS_ADMIN; EINVAL: kernel without CONFIG_TIME_NS): %s", strings.TrimSpace(string(out)))
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		t.Log("child: " + l)
+	}
+	if err != nil {
+		t.Fatalf("child: %v", err)
+	}
+	if !strings.Contains(string(out), "--- PASS: TestTimeNamespace") {
+		t.Fatal("the child did not run the test")
+	}
+	t.Logf("child ran in %v", time.Since(start).Round(time.Millisecond))
+}
+
+func timensChild(t *testing.T) {
+	needKernelVDSO(t)
+	offs, err := vvar.ReadTimensOffsets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if offs.Monotonic != (vvar.TimensOffset{Sec: nsMono}) || offs.Boottime != (vvar.TimensOffset{Sec: nsBoot}) {
+		t.Fatalf("not in the expected namespace: offsets %+v", offs)
+	}
+	if err := Start(Options{}); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	defer Stop()
+	if Current() != Timens {
+		t.Fatalf("Start chose %v in a time namespace", Current())
+	}
+	offset := map[int32]int64{
+		unix.CLOCK_MONOTONIC: nsMono * 1e9, unix.CLOCK_MONOTONIC_RAW: nsMono * 1e9,
+		unix.CLOCK_MONOTONIC_COARSE: nsMono * 1e9, unix.CLOCK_BOOTTIME: nsBoot * 1e9,
+	}
+	for c := int32(0); c < vvar.NumClocks; c++ {
+		want := vvar.TimensOffset{}
+		if c == vvar.ClockBoottimeAlarm {
+			want.Sec = nsBoot
+		} else {
+			want.Sec = offset[c] / 1e9
+		}
+		if got := vdsoTimens.Offsets[c]; got != want {
+			t.Errorf("timens page slot %d = %+v, want %+v", c, got, want)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+
+	// Host off by exactly the offset: h1 <= timens - offset <= h2 for
+	// host reads h1 before and h2 after (equality for the coarse clocks,
+	// which do not move between ticks).
+	for i := 0; i < 20000; i++ {
+		for _, c := range dataPageClocks {
+			var h1, v, h2 Timespec
+			clock_gettime_host(c, &h1)
+			clock_gettime_timens(c, &v)
+			clock_gettime_host(c, &h2)
+			if x := v.Nano() - offset[c]; x < h1.Nano() || x > h2.Nano() {
+				t.Fatalf("%s: timens %d - offset %d = %d, host read %d before and %d after", clockNames[c], v.Nano(), offset[c], x, h1.Nano(), h2.Nano())
+			}
+		}
+	}
+	// The API's functions take the timens variant.
+	for _, c := range dataPageClocks {
+		var k unix.Timespec
+		unix.ClockGettime(c, &k)
+		ts, err := ClockGettime(c)
+		if err != nil || abs(ts.Nano()-k.Nano()) > int64(coarseMaxLag) {
+			t.Errorf("ClockGettime(%s) = %v, %v; kernel %v", clockNames[c], ts, err, k)
+		}
+	}
+
+	// Timens variant against the kernel's clocks in the namespace, and
+	// host variant against the kernel's minus the offsets.
+	rows := measureAccuracy(t, time.Second, 20*time.Microsecond, []struct {
+		name    string
+		fn      clockFunc
+		offsets map[int32]int64
+	}{
+		{"timens", clock_gettime_timens, nil},
+		{"host", clock_gettime_host, offset},
+	})
+	t.Logf("in a time namespace (monotonic %d s, boottime %d s); host compared with the kernel minus the offsets", nsMono, nsBoot)
+	checkAccuracy(t, rows)
+	// And without subtracting: the host variant is off by the offset.
+	for _, c := range dataPageClocks {
+		var k unix.Timespec
+		var h Timespec
+		unix.ClockGettime(c, &k)
+		clock_gettime_host(c, &h)
+		if d := k.Nano() - h.Nano() - offset[c]; abs(d) > int64(coarseMaxLag) {
+			t.Errorf("%s: kernel - host = %d, want the offset %d", clockNames[c], k.Nano()-h.Nano(), offset[c])
+		}
+	}
+}
