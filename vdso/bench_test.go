@@ -1,0 +1,124 @@
+//go:build amd64
+
+package vdso
+
+import (
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vdsogen/vdsogen/vdso/internal/floor"
+	"github.com/vdsogen/vdsogen/vdso/internal/kvdso"
+	"github.com/vdsogen/vdsogen/vdso/internal/vvar"
+)
+
+// Benchmarks of one clock_gettime per operation, every implementation side
+// by side in one run (docs/performance.md has the numbers, the goals and
+// how to reproduce them). Nothing here asserts a timing.
+//
+//	host      clock_gettime of the host variant (the time-namespace code present, switched off)
+//	timens    clock_gettime of the timens variant, non-zero offsets on the time-namespace page
+//	nomarker  clock_gettime of the marker-free standalone build
+//	kernel    the running kernel's __vdso_clock_gettime (internal/kvdso)
+//	timenow   time.Now: Go has no API for BOOTTIME or the coarse clocks, so
+//	          time.Now (wall and monotonic readings, high resolution) is the
+//	          closest for every clock
+//	floor     the seqlock read of the data page around LFENCE;RDTSC and no
+//	          clock logic (internal/floor.Hres); for MONOTONIC_COARSE, which
+//	          takes no TSC, the seqlock read around one load (floor.Coarse)
+//
+// The timekeeper runs during the benchmark, as it does in a program: the
+// readers see its updates (a retry now and then), which the kernel's vDSO
+// sees too.
+
+var benchClocks = []struct {
+	name string
+	id   int32
+}{
+	{"MONOTONIC", unix.CLOCK_MONOTONIC},
+	{"REALTIME", unix.CLOCK_REALTIME},
+	{"BOOTTIME", unix.CLOCK_BOOTTIME},
+	{"MONOTONIC_COARSE", unix.CLOCK_MONOTONIC_COARSE},
+}
+
+// Sinks keep the reads from being optimised away.
+var (
+	benchTS   Timespec
+	benchUTS  unix.Timespec
+	benchTime time.Time
+	benchU64  uint64
+	benchRC   int32
+)
+
+func BenchmarkClockGettime(b *testing.B) {
+	tk, err := vvar.Start(&vdsoData, &vdsoTimens, vvar.Options{Clock: kernelClock()})
+	if err != nil {
+		b.Skipf("no usable data page: %v", err)
+	}
+	defer tk.Stop()
+	saved := vdsoTimens
+	defer func() { vdsoTimens = saved }()
+	// Offsets like a container's: monotonic and boottime shifted, the
+	// nanosecond parts large enough that MONOTONIC carries now and then.
+	vdsoTimens = vvar.TimensPage{}
+	for _, c := range []int{vvar.ClockMonotonic, vvar.ClockMonotonicRaw, vvar.ClockMonotonicCoarse} {
+		vdsoTimens.Offsets[c] = vvar.TimensOffset{Sec: 86400, Nsec: 987654321}
+	}
+	vdsoTimens.Offsets[vvar.ClockBoottime] = vvar.TimensOffset{Sec: 172800, Nsec: 123456789}
+	haveKernel := kvdso.Available()
+	page := unsafe.Pointer(&vdsoData)
+
+	for _, c := range benchClocks {
+		id := c.id
+		coarse := vvar.IsCoarseClock(int(id))
+		b.Run(c.name, func(b *testing.B) {
+			gen := func(fn clockFunc) func(*testing.B) {
+				return func(b *testing.B) {
+					var ts Timespec
+					if rc := fn(id, &ts); rc != 0 {
+						b.Fatalf("rc %d", rc)
+					}
+					for b.Loop() {
+						benchRC = fn(id, &ts)
+					}
+					benchTS = ts
+				}
+			}
+			b.Run("host", gen(clock_gettime_host))
+			b.Run("timens", gen(clock_gettime_timens))
+			b.Run("nomarker", gen(clock_gettime_nomarker))
+			b.Run("kernel", func(b *testing.B) {
+				if !haveKernel {
+					b.Skip("the process has no usable kernel vDSO")
+				}
+				var ts unix.Timespec
+				for b.Loop() {
+					benchRC = kvdso.ClockGettime(id, &ts)
+				}
+				benchUTS = ts
+			})
+			b.Run("timenow", func(b *testing.B) {
+				var t time.Time
+				for b.Loop() {
+					t = time.Now()
+				}
+				benchTime = t
+			})
+			b.Run("floor", func(b *testing.B) {
+				var v uint64
+				if coarse {
+					for b.Loop() {
+						v += floor.Coarse(page)
+					}
+				} else {
+					for b.Loop() {
+						v += floor.Hres(page)
+					}
+				}
+				benchU64 = v
+			})
+		})
+	}
+}
