@@ -130,26 +130,30 @@ func checkKeys(prog *dsl.Program, set *variants.Set) error {
 	for _, k := range set.Keys {
 		defined[k] = true
 	}
+	where := "the built-in variants (host, timens) define"
+	if set.File != "" {
+		where = set.File + " defines"
+	}
 	var errs dsl.ErrorList
 	used := map[string]bool{}
+	reported := map[string]bool{} // a helper may place one marker in many entries
 	for _, mk := range prog.Markers {
 		used[mk.MarkerKey()] = true
-		if !defined[mk.MarkerKey()] {
-			where := "the built-in variants (host, timens)"
-			if set.File != "" {
-				where = set.File
-			}
-			errs = append(errs, &dsl.Error{Pos: mk.Position(), Msg: fmt.Sprintf("unknown key %q: %s define%s %v; add the key to every variant or fix the name",
-				mk.MarkerKey(), where, map[bool]string{true: "", false: "s"}[set.File == ""], set.Keys)})
+		at := mk.Position().String() + " " + mk.MarkerKey()
+		if !defined[mk.MarkerKey()] && !reported[at] {
+			reported[at] = true
+			errs = append(errs, &dsl.Error{Pos: mk.Position(), Msg: fmt.Sprintf("unknown key %q: %s %v; add the key to every variant or fix the name",
+				mk.MarkerKey(), where, set.Keys)})
 		}
 	}
+	var unused error
+	if set.File != "" { // the built-in set is not the user's to trim
+		unused = set.CheckUsed(used)
+	}
 	if len(errs) > 0 {
-		return errs
+		return errors.Join(errs, unused) // every mistake of both files at once
 	}
-	if set.File == "" {
-		return nil // the built-in set is not the user's to trim
-	}
-	return set.CheckUsed(used)
+	return unused
 }
 
 // checkSymbols: the Go symbols the outputs define (images, their address
