@@ -46,6 +46,12 @@ type Variant struct {
 	Keys    map[string]bool
 	Entries []Entry
 	Sites   []Site
+	// Pool is the offset of the replacement pool, which runs to the end of
+	// the image after the last entry (Pool == Size when the program has no
+	// alternative).
+	Pool int
+	// Regions are the restartable regions of the image (see Region).
+	Regions []Region
 	// Source maps image offsets to the program lines that produced them,
 	// in increasing Offset order.
 	Source []Span
@@ -65,6 +71,14 @@ type Kind string
 const (
 	StaticBranch Kind = "static_branch"
 	ThreeLabel   Kind = "three_label"
+	// Alternative is an N-way replacement of one site: the site holds one
+	// choice, padded with multi-byte NOPs to the longest. Every choice's
+	// bytes are in the image's replacement pool, after the last entry, so
+	// that a loader can apply another choice at load time.
+	Alternative Kind = "alternative"
+	// StaticCall is a CALL rel32 whose target is one of a declared set of
+	// entries, chosen per variant or at load time.
+	StaticCall Kind = "static_call"
 )
 
 // Site is one marker site in one variant: the bytes that differ between
@@ -86,7 +100,61 @@ type Site struct {
 	// bytes in Bytes are zero: the value depends on where the image is
 	// linked relative to the data page.
 	Relocs []Reloc
+	// Choice names what an alternative or static-call site holds in this
+	// variant: one of Choices.
+	Choice string
+	// Choices are the forms an alternative or static-call site can take,
+	// in declaration order. For an alternative, a loader applies at load
+	// time the last choice whose Feature the CPU has.
+	Choices []Choice
 }
+
+// Choice is one form of an alternative or static-call site.
+type Choice struct {
+	// Name is the choice's name (alternative) or the target entry's name
+	// (static call).
+	Name string
+	// Feature is the CPU feature an alternative choice needs ("" for none),
+	// as named by package layout's Feature constants.
+	Feature string
+	// Bytes are the whole site's bytes with this choice applied: the
+	// choice's instructions and NOP padding, or CALL rel32 to the target.
+	Bytes []byte
+	// Offset is where the choice's instructions sit in the replacement
+	// pool (alternative), or the target entry's offset (static call).
+	Offset int
+}
+
+// CPU features an alternative choice may require.
+const (
+	FeatureRDTSCP = "rdtscp" // CPUID 0x80000001 EDX bit 27
+	// FeatureLFENCERDTSC: LFENCE orders RDTSC (every Intel CPU; AMD from
+	// family 0x17, where LFENCE is dispatch-serializing), after the
+	// kernel's X86_FEATURE_LFENCE_RDTSC.
+	FeatureLFENCERDTSC = "lfence_rdtsc"
+)
+
+// Region is a restartable region, described as the kernel's rseq critical
+// sections are: code that a signal handler or debugger finding a thread
+// inside [Start, Start+PostCommit) may restart at Abort. The 4 bytes before
+// Abort hold RegionSignature (the displacement of a UD1 instruction that
+// is never executed), so that a tool can check it was given a real abort
+// handler.
+type Region struct {
+	Name       string
+	Entry      string
+	Start      int
+	PostCommit int
+	Abort      int
+	Source     string
+}
+
+// RegionSignature is the word before every region's abort handler.
+const RegionSignature uint32 = 0x53475356 // "VSGS" little-endian
+
+// Contains reports whether the offset off lies inside the region's
+// critical section.
+func (r Region) Contains(off int) bool { return off >= r.Start && off < r.Start+r.PostCommit }
 
 // Reloc is a 4-byte PC-relative reference to Symbol+Addend at Offset
 // (relative to the site), as in R_X86_64_PC32.
