@@ -35,7 +35,12 @@
 //   - only variant.NAME tables are allowed at top level;
 //   - variant names and key names match ^[a-z][a-z0-9_]*$ (they become parts
 //     of Go symbol and file names); standalone is not a key;
-//   - values are the TOML booleans true and false;
+//   - a switch key (StaticBranch, ThreeLabel) takes the TOML booleans true
+//     and false; a choice key (Alternative, StaticCall) takes a string, the
+//     name of the choice or target the variant assembles, e.g.
+//     tsc = "lfence_rdtsc"; a key is of one kind in every variant;
+//   - a program's choice keys may be left out of the file altogether: every
+//     variant then assembles the marker's first choice;
 //   - every variant sets exactly the same keys (zero keys is allowed only if
 //     no variant has any);
 //   - a variant is defined once and sets each key once;

@@ -58,6 +58,7 @@ type variantState struct {
 type keyRef struct {
 	variant string
 	pos     Pos
+	choice  bool // a choice (string) key, not a switch
 }
 
 type parser struct {
@@ -260,10 +261,12 @@ func (p *parser) header(e *unstable.Node) *variantState {
 func (p *parser) newVariant(name string, pos Pos, fromHeader bool) *variantState {
 	v := &variantState{
 		Variant: Variant{
-			Name:   name,
-			Keys:   map[string]bool{},
-			Pos:    pos,
-			KeyPos: map[string]Pos{},
+			Name:     name,
+			Keys:     map[string]bool{},
+			Choices:  map[string]string{},
+			Pos:      pos,
+			KeyPos:   map[string]Pos{},
+			ValuePos: map[string]Pos{},
 		},
 		fromHeader: fromHeader,
 	}
@@ -304,9 +307,14 @@ func (p *parser) keyValue(v *variantState, e *unstable.Node, key keyPart) {
 		voff++
 	}
 	val := e.Value()
-	if val.Kind != unstable.Bool {
+	isChoice := val.Kind == unstable.String
+	if val.Kind != unstable.Bool && (!isChoice || key.name == standaloneAttr) {
 		text := p.src[voff : e.Raw.Offset+e.Raw.Length]
-		p.errs.add(p.pos(voff), "key %q must be true or false, got %s", key.name, describe(val.Kind, text))
+		if key.name == standaloneAttr {
+			p.errs.add(p.pos(voff), "key %q must be true or false, got %s", key.name, describe(val.Kind, text))
+		} else {
+			p.errs.add(p.pos(voff), "key %q must be true or false (a switch) or a string (an Alternative or StaticCall choice), got %s", key.name, describe(val.Kind, text))
+		}
 		// Go on: the key is set, though wrongly.
 	}
 	b := string(val.Data) == "true"
@@ -329,10 +337,28 @@ func (p *parser) keyValue(v *variantState, e *unstable.Node, key keyPart) {
 		p.errs.add(pos, "key %q is set twice in variant %q (first at %s); remove one", key.name, v.Name, first)
 		return
 	}
-	v.Keys[key.name] = b
+	if first, ok := p.keyFirst[key.name]; ok && first.choice != isChoice {
+		p.errs.add(p.pos(voff), "key %q is %s here but %s in variant %q (at %s); a key is a switch or a choice in every variant",
+			key.name, kindOfKey(isChoice), kindOfKey(first.choice), first.variant, first.pos)
+		// Go on: recorded, the key is not reported missing as well.
+	}
+	if isChoice {
+		choice := string(val.Data)
+		if choice == "true" || choice == "false" {
+			p.errs.add(p.pos(voff), "key %q is set to the string %q; write %s without quotes for a switch", key.name, choice, choice)
+			return
+		}
+		if !validName(choice) {
+			p.errs.add(p.pos(voff), "choice %q of key %q is not valid: %s", choice, key.name, nameRule)
+		}
+		v.Choices[key.name] = choice
+		v.ValuePos[key.name] = p.pos(voff)
+	} else {
+		v.Keys[key.name] = b
+	}
 	v.KeyPos[key.name] = pos
 	if _, ok := p.keyFirst[key.name]; !ok {
-		p.keyFirst[key.name] = keyRef{variant: v.Name, pos: pos}
+		p.keyFirst[key.name] = keyRef{variant: v.Name, pos: pos, choice: isChoice}
 	}
 }
 
@@ -397,7 +423,7 @@ func (p *parser) crossCheck() {
 	keys := p.keys()
 	complete := make([]bool, len(p.variants))
 	for i, v := range p.variants {
-		if len(v.Keys) == len(keys) {
+		if len(v.Keys)+len(v.Choices) == len(keys) {
 			complete[i] = true
 			continue
 		}
@@ -406,7 +432,7 @@ func (p *parser) crossCheck() {
 				p.errs.truncated = true
 				return
 			}
-			if _, ok := v.Keys[k]; !ok {
+			if !v.Sets(k) {
 				first := p.keyFirst[k]
 				p.errs.add(v.Pos, "variant %q does not set key %q (set by variant %q at %s); every variant must set every key", v.Name, k, first.variant, first.pos)
 			}
@@ -422,10 +448,13 @@ func (p *parser) crossCheck() {
 		}
 		sig.Reset()
 		for _, k := range keys {
-			if v.Keys[k] {
-				sig.WriteByte('1')
-			} else {
-				sig.WriteByte('0')
+			switch c, ok := v.Choices[k]; {
+			case ok:
+				sig.WriteString(c + ",")
+			case v.Keys[k]:
+				sig.WriteString("1,")
+			default:
+				sig.WriteString("0,")
 			}
 		}
 		if first := seen[sig.String()]; first != nil {
@@ -449,7 +478,18 @@ func (p *parser) keys() []string {
 func (p *parser) set() *Set {
 	s := &Set{File: p.file, Keys: p.keys()}
 	for _, v := range p.variants {
-		s.Variants = append(s.Variants, v.Variant)
+		vv := v.Variant
+		if len(vv.Choices) == 0 { // a file without choice keys reads as before they existed
+			vv.Choices, vv.ValuePos = nil, nil
+		}
+		s.Variants = append(s.Variants, vv)
 	}
 	return s
+}
+
+func kindOfKey(choice bool) string {
+	if choice {
+		return "a choice (string)"
+	}
+	return "a switch (boolean)"
 }

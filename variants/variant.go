@@ -5,19 +5,25 @@ import "sort"
 // Variant is one setting of every marker key.
 type Variant struct {
 	Name string
-	Keys map[string]bool // the value of every marker key
+	Keys map[string]bool // the value of every switch key (StaticBranch, ThreeLabel)
+	// Choices is the value of every choice key: the choice an Alternative
+	// or the target a StaticCall takes in this variant. A program's choice
+	// keys that the file does not set take their first choice.
+	Choices map[string]string
 	// Standalone: markers whose key is off are elided entirely; such a
 	// variant does not share the common layout and is never switchable.
 	Standalone bool
 	Pos        Pos            // position of the variant's table header (zero for the built-in set)
 	KeyPos     map[string]Pos // position of each key assignment (nil for the built-in set)
+	// ValuePos is the position of each choice key's value.
+	ValuePos map[string]Pos
 }
 
 // Set is the set of variants of one program.
 type Set struct {
 	File     string    // "" for the built-in set
 	Variants []Variant // in file order
-	Keys     []string  // every key, sorted
+	Keys     []string  // every key, switch or choice, sorted
 }
 
 // Builtin returns the built-in set, used when a program has no definitions
@@ -72,7 +78,7 @@ func (s *Set) CheckUsed(used map[string]bool) error {
 		var first *Variant
 		for i := range s.Variants {
 			v := &s.Variants[i]
-			if _, ok := v.Keys[k]; !ok {
+			if !v.Sets(k) {
 				continue
 			}
 			if first == nil || v.KeyPos[k].before(first.KeyPos[k]) {
@@ -86,3 +92,16 @@ func (s *Set) CheckUsed(used map[string]bool) error {
 	}
 	return errs.err()
 }
+
+// Sets reports whether the variant sets key k, as a switch or a choice.
+func (v *Variant) Sets(k string) bool {
+	if _, ok := v.Keys[k]; ok {
+		return true
+	}
+	_, ok := v.Choices[k]
+	return ok
+}
+
+// Choice returns the choice the variant makes for key k, or "" when it
+// sets none.
+func (v *Variant) Choice(k string) string { return v.Choices[k] }

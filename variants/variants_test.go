@@ -59,6 +59,10 @@ func dump(s *Set) string {
 		}
 		fmt.Fprintf(&b, "variant %s %s at %s\n", v.Name, kind, v.Pos)
 		for _, k := range s.Keys {
+			if c, ok := v.Choices[k]; ok {
+				fmt.Fprintf(&b, "\t%s = %q at %s (value at %s)\n", k, c, v.KeyPos[k], v.ValuePos[k])
+				continue
+			}
 			fmt.Fprintf(&b, "\t%s = %v at %s\n", k, v.Keys[k], v.KeyPos[k])
 		}
 	}
@@ -166,7 +170,7 @@ func TestGoodFiles(t *testing.T) {
 				t.Errorf("Keys not sorted: %q", s.Keys)
 			}
 			for _, v := range s.Variants {
-				if len(v.Keys) != len(s.Keys) || len(v.KeyPos) != len(s.Keys) {
+				if len(v.Keys)+len(v.Choices) != len(s.Keys) || len(v.KeyPos) != len(s.Keys) || len(v.ValuePos) != len(v.Choices) {
 					t.Errorf("variant %s has keys %v, the set %q", v.Name, v.Keys, s.Keys)
 				}
 			}
@@ -384,6 +388,9 @@ func FuzzParse(f *testing.F) {
 			for k, b := range v.Keys {
 				want[k] = b
 			}
+			for k, c := range v.Choices {
+				want[k] = c
+			}
 			if v.Standalone {
 				want["standalone"] = true
 			}
@@ -399,8 +406,8 @@ func FuzzParse(f *testing.F) {
 			if !validName(v.Name) || v.Pos.Line < 1 || v.Pos.Col < 1 {
 				t.Errorf("variant %q at %v", v.Name, v.Pos)
 			}
-			if len(v.Keys) != len(s.Keys) {
-				t.Errorf("variant %q sets %d keys, the set has %d", v.Name, len(v.Keys), len(s.Keys))
+			if len(v.Keys)+len(v.Choices) != len(s.Keys) {
+				t.Errorf("variant %q sets %d keys, the set has %d", v.Name, len(v.Keys)+len(v.Choices), len(s.Keys))
 			}
 			for _, k := range s.Keys {
 				if p := v.KeyPos[k]; !validName(k) || p.Line < 1 || p.Col < 1 {
