@@ -16,6 +16,8 @@ type Builder struct {
 	dst *[]Node
 	// marker is the marker whose block is being recorded, if any.
 	marker Node
+	// inRegion is the Region whose blocks are being recorded, if any.
+	inRegion *RegionNode
 	// nextID numbers markers in program order.
 	nextID int
 	// checked is set once the whole-program checks ran.
@@ -48,6 +50,8 @@ type Program struct {
 	Entries []*EntryPoint
 	// Markers lists every marker in program order.
 	Markers []Marker
+	// Regions lists every restartable region in program order.
+	Regions []*RegionNode
 	errs    ErrorList
 }
 
@@ -137,6 +141,10 @@ func Entry(name, signature string) { std().entry(here(1), name, signature) }
 func (b *Builder) entry(p Pos, name, signature string) {
 	if b.marker != nil {
 		b.errorf(p, "Entry %q inside a marker block: close the marker first", name)
+		return
+	}
+	if b.inRegion != nil {
+		b.errorf(p, "Entry %q inside Region %q: close the region first", name, b.inRegion.Name)
 		return
 	}
 	if !namePattern.MatchString(name) {

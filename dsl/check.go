@@ -1,7 +1,11 @@
 package dsl
 
 import (
+	"strings"
+
 	"github.com/mmcloughlin/avo/operand"
+
+	"github.com/vdsogen/vdsogen/layout"
 )
 
 // check finds the mistakes that only show once the whole program exists.
@@ -44,6 +48,17 @@ func (b *Builder) check() {
 				if len(n.Body) == 0 {
 					b.errorf(n.Pos, "StaticBranch %q has an empty body", n.Key)
 				}
+			case *AlternativeNode:
+				b.checkAlternative(n)
+			case *StaticCallNode:
+				b.checkStaticCall(e, n)
+			case *RegionNode:
+				if len(n.Body) == 0 {
+					b.errorf(n.Pos, "Region %q has an empty body: there is nothing to restart", n.Name)
+				}
+				if !terminal(n.Abort) {
+					b.errorf(n.Pos, "Region %q: the abort handler must be a complete block ending in RET or JMP (it is placed out of line)", n.Name)
+				}
 			case *ThreeLabelNode:
 				if len(n.Tail) == 0 || !terminal(n.Tail) {
 					b.errorf(n.Pos, "ThreeLabel %q: the tail must be a complete exit ending in RET or JMP", n.Key)
@@ -57,6 +72,124 @@ func (b *Builder) check() {
 	for _, r := range refs {
 		if _, ok := labels[r.name]; !ok {
 			b.errorf(r.pos, "branch to undefined label %q", r.name)
+		}
+	}
+	b.checkCallCycles()
+}
+
+// knownFeatures are the CPU features a loader can test for an alternative.
+var knownFeatures = map[string]bool{"": true, layout.FeatureRDTSCP: true, layout.FeatureLFENCERDTSC: true}
+
+// checkAlternative: at least two distinct, named choices of straight-line,
+// position-independent code, so that their bytes are the same at the site
+// and in the replacement pool.
+func (b *Builder) checkAlternative(n *AlternativeNode) {
+	if len(n.Choices) < 2 {
+		b.errorf(n.Pos, "Alternative %q has %d choice(s): it needs at least two (write the instructions directly for one)", n.Key, len(n.Choices))
+	}
+	seen := map[string]Pos{}
+	for _, c := range n.Choices {
+		if !keyPattern.MatchString(c.Name) {
+			b.errorf(c.Pos, "Alternative %q: choice name %q must match %s (the variants file names it)", n.Key, c.Name, keyPattern)
+		}
+		if first, dup := seen[c.Name]; dup {
+			b.errorf(c.Pos, "Alternative %q: choice %q declared twice (first at %s)", n.Key, c.Name, first)
+		}
+		seen[c.Name] = c.Pos
+		if !knownFeatures[c.Feature] {
+			b.errorf(c.Pos, "Alternative %q: choice %q needs CPU feature %q, which no loader can test; use %q, %q or \"\" (none)",
+				n.Key, c.Name, c.Feature, layout.FeatureRDTSCP, layout.FeatureLFENCERDTSC)
+		}
+		for _, x := range c.Body {
+			switch x := x.(type) {
+			case *LabelNode:
+				b.errorf(x.Pos, "label %q inside Alternative %q choice %q: choices are straight-line code, assembled both at the site and in the replacement pool", x.Name, n.Key, c.Name)
+			case *Inst:
+				if x.Inst.IsBranch || x.Inst.TargetLabel() != nil || strings.HasPrefix(x.Inst.Opcode, "CALL") {
+					b.errorf(x.Pos, "%s inside Alternative %q choice %q: choices cannot branch (their bytes must mean the same at the site and in the replacement pool)", x.Inst.Opcode, n.Key, c.Name)
+				}
+				for _, op := range x.Inst.Operands {
+					if m, ok := op.(operand.Mem); ok && m.Symbol.Name != "" {
+						b.errorf(x.Pos, "%s inside Alternative %q choice %q refers to %s: choices must be position-independent; load the address before the Alternative", x.Inst.Opcode, n.Key, c.Name, m.Symbol.Name)
+					}
+				}
+			}
+		}
+	}
+}
+
+// checkStaticCall: the targets are distinct entries with the caller's
+// stub signature's contract (the same signature as each other).
+func (b *Builder) checkStaticCall(caller *EntryPoint, n *StaticCallNode) {
+	if len(n.Targets) == 0 {
+		b.errorf(n.Pos, "StaticCall %q has no target: name at least one entry", n.Key)
+		return
+	}
+	seen := map[string]bool{}
+	var first *EntryPoint
+	for _, t := range n.Targets {
+		if seen[t] {
+			b.errorf(n.Pos, "StaticCall %q: target %q listed twice", n.Key, t)
+			continue
+		}
+		seen[t] = true
+		var target *EntryPoint
+		for _, e := range b.prog.Entries {
+			if e.Name == t {
+				target = e
+			}
+		}
+		switch {
+		case target == nil:
+			b.errorf(n.Pos, "StaticCall %q: target %q is not an entry of the program; declare it with Entry", n.Key, t)
+		case target == caller:
+			b.errorf(n.Pos, "StaticCall %q: entry %q calls itself: the stack would be unbounded", n.Key, t)
+		case first == nil:
+			first = target
+		case target.Signature != first.Signature:
+			b.errorf(n.Pos, "StaticCall %q: targets %q (%s) and %q (%s) have different signatures; every target must take the same arguments and return the same result",
+				n.Key, first.Name, first.Signature, t, target.Signature)
+		}
+	}
+}
+
+// checkCallCycles rejects static calls that can recurse: every entry's
+// stack depth must stay bounded.
+func (b *Builder) checkCallCycles() {
+	calls := map[string][]*StaticCallNode{}
+	for _, e := range b.prog.Entries {
+		walk(e.Body, func(n Node, _ bool) {
+			if sc, ok := n.(*StaticCallNode); ok {
+				calls[e.Name] = append(calls[e.Name], sc)
+			}
+		})
+	}
+	const (
+		unvisited = iota
+		active
+		done
+	)
+	state := map[string]int{}
+	var visit func(name string, path []string)
+	visit = func(name string, path []string) {
+		state[name] = active
+		for _, sc := range calls[name] {
+			for _, t := range sc.Targets {
+				switch state[t] {
+				case active:
+					if t != name { // a self-call is reported by checkStaticCall
+						b.errorf(sc.Pos, "StaticCall %q: entries %s call each other: the stack would be unbounded", sc.Key, strings.Join(append(path, name, t), " -> "))
+					}
+				case unvisited:
+					visit(t, append(path, name))
+				}
+			}
+		}
+		state[name] = done
+	}
+	for _, e := range b.prog.Entries {
+		if state[e.Name] == unvisited {
+			visit(e.Name, nil)
 		}
 	}
 }
@@ -94,6 +227,8 @@ func terminal(nodes []Node) bool {
 		return n.Inst.IsTerminal || n.Inst.IsUnconditionalBranch()
 	case *ThreeLabelNode:
 		return terminal(n.Tail)
+	case *RegionNode:
+		return terminal(n.Body)
 	}
 	return false
 }
@@ -111,6 +246,13 @@ func walk(nodes []Node, visit func(n Node, inTail bool)) {
 			case *ThreeLabelNode:
 				rec(n.Apply, inTail)
 				rec(n.Tail, true)
+			case *AlternativeNode:
+				for _, c := range n.Choices {
+					rec(c.Body, inTail)
+				}
+			case *RegionNode:
+				rec(n.Body, inTail)
+				rec(n.Abort, inTail)
 			}
 		}
 	}

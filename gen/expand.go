@@ -8,6 +8,7 @@ import (
 	"github.com/mmcloughlin/avo/operand"
 
 	"github.com/vdsogen/vdsogen/dsl"
+	"github.com/vdsogen/vdsogen/layout"
 	"github.com/vdsogen/vdsogen/variants"
 )
 
@@ -17,9 +18,44 @@ var (
 )
 
 const (
-	opJMPrel32 = 0xe9
-	opINT3     = 0xcc
+	opJMPrel32  = 0xe9
+	opCALLrel32 = 0xe8
+	opINT3      = 0xcc
 )
+
+// nops are the recommended multi-byte NOPs (Intel SDM, "NOP"), by length;
+// alternatives are padded with them to the longest choice.
+var nops = [][]byte{
+	1: {0x90},
+	2: {0x66, 0x90},
+	3: {0x0f, 0x1f, 0x00},
+	4: {0x0f, 0x1f, 0x40, 0x00},
+	5: {0x0f, 0x1f, 0x44, 0x00, 0x00},
+	6: {0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00},
+	7: {0x0f, 0x1f, 0x80, 0x00, 0x00, 0x00, 0x00},
+	8: {0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00},
+	9: {0x66, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00},
+}
+
+// nopFill returns n bytes of padding as whole NOP instructions, longest
+// first.
+func nopFill(n int) [][]byte {
+	var out [][]byte
+	for n > 0 {
+		k := min(n, len(nops)-1)
+		out = append(out, nops[k])
+		n -= k
+	}
+	return out
+}
+
+// regionSignature is the never-executed instruction placed right before a
+// region's abort handler: UD1 EAX, [RAX+disp32] whose disp32 is
+// layout.RegionSignature, as rseq places RSEQ_SIG before its abort_ip.
+func regionSignature() []byte {
+	s := layout.RegionSignature
+	return []byte{0x0f, 0xb9, 0x80, byte(s), byte(s >> 8), byte(s >> 16), byte(s >> 24)}
+}
 
 type itemKind int
 
@@ -48,17 +84,24 @@ type params struct {
 	// tailPad[id] is the INT3 filler after a three-label tail placed at
 	// l_call (variants where the key is off).
 	tailPad map[int]int
-	// rel[id] is the rel32 of an on static branch.
+	// rel[id] is the rel32 of an on static branch or of a static call.
 	rel map[int]int32
+	// altPad[id] is the NOP padding after an alternative's choice.
+	altPad map[int]int
 }
 
 func newParams(entries int) *params {
-	return &params{entryPad: make([]int, entries), tailPad: map[int]int{}, rel: map[int]int32{}}
+	return &params{entryPad: make([]int, entries), tailPad: map[int]int{}, rel: map[int]int32{}, altPad: map[int]int{}}
 }
 
 func (p *params) equal(q *params) bool {
-	if len(p.entryPad) != len(q.entryPad) || len(p.tailPad) != len(q.tailPad) || len(p.rel) != len(q.rel) {
+	if len(p.entryPad) != len(q.entryPad) || len(p.tailPad) != len(q.tailPad) || len(p.rel) != len(q.rel) || len(p.altPad) != len(q.altPad) {
 		return false
+	}
+	for k, v := range p.altPad {
+		if w, ok := q.altPad[k]; !ok || w != v {
+			return false
+		}
 	}
 	for i := range p.entryPad {
 		if p.entryPad[i] != q.entryPad[i] {
@@ -87,6 +130,34 @@ func bodyLabel(id int) string          { return fmt.Sprintf("vg_sb%d_body", id) 
 func callLabel(id int) string          { return fmt.Sprintf("vg_tl%d_call", id) }
 func outLabel(id int) string           { return fmt.Sprintf("vg_tl%d_out", id) }
 func endLabel(id int) string           { return fmt.Sprintf("vg_tl%d_end", id) }
+func altLabel(id int) string           { return fmt.Sprintf("vg_alt%d", id) }
+func altEndLabel(id int) string        { return fmt.Sprintf("vg_alt%d_end", id) }
+func poolLabel(id, choice int) string  { return fmt.Sprintf("vg_alt%d_c%d", id, choice) }
+func poolEndLabel(id, choice int) string {
+	return fmt.Sprintf("vg_alt%d_c%d_end", id, choice)
+}
+func callSiteLabel(id int) string     { return fmt.Sprintf("vg_sc%d", id) }
+func regionStartLabel(id int) string  { return fmt.Sprintf("vg_rg%d_start", id) }
+func regionCommitLabel(id int) string { return fmt.Sprintf("vg_rg%d_commit", id) }
+func regionAbortLabel(id int) string  { return fmt.Sprintf("vg_rg%d_abort", id) }
+
+// poolStartLabel marks the start of the replacement pool.
+const poolStartLabel = "vg_pool"
+
+// chosen returns the index of the choice a variant takes for a choice
+// marker: the one its key names, or the first.
+func chosen(v *variants.Variant, n dsl.ChoiceMarker) int {
+	c, ok := v.Choices[n.MarkerKey()]
+	if !ok {
+		return 0
+	}
+	for i, name := range n.ChoiceNames() {
+		if name == c {
+			return i
+		}
+	}
+	return 0 // checkKeys rejected an unknown choice before
+}
 
 // expand lays out one variant of the program: markers take the form the
 // variant's keys select, everything else is copied as written.
@@ -94,7 +165,8 @@ func expand(prog *dsl.Program, v *variants.Variant, p *params) []item {
 	var out []item
 	emit := func(it item) { out = append(out, it) }
 	var nodes func([]dsl.Node)
-	var deferred []*dsl.StaticBranchNode
+	var deferred []dsl.Node // static branch bodies and region aborts, placed after the entry
+	var alts []*dsl.AlternativeNode
 	nodes = func(ns []dsl.Node) {
 		for _, n := range ns {
 			switch n := n.(type) {
@@ -121,6 +193,32 @@ func expand(prog *dsl.Program, v *variants.Variant, p *params) []item {
 					emit(item{kind: itemRaw, raw: nop5, pos: n.Pos})
 				}
 				emit(item{kind: itemLabel, label: siteRetLabel(n.ID), pos: n.Pos})
+				deferred = append(deferred, n)
+			case *dsl.AlternativeNode:
+				c := chosen(v, n)
+				if v.Standalone {
+					emit(item{kind: itemComment, text: fmt.Sprintf("Alternative %s (%s): %s, elided", n.Key, n.Pos.Short(), n.Choices[c].Name)})
+					nodes(n.Choices[c].Body)
+					continue
+				}
+				emit(item{kind: itemComment, text: fmt.Sprintf("Alternative %s (%s): %s", n.Key, n.Pos.Short(), n.Choices[c].Name)})
+				emit(item{kind: itemLabel, label: altLabel(n.ID), pos: n.Pos})
+				nodes(n.Choices[c].Body)
+				for _, nop := range nopFill(p.altPad[n.ID]) {
+					emit(item{kind: itemRaw, raw: nop, pos: n.Pos})
+				}
+				emit(item{kind: itemLabel, label: altEndLabel(n.ID), pos: n.Pos})
+				alts = append(alts, n)
+			case *dsl.StaticCallNode:
+				c := chosen(v, n)
+				emit(item{kind: itemComment, text: fmt.Sprintf("StaticCall %s (%s): %s", n.Key, n.Pos.Short(), n.Targets[c])})
+				emit(item{kind: itemLabel, label: callSiteLabel(n.ID), pos: n.Pos})
+				emit(item{kind: itemRaw, raw: rel32(opCALLrel32, p.rel[n.ID]), pos: n.Pos})
+			case *dsl.RegionNode:
+				emit(item{kind: itemComment, text: fmt.Sprintf("Region %s (%s)", n.Name, n.Pos.Short())})
+				emit(item{kind: itemLabel, label: regionStartLabel(n.ID), pos: n.Pos})
+				nodes(n.Body)
+				emit(item{kind: itemLabel, label: regionCommitLabel(n.ID), pos: n.Pos})
 				deferred = append(deferred, n)
 			case *dsl.ThreeLabelNode:
 				on := v.Keys[n.Key]
@@ -158,17 +256,38 @@ func expand(prog *dsl.Program, v *variants.Variant, p *params) []item {
 		emit(item{kind: itemLabel, label: entryLabel(e.Name), pos: e.Pos})
 		deferred = deferred[:0]
 		nodes(e.Body)
-		// Out-of-line static branch bodies: present in every shared variant.
+		// Out-of-line static branch bodies (present in every shared variant)
+		// and region abort handlers, in program order.
 		for j := 0; j < len(deferred); j++ {
-			n := deferred[j]
-			emit(item{kind: itemComment, text: fmt.Sprintf("StaticBranch %s body (%s)", n.Key, n.Pos.Short())})
-			emit(item{kind: itemLabel, label: bodyLabel(n.ID), pos: n.Pos})
-			nodes(n.Body)
-			if !endsTerminal(n.Body) {
-				emit(item{kind: itemInst, inst: jmpTo(siteRetLabel(n.ID)), pos: n.Pos})
+			switch n := deferred[j].(type) {
+			case *dsl.StaticBranchNode:
+				emit(item{kind: itemComment, text: fmt.Sprintf("StaticBranch %s body (%s)", n.Key, n.Pos.Short())})
+				emit(item{kind: itemLabel, label: bodyLabel(n.ID), pos: n.Pos})
+				nodes(n.Body)
+				if !endsTerminal(n.Body) {
+					emit(item{kind: itemInst, inst: jmpTo(siteRetLabel(n.ID)), pos: n.Pos})
+				}
+			case *dsl.RegionNode:
+				emit(item{kind: itemComment, text: fmt.Sprintf("Region %s abort handler (%s), after its signature", n.Name, n.Pos.Short())})
+				emit(item{kind: itemRaw, raw: regionSignature(), pos: n.Pos})
+				emit(item{kind: itemLabel, label: regionAbortLabel(n.ID), pos: n.Pos})
+				nodes(n.Abort)
 			}
 		}
 		emit(item{kind: itemLabel, label: entryEndLabel(e.Name), pos: e.Pos})
+	}
+	// The replacement pool: every choice of every alternative, assembled
+	// once, after the last entry (the kernel's .altinstr_replacement).
+	if len(alts) > 0 {
+		emit(item{kind: itemLabel, label: poolStartLabel})
+	}
+	for _, n := range alts {
+		emit(item{kind: itemComment, text: fmt.Sprintf("Alternative %s (%s) choices", n.Key, n.Pos.Short())})
+		for i, c := range n.Choices {
+			emit(item{kind: itemLabel, label: poolLabel(n.ID, i), pos: c.Pos})
+			nodes(c.Body)
+			emit(item{kind: itemLabel, label: poolEndLabel(n.ID, i), pos: c.Pos})
+		}
 	}
 	return out
 }
@@ -180,9 +299,12 @@ func onOff(on bool) string {
 	return "off"
 }
 
-func jmpRel32(rel int32) []byte {
+func jmpRel32(rel int32) []byte { return rel32(opJMPrel32, rel) }
+
+// rel32 encodes a JMP or CALL with a 32-bit displacement.
+func rel32(op byte, rel int32) []byte {
 	u := uint32(rel)
-	return []byte{opJMPrel32, byte(u), byte(u >> 8), byte(u >> 16), byte(u >> 24)}
+	return []byte{op, byte(u), byte(u >> 8), byte(u >> 16), byte(u >> 24)}
 }
 
 func int3s(n int) []byte {
@@ -212,6 +334,8 @@ func endsTerminal(ns []dsl.Node) bool {
 		return n.Inst.IsTerminal || n.Inst.IsUnconditionalBranch()
 	case *dsl.ThreeLabelNode:
 		return endsTerminal(n.Tail)
+	case *dsl.RegionNode:
+		return endsTerminal(n.Body)
 	}
 	return false
 }

@@ -7,6 +7,7 @@ import (
 	"go/types"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -123,8 +124,11 @@ func Generate(ctx context.Context, prog *dsl.Program, cfg Config) (*Output, erro
 func imageSymbol(name, variant string) string { return name + "_" + variant }
 func asmFile(name, variant string) string     { return "z" + name + "_" + variant + "_amd64.s" }
 
-// checkKeys: every marker key is defined by the variant set, and every key
-// the set defines is used by some marker.
+// checkKeys: every switch key (StaticBranch, ThreeLabel) is defined by the
+// variant set as a boolean; a choice key (Alternative, StaticCall) is
+// either left out (every variant takes the first choice) or names one of
+// the marker's choices in every variant; and every key the set defines is
+// used by some marker.
 func checkKeys(prog *dsl.Program, set *variants.Set) error {
 	defined := map[string]bool{}
 	for _, k := range set.Keys {
@@ -135,25 +139,85 @@ func checkKeys(prog *dsl.Program, set *variants.Set) error {
 		where = set.File + " defines"
 	}
 	var errs dsl.ErrorList
+	var fileErrs []error
 	used := map[string]bool{}
 	reported := map[string]bool{} // a helper may place one marker in many entries
+	kindOf := map[string]dsl.Marker{}
 	for _, mk := range prog.Markers {
-		used[mk.MarkerKey()] = true
-		at := mk.Position().String() + " " + mk.MarkerKey()
-		if !defined[mk.MarkerKey()] && !reported[at] {
-			reported[at] = true
-			errs = append(errs, &dsl.Error{Pos: mk.Position(), Msg: fmt.Sprintf("unknown key %q: %s %v; add the key to every variant or fix the name",
-				mk.MarkerKey(), where, set.Keys)})
+		key := mk.MarkerKey()
+		used[key] = true
+		at := mk.Position().String() + " " + key
+		if reported[at] {
+			continue
+		}
+		reported[at] = true
+		cm, isChoice := mk.(dsl.ChoiceMarker)
+		if first, ok := kindOf[key]; ok {
+			if _, firstChoice := first.(dsl.ChoiceMarker); firstChoice != isChoice {
+				errs = append(errs, &dsl.Error{Pos: mk.Position(), Msg: fmt.Sprintf("key %q is used by a %s here and by a %s at %s; a key either switches markers or picks choices: rename one",
+					key, markerWord(mk), markerWord(first), first.Position())})
+				continue
+			}
+		} else {
+			kindOf[key] = mk
+		}
+		if !isChoice {
+			if !defined[key] {
+				errs = append(errs, &dsl.Error{Pos: mk.Position(), Msg: fmt.Sprintf("unknown key %q: %s %v; add the key to every variant or fix the name",
+					key, where, set.Keys)})
+				continue
+			}
+			for _, v := range set.Variants {
+				if c, ok := v.Choices[key]; ok {
+					fileErrs = append(fileErrs, fmt.Errorf("%s: key %q is a switch of the %s at %s, so it must be true or false, not the choice %q",
+						v.ValuePos[key], key, markerWord(mk), mk.Position(), c))
+					break
+				}
+			}
+			continue
+		}
+		if !defined[key] {
+			continue // every variant takes the first choice
+		}
+		names := cm.ChoiceNames()
+		for _, v := range set.Variants {
+			c, ok := v.Choices[key]
+			if !ok {
+				fileErrs = append(fileErrs, fmt.Errorf("%s: key %q picks a choice of the %s at %s, so it must be a string naming one of %q, not a boolean",
+					v.KeyPos[key], key, markerWord(mk), mk.Position(), names))
+				break
+			}
+			if !slices.Contains(names, c) {
+				fileErrs = append(fileErrs, fmt.Errorf("%s: variant %q picks %q for key %q, which is not a choice of the %s at %s; choose one of %q",
+					v.ValuePos[key], v.Name, c, key, markerWord(mk), mk.Position(), names))
+			}
 		}
 	}
 	var unused error
 	if set.File != "" { // the built-in set is not the user's to trim
 		unused = set.CheckUsed(used)
 	}
+	var all []error
 	if len(errs) > 0 {
-		return errors.Join(errs, unused) // every mistake of both files at once
+		all = append(all, errs)
 	}
-	return unused
+	all = append(all, fileErrs...)
+	all = append(all, unused)
+	return errors.Join(all...) // every mistake of both files at once
+}
+
+func markerWord(mk dsl.Marker) string {
+	switch mk.(type) {
+	case *dsl.StaticBranchNode:
+		return "StaticBranch"
+	case *dsl.ThreeLabelNode:
+		return "ThreeLabel"
+	case *dsl.AlternativeNode:
+		return "Alternative"
+	case *dsl.StaticCallNode:
+		return "StaticCall"
+	}
+	return "marker"
 }
 
 // checkSymbols: the Go symbols the outputs define (images, their address
@@ -340,7 +404,7 @@ func buildTable(prog *dsl.Program, set *variants.Set, name string, ms map[string
 				entryOf[mk.MarkerID()] = e.Name
 			}
 		}
-		for _, s := range sitesOf(prog, m) {
+		for _, s := range sitesOf(prog, m, v.Standalone) {
 			site := layout.Site{Key: s.marker.MarkerKey(), Entry: entryOf[s.marker.MarkerID()], On: v.Keys[s.marker.MarkerKey()],
 				Offset: s.start, Bytes: append([]byte(nil), m.image[s.start:s.end]...), Source: s.marker.Position().Short()}
 			for _, p := range m.placed {
@@ -356,8 +420,41 @@ func buildTable(prog *dsl.Program, set *variants.Set, name string, ms map[string
 				site.Kind, site.Target = layout.StaticBranch, m.labels[bodyLabel(n.ID)]
 			case *dsl.ThreeLabelNode:
 				site.Kind, site.Target = layout.ThreeLabel, m.labels[outLabel(n.ID)]
+			case *dsl.AlternativeNode:
+				site.Kind = layout.Alternative
+				site.Choice = n.Choices[chosen(&v, n)].Name
+				site.Target = m.labels[poolLabel(n.ID, chosen(&v, n))]
+				for i, c := range n.Choices {
+					start, end := m.labels[poolLabel(n.ID, i)], m.labels[poolEndLabel(n.ID, i)]
+					b := append([]byte(nil), m.image[start:end]...)
+					for _, nop := range nopFill(s.end - s.start - len(b)) {
+						b = append(b, nop...)
+					}
+					site.Choices = append(site.Choices, layout.Choice{Name: c.Name, Feature: c.Feature, Bytes: b, Offset: start})
+				}
+			case *dsl.StaticCallNode:
+				site.Kind = layout.StaticCall
+				site.Choice = n.Targets[chosen(&v, n)]
+				site.Target = m.labels[entryLabel(site.Choice)]
+				for _, target := range n.Targets {
+					off := m.labels[entryLabel(target)]
+					site.Choices = append(site.Choices, layout.Choice{Name: target, Bytes: rel32(opCALLrel32, int32(off-(s.start+len(nop5)))), Offset: off})
+				}
 			}
 			lv.Sites = append(lv.Sites, site)
+		}
+		lv.Pool = len(m.image)
+		if off, ok := m.labels[poolStartLabel]; ok {
+			lv.Pool = off
+		}
+		for _, e := range prog.Entries {
+			for _, n := range e.Body {
+				if r, ok := n.(*dsl.RegionNode); ok {
+					start := m.labels[regionStartLabel(r.ID)]
+					lv.Regions = append(lv.Regions, layout.Region{Name: r.Name, Entry: e.Name, Start: start,
+						PostCommit: m.labels[regionCommitLabel(r.ID)] - start, Abort: m.labels[regionAbortLabel(r.ID)], Source: r.Pos.Short()})
+				}
+			}
 		}
 		t.Variants = append(t.Variants, lv)
 	}

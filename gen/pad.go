@@ -69,6 +69,32 @@ func plan(prog *dsl.Program, set *variants.Set, ms map[string]*measured, cur map
 					m := ms[v.Name]
 					next[v.Name].rel[n.ID] = int32(m.labels[bodyLabel(n.ID)] - (m.labels[siteLabel(n.ID)] + len(nop5)))
 				}
+			case *dsl.StaticCallNode:
+				for i := range set.Variants {
+					v := &set.Variants[i]
+					m := ms[v.Name]
+					target := m.labels[entryLabel(n.Targets[chosen(v, n)])]
+					next[v.Name].rel[n.ID] = int32(target - (m.labels[callSiteLabel(n.ID)] + len(nop5)))
+				}
+			case *dsl.AlternativeNode:
+				// The pool is the same in every shared variant: measure the
+				// choices' lengths there, in the first.
+				m := ms[shared[0].Name]
+				longest := 0
+				for c := range n.Choices {
+					longest = max(longest, m.labels[poolEndLabel(n.ID, c)]-m.labels[poolLabel(n.ID, c)])
+				}
+				if longest == 0 {
+					errs = append(errs, &dsl.Error{Pos: n.Pos, Msg: fmt.Sprintf("Alternative %q: every choice is empty; give at least one an instruction", n.Key)})
+					continue
+				}
+				for j := range shared {
+					v := &shared[j]
+					c := chosen(v, n)
+					pad := longest - (m.labels[poolEndLabel(n.ID, c)] - m.labels[poolLabel(n.ID, c)])
+					growth[v.Name][i] += pad - cur[v.Name].altPad[n.ID]
+					next[v.Name].altPad[n.ID] = pad
+				}
 			}
 		}
 	}
@@ -105,8 +131,12 @@ func placeEntries(prog *dsl.Program, group []variants.Variant, ms map[string]*me
 			m := ms[group[0].Name]
 			start := m.labels[entryLabel(e.Name)]
 			for _, mk := range markersOf(e.Body) {
-				if n, ok := mk.(*dsl.StaticBranchNode); ok {
+				switch n := mk.(type) {
+				case *dsl.StaticBranchNode:
 					rel = append(rel, m.labels[siteLabel(n.ID)]-start)
+					relPos = append(relPos, n.Pos)
+				case *dsl.StaticCallNode: // re-targetable live, like a static branch
+					rel = append(rel, m.labels[callSiteLabel(n.ID)]-start)
 					relPos = append(relPos, n.Pos)
 				}
 			}
@@ -149,12 +179,17 @@ func chooseOffset(c int, sites []int) (int, bool) {
 	return 0, false
 }
 
-// markersOf lists the markers of an entry body in order.
+// markersOf lists the markers of an entry body in order, those inside
+// regions included (markers do not nest in markers).
 func markersOf(ns []dsl.Node) []dsl.Marker {
 	var out []dsl.Marker
 	for _, n := range ns {
-		if mk, ok := n.(dsl.Marker); ok {
-			out = append(out, mk)
+		switch n := n.(type) {
+		case dsl.Marker:
+			out = append(out, n)
+		case *dsl.RegionNode:
+			out = append(out, markersOf(n.Body)...)
+			out = append(out, markersOf(n.Abort)...)
 		}
 	}
 	return out

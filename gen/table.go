@@ -50,6 +50,24 @@ func tableFile(pkgName, varName string, t *layout.Table) ([]byte, error) {
 			if len(relocs) > 0 {
 				site[jen.Id("Relocs")] = jen.Index().Qual(layoutPkg, "Reloc").Values(relocs...)
 			}
+			if s.Choice != "" {
+				site[jen.Id("Choice")] = jen.Lit(s.Choice)
+			}
+			var choices []jen.Code
+			for _, c := range s.Choices {
+				d := jen.Dict{
+					jen.Id("Name"):   jen.Lit(c.Name),
+					jen.Id("Bytes"):  jen.Index().Byte().Values(hexBytes(c.Bytes)...),
+					jen.Id("Offset"): jen.Lit(c.Offset),
+				}
+				if c.Feature != "" {
+					d[jen.Id("Feature")] = jen.Lit(c.Feature)
+				}
+				choices = append(choices, jen.Values(d))
+			}
+			if len(choices) > 0 {
+				site[jen.Id("Choices")] = jen.Index().Qual(layoutPkg, "Choice").Custom(multiLine, choices...)
+			}
 			sites = append(sites, jen.Values(site))
 		}
 		// One span per line: {Offset: 0, Source: "asm.go:37"}.
@@ -61,7 +79,18 @@ func tableFile(pkgName, varName string, t *layout.Table) ([]byte, error) {
 		for k, on := range v.Keys {
 			keys[jen.Lit(k)] = jen.Lit(on)
 		}
-		vs = append(vs, jen.Values(jen.Dict{
+		var regions []jen.Code
+		for _, r := range v.Regions {
+			regions = append(regions, jen.Values(jen.Dict{
+				jen.Id("Name"):       jen.Lit(r.Name),
+				jen.Id("Entry"):      jen.Lit(r.Entry),
+				jen.Id("Start"):      jen.Lit(r.Start),
+				jen.Id("PostCommit"): jen.Lit(r.PostCommit),
+				jen.Id("Abort"):      jen.Lit(r.Abort),
+				jen.Id("Source"):     jen.Lit(r.Source),
+			}))
+		}
+		vd := jen.Dict{
 			jen.Id("Name"):       jen.Lit(v.Name),
 			jen.Id("Symbol"):     jen.Lit(v.Symbol),
 			jen.Id("Size"):       jen.Lit(v.Size),
@@ -70,7 +99,12 @@ func tableFile(pkgName, varName string, t *layout.Table) ([]byte, error) {
 			jen.Id("Entries"):    jen.Index().Qual(layoutPkg, "Entry").Values(entries...),
 			jen.Id("Sites"):      jen.Index().Qual(layoutPkg, "Site").Values(sites...),
 			jen.Id("Source"):     jen.Index().Qual(layoutPkg, "Span").Custom(multiLine, spans...),
-		}))
+			jen.Id("Pool"):       jen.Lit(v.Pool),
+		}
+		if len(regions) > 0 {
+			vd[jen.Id("Regions")] = jen.Index().Qual(layoutPkg, "Region").Custom(multiLine, regions...)
+		}
+		vs = append(vs, jen.Values(vd))
 	}
 	var pages []jen.Code
 	for _, pg := range t.Pages {
@@ -93,6 +127,10 @@ func kindConst(k layout.Kind) string {
 		return "StaticBranch"
 	case layout.ThreeLabel:
 		return "ThreeLabel"
+	case layout.Alternative:
+		return "Alternative"
+	case layout.StaticCall:
+		return "StaticCall"
 	}
 	panic("gen: unknown marker kind " + string(k))
 }

@@ -27,7 +27,7 @@ type siteRange struct {
 }
 
 // sitesOf lists the marker sites of a measured variant in program order.
-func sitesOf(prog *dsl.Program, m *measured) []siteRange {
+func sitesOf(prog *dsl.Program, m *measured, standalone bool) []siteRange {
 	var out []siteRange
 	for _, mk := range prog.Markers {
 		switch n := mk.(type) {
@@ -40,6 +40,16 @@ func sitesOf(prog *dsl.Program, m *measured) []siteRange {
 			s, ok := m.labels[callLabel(n.ID)]
 			if ok {
 				out = append(out, siteRange{s, m.labels[outLabel(n.ID)], n})
+			}
+		case *dsl.AlternativeNode:
+			s, ok := m.labels[altLabel(n.ID)]
+			if ok {
+				out = append(out, siteRange{s, m.labels[altEndLabel(n.ID)], n})
+			}
+		case *dsl.StaticCallNode:
+			s, ok := m.labels[callSiteLabel(n.ID)]
+			if ok && !standalone {
+				out = append(out, siteRange{s, s + len(nop5), n})
 			}
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	. "github.com/vdsogen/vdsogen/dsl"
 	"github.com/vdsogen/vdsogen/gen"
+	"github.com/vdsogen/vdsogen/layout"
 	"github.com/vdsogen/vdsogen/vdso/internal/vvar"
 )
 
@@ -200,27 +201,32 @@ func readAnyClock(p string) {
 func readHres(p string) {
 	Label(p + "_start")
 	MOVL(U32(spinLimit), ECX)
-	Label(p + "_retry")
-	MOVL(Mem{Base: R10, Disp: vvar.OffSeq}, R9L)
-	TESTL(U32(1), R9L)
-	JNE(L(p + "_pause")) // a write is in progress
-	MOVL(Mem{Base: R10, Disp: vvar.OffMode}, EAX)
-	CMPL(EAX, U8(vvar.ModeTSC))
-	JNE(L(p + "_syscall"))
-	XORL(R8L, R8L)
-	LFENCE() // rdtsc_ordered: RDTSC does not run ahead of the Seq load
-	RDTSC()
-	SHLQ(U8(32), RDX)
-	ORQ(RDX, RAX)
-	SUBQ(Mem{Base: R10, Disp: vvar.OffTSCBase}, RAX)
-	CMOVQMI(R8, RAX) // a TSC behind the base counts as no time
-	IMULQ(Mem{Base: R10, Disp: vvar.OffMult}, RAX)
-	ADDQ(Mem{Base: R10, Index: R11, Scale: 1, Disp: vvar.OffBase + vvar.OffBaseSnsec}, RAX)
-	MOVL(Mem{Base: R10, Disp: vvar.OffShift}, ECX)
-	SHRQ(CL, RAX)
-	MOVQ(Mem{Base: R10, Index: R11, Scale: 1, Disp: vvar.OffBase + vvar.OffBaseSec}, RDX)
-	CMPL(R9L, Mem{Base: R10, Disp: vvar.OffSeq})
-	JNE(L(p + "_start")) // the page changed under us
+	// The seqlock read is a restartable region: a tool that finds a thread
+	// inside it may restart it at the abort handler, which retries.
+	Region(p+"_seqlock", func() {
+		Label(p + "_retry")
+		MOVL(Mem{Base: R10, Disp: vvar.OffSeq}, R9L)
+		TESTL(U32(1), R9L)
+		JNE(L(p + "_pause")) // a write is in progress
+		MOVL(Mem{Base: R10, Disp: vvar.OffMode}, EAX)
+		CMPL(EAX, U8(vvar.ModeTSC))
+		JNE(L(p + "_syscall"))
+		XORL(R8L, R8L)
+		readTSC()
+		SHLQ(U8(32), RDX)
+		ORQ(RDX, RAX)
+		SUBQ(Mem{Base: R10, Disp: vvar.OffTSCBase}, RAX)
+		CMOVQMI(R8, RAX) // a TSC behind the base counts as no time
+		IMULQ(Mem{Base: R10, Disp: vvar.OffMult}, RAX)
+		ADDQ(Mem{Base: R10, Index: R11, Scale: 1, Disp: vvar.OffBase + vvar.OffBaseSnsec}, RAX)
+		MOVL(Mem{Base: R10, Disp: vvar.OffShift}, ECX)
+		SHRQ(CL, RAX)
+		MOVQ(Mem{Base: R10, Index: R11, Scale: 1, Disp: vvar.OffBase + vvar.OffBaseSec}, RDX)
+		CMPL(R9L, Mem{Base: R10, Disp: vvar.OffSeq})
+		JNE(L(p + "_start")) // the page changed under us
+	}, func() {
+		JMP(L(p + "_start"))
+	})
 	JMP(L(p + "_hres_done"))
 	Label(p + "_pause")
 	PAUSE()
@@ -228,6 +234,19 @@ func readHres(p string) {
 	JNE(L(p + "_retry"))
 	JMP(L(p + "_syscall")) // the writer is stuck: let the kernel answer
 	Label(p + "_hres_done")
+}
+
+// readTSC reads the TSC into DX:AX, ordered after the loads before it (the
+// kernel's rdtsc_ordered), by whichever instruction the CPU does best: the
+// variants file picks LFENCE;RDTSC for the Go images, and a loader applies
+// the last choice whose feature the CPU has. RDTSCP also writes CX, which
+// the caller reloads before using it.
+func readTSC() {
+	Alternative("tsc",
+		Alt("rdtsc", "", func() { RDTSC() }), // unordered: a fallback only
+		Alt("rdtscp", layout.FeatureRDTSCP, func() { RDTSCP() }),
+		Alt("lfence_rdtsc", layout.FeatureLFENCERDTSC, func() { LFENCE(); RDTSC() }),
+	)
 }
 
 // readCoarse is the seqlock read of coarse clock index R11: the base value

@@ -4,7 +4,7 @@
 
 // clock_nomarker is one variant image: entries at fixed offsets, see the layout table.
 TEXT ·clock_nomarker(SB), NOSPLIT|NOFRAME, $0
-	// entry clock_gettime (asm.go:61)
+	// entry clock_gettime (asm.go:62)
 vg_entry_clock_gettime:
 	CMPL DI, $0x0b
 	JHI  cg_syscall
@@ -18,14 +18,18 @@ vg_entry_clock_gettime:
 cg_start:
 	MOVL $0x00010000, CX
 
+	// Region cg_seqlock (asm.go:206)
+vg_rg0_start:
 cg_retry:
-	MOVL    (R10), R9
-	TESTL   $0x00000001, R9
-	JNE     cg_pause
-	MOVL    4(R10), AX
-	CMPL    AX, $0x01
-	JNE     cg_syscall
-	XORL    R8, R8
+	MOVL  (R10), R9
+	TESTL $0x00000001, R9
+	JNE   cg_pause
+	MOVL  4(R10), AX
+	CMPL  AX, $0x01
+	JNE   cg_syscall
+	XORL  R8, R8
+
+	// Alternative tsc (asm.go:245): lfence_rdtsc, elided
 	LFENCE
 	RDTSC
 	SHLQ    $0x20, DX
@@ -39,7 +43,9 @@ cg_retry:
 	MOVQ    32(R10)(R11*1), DX
 	CMPL    R9, (R10)
 	JNE     cg_start
-	JMP     cg_hres_done
+
+vg_rg0_commit:
+	JMP cg_hres_done
 
 cg_pause:
 	PAUSE
@@ -90,7 +96,7 @@ cg_norm_loop:
 	JMP  cg_norm_loop
 
 cg_normal:
-	// StaticBranch timens (asm.go:63): off, elided
+	// StaticBranch timens (asm.go:64): off, elided
 	MOVQ DX, (SI)
 	MOVQ AX, 8(SI)
 	XORL AX, AX
@@ -100,6 +106,18 @@ cg_syscall:
 	MOVL $0x000000e4, AX
 	SYSCALL
 	RET
+
+	// Region cg_seqlock abort handler (asm.go:206), after its signature
+	BYTE $0x0f
+	BYTE $0xb9
+	BYTE $0x80
+	BYTE $0x56
+	BYTE $0x53
+	BYTE $0x47
+	BYTE $0x53
+
+vg_rg0_abort:
+	JMP cg_start
 
 vg_end_clock_gettime:
 	BYTE $0xcc
@@ -113,8 +131,12 @@ vg_end_clock_gettime:
 	BYTE $0xcc
 	BYTE $0xcc
 	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
 
-	// entry clock_gettime_tl (asm.go:80)
+	// entry clock_gettime_tl (asm.go:81)
 vg_entry_clock_gettime_tl:
 	CMPL DI, $0x0b
 	JHI  tl_syscall
@@ -128,14 +150,18 @@ vg_entry_clock_gettime_tl:
 tl_start:
 	MOVL $0x00010000, CX
 
+	// Region tl_seqlock (asm.go:206)
+vg_rg1_start:
 tl_retry:
-	MOVL    (R10), R9
-	TESTL   $0x00000001, R9
-	JNE     tl_pause
-	MOVL    4(R10), AX
-	CMPL    AX, $0x01
-	JNE     tl_syscall
-	XORL    R8, R8
+	MOVL  (R10), R9
+	TESTL $0x00000001, R9
+	JNE   tl_pause
+	MOVL  4(R10), AX
+	CMPL  AX, $0x01
+	JNE   tl_syscall
+	XORL  R8, R8
+
+	// Alternative tsc (asm.go:245): lfence_rdtsc, elided
 	LFENCE
 	RDTSC
 	SHLQ    $0x20, DX
@@ -149,7 +175,9 @@ tl_retry:
 	MOVQ    32(R10)(R11*1), DX
 	CMPL    R9, (R10)
 	JNE     tl_start
-	JMP     tl_hres_done
+
+vg_rg1_commit:
+	JMP tl_hres_done
 
 tl_pause:
 	PAUSE
@@ -200,7 +228,7 @@ tl_norm_loop:
 	JMP  tl_norm_loop
 
 tl_normal:
-	// ThreeLabel timens (asm.go:82): off, elided
+	// ThreeLabel timens (asm.go:83): off, elided
 	MOVQ DX, (SI)
 	MOVQ AX, 8(SI)
 	XORL AX, AX
@@ -210,6 +238,18 @@ tl_syscall:
 	MOVL $0x000000e4, AX
 	SYSCALL
 	RET
+
+	// Region tl_seqlock abort handler (asm.go:206), after its signature
+	BYTE $0x0f
+	BYTE $0xb9
+	BYTE $0x80
+	BYTE $0x56
+	BYTE $0x53
+	BYTE $0x47
+	BYTE $0x53
+
+vg_rg1_abort:
+	JMP tl_start
 
 vg_end_clock_gettime_tl:
 	BYTE $0xcc
@@ -223,8 +263,12 @@ vg_end_clock_gettime_tl:
 	BYTE $0xcc
 	BYTE $0xcc
 	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
 
-	// entry gettimeofday (asm.go:97)
+	// entry gettimeofday (asm.go:98)
 vg_entry_gettimeofday:
 	TESTQ SI, SI
 	JNE   gtod_syscall
@@ -234,14 +278,18 @@ vg_entry_gettimeofday:
 gtod_start:
 	MOVL $0x00010000, CX
 
+	// Region gtod_seqlock (asm.go:206)
+vg_rg2_start:
 gtod_retry:
-	MOVL    (R10), R9
-	TESTL   $0x00000001, R9
-	JNE     gtod_pause
-	MOVL    4(R10), AX
-	CMPL    AX, $0x01
-	JNE     gtod_syscall
-	XORL    R8, R8
+	MOVL  (R10), R9
+	TESTL $0x00000001, R9
+	JNE   gtod_pause
+	MOVL  4(R10), AX
+	CMPL  AX, $0x01
+	JNE   gtod_syscall
+	XORL  R8, R8
+
+	// Alternative tsc (asm.go:245): lfence_rdtsc, elided
 	LFENCE
 	RDTSC
 	SHLQ    $0x20, DX
@@ -255,7 +303,9 @@ gtod_retry:
 	MOVQ    32(R10)(R11*1), DX
 	CMPL    R9, (R10)
 	JNE     gtod_start
-	JMP     gtod_hres_done
+
+vg_rg2_commit:
+	JMP gtod_hres_done
 
 gtod_pause:
 	PAUSE
@@ -292,10 +342,26 @@ gtod_syscall:
 	SYSCALL
 	RET
 
+	// Region gtod_seqlock abort handler (asm.go:206), after its signature
+	BYTE $0x0f
+	BYTE $0xb9
+	BYTE $0x80
+	BYTE $0x56
+	BYTE $0x53
+	BYTE $0x47
+	BYTE $0x53
+
+vg_rg2_abort:
+	JMP gtod_start
+
 vg_end_gettimeofday:
 	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
 
-	// entry time (asm.go:120)
+	// entry time (asm.go:121)
 vg_entry_time:
 	LEAQ ·vdsoData+0(SB), R10
 
@@ -345,7 +411,7 @@ vg_end_time:
 	BYTE $0xcc
 	BYTE $0xcc
 
-	// entry clock_getres (asm.go:150)
+	// entry clock_getres (asm.go:151)
 vg_entry_clock_getres:
 	CMPL DI, $0x0b
 	JHI  res_syscall

@@ -4,7 +4,7 @@
 
 // clock_timens is one variant image: entries at fixed offsets, see the layout table.
 TEXT ·clock_timens(SB), NOSPLIT|NOFRAME, $0
-	// entry clock_gettime (asm.go:61)
+	// entry clock_gettime (asm.go:62)
 vg_entry_clock_gettime:
 	CMPL DI, $0x0b
 	JHI  cg_syscall
@@ -18,16 +18,23 @@ vg_entry_clock_gettime:
 cg_start:
 	MOVL $0x00010000, CX
 
+	// Region cg_seqlock (asm.go:206)
+vg_rg0_start:
 cg_retry:
-	MOVL    (R10), R9
-	TESTL   $0x00000001, R9
-	JNE     cg_pause
-	MOVL    4(R10), AX
-	CMPL    AX, $0x01
-	JNE     cg_syscall
-	XORL    R8, R8
+	MOVL  (R10), R9
+	TESTL $0x00000001, R9
+	JNE   cg_pause
+	MOVL  4(R10), AX
+	CMPL  AX, $0x01
+	JNE   cg_syscall
+	XORL  R8, R8
+
+	// Alternative tsc (asm.go:245): lfence_rdtsc
+vg_alt0:
 	LFENCE
 	RDTSC
+
+vg_alt0_end:
 	SHLQ    $0x20, DX
 	ORQ     DX, AX
 	SUBQ    24(R10), AX
@@ -39,7 +46,9 @@ cg_retry:
 	MOVQ    32(R10)(R11*1), DX
 	CMPL    R9, (R10)
 	JNE     cg_start
-	JMP     cg_hres_done
+
+vg_rg0_commit:
+	JMP cg_hres_done
 
 cg_pause:
 	PAUSE
@@ -90,15 +99,15 @@ cg_norm_loop:
 	JMP  cg_norm_loop
 
 cg_normal:
-	// StaticBranch timens (asm.go:63): on
-vg_sb0:
+	// StaticBranch timens (asm.go:64): on
+vg_sb1:
 	BYTE $0xe9
-	BYTE $0x12
+	BYTE $0x1e
 	BYTE $0x00
 	BYTE $0x00
 	BYTE $0x00
 
-vg_sb0_ret:
+vg_sb1_ret:
 	MOVQ DX, (SI)
 	MOVQ AX, 8(SI)
 	XORL AX, AX
@@ -109,8 +118,20 @@ cg_syscall:
 	SYSCALL
 	RET
 
-	// StaticBranch timens body (asm.go:63)
-vg_sb0_body:
+	// Region cg_seqlock abort handler (asm.go:206), after its signature
+	BYTE $0x0f
+	BYTE $0xb9
+	BYTE $0x80
+	BYTE $0x56
+	BYTE $0x53
+	BYTE $0x47
+	BYTE $0x53
+
+vg_rg0_abort:
+	JMP cg_start
+
+	// StaticBranch timens body (asm.go:64)
+vg_sb1_body:
 	LEAQ ·vdsoTimens+0(SB), R8
 	ADDQ (R8)(R11*1), DX
 	ADDQ 8(R8)(R11*1), AX
@@ -120,7 +141,7 @@ vg_sb0_body:
 	INCQ DX
 
 cg_timens_done:
-	JMP vg_sb0_ret
+	JMP vg_sb1_ret
 
 vg_end_clock_gettime:
 	BYTE $0xcc
@@ -132,8 +153,12 @@ vg_end_clock_gettime:
 	BYTE $0xcc
 	BYTE $0xcc
 	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
 
-	// entry clock_gettime_tl (asm.go:80)
+	// entry clock_gettime_tl (asm.go:81)
 vg_entry_clock_gettime_tl:
 	CMPL DI, $0x0b
 	JHI  tl_syscall
@@ -147,16 +172,23 @@ vg_entry_clock_gettime_tl:
 tl_start:
 	MOVL $0x00010000, CX
 
+	// Region tl_seqlock (asm.go:206)
+vg_rg1_start:
 tl_retry:
-	MOVL    (R10), R9
-	TESTL   $0x00000001, R9
-	JNE     tl_pause
-	MOVL    4(R10), AX
-	CMPL    AX, $0x01
-	JNE     tl_syscall
-	XORL    R8, R8
+	MOVL  (R10), R9
+	TESTL $0x00000001, R9
+	JNE   tl_pause
+	MOVL  4(R10), AX
+	CMPL  AX, $0x01
+	JNE   tl_syscall
+	XORL  R8, R8
+
+	// Alternative tsc (asm.go:245): lfence_rdtsc
+vg_alt2:
 	LFENCE
 	RDTSC
+
+vg_alt2_end:
 	SHLQ    $0x20, DX
 	ORQ     DX, AX
 	SUBQ    24(R10), AX
@@ -168,7 +200,9 @@ tl_retry:
 	MOVQ    32(R10)(R11*1), DX
 	CMPL    R9, (R10)
 	JNE     tl_start
-	JMP     tl_hres_done
+
+vg_rg1_commit:
+	JMP tl_hres_done
 
 tl_pause:
 	PAUSE
@@ -219,8 +253,8 @@ tl_norm_loop:
 	JMP  tl_norm_loop
 
 tl_normal:
-	// ThreeLabel timens (asm.go:82): on
-vg_tl1_call:
+	// ThreeLabel timens (asm.go:83): on
+vg_tl3_call:
 	LEAQ    ·vdsoTimens+0(SB), R8
 	ADDQ    (R8)(R11*1), DX
 	ADDQ    8(R8)(R11*1), AX
@@ -229,17 +263,29 @@ vg_tl1_call:
 	CMOVQCC R9, AX
 	SBBQ    $-1, DX
 
-vg_tl1_out:
+vg_tl3_out:
 	MOVQ DX, (SI)
 	MOVQ AX, 8(SI)
 	XORL AX, AX
 	RET
 
-vg_tl1_end:
+vg_tl3_end:
 tl_syscall:
 	MOVL $0x000000e4, AX
 	SYSCALL
 	RET
+
+	// Region tl_seqlock abort handler (asm.go:206), after its signature
+	BYTE $0x0f
+	BYTE $0xb9
+	BYTE $0x80
+	BYTE $0x56
+	BYTE $0x53
+	BYTE $0x47
+	BYTE $0x53
+
+vg_rg1_abort:
+	JMP tl_start
 
 vg_end_clock_gettime_tl:
 	BYTE $0xcc
@@ -248,8 +294,12 @@ vg_end_clock_gettime_tl:
 	BYTE $0xcc
 	BYTE $0xcc
 	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
 
-	// entry gettimeofday (asm.go:97)
+	// entry gettimeofday (asm.go:98)
 vg_entry_gettimeofday:
 	TESTQ SI, SI
 	JNE   gtod_syscall
@@ -259,16 +309,23 @@ vg_entry_gettimeofday:
 gtod_start:
 	MOVL $0x00010000, CX
 
+	// Region gtod_seqlock (asm.go:206)
+vg_rg2_start:
 gtod_retry:
-	MOVL    (R10), R9
-	TESTL   $0x00000001, R9
-	JNE     gtod_pause
-	MOVL    4(R10), AX
-	CMPL    AX, $0x01
-	JNE     gtod_syscall
-	XORL    R8, R8
+	MOVL  (R10), R9
+	TESTL $0x00000001, R9
+	JNE   gtod_pause
+	MOVL  4(R10), AX
+	CMPL  AX, $0x01
+	JNE   gtod_syscall
+	XORL  R8, R8
+
+	// Alternative tsc (asm.go:245): lfence_rdtsc
+vg_alt4:
 	LFENCE
 	RDTSC
+
+vg_alt4_end:
 	SHLQ    $0x20, DX
 	ORQ     DX, AX
 	SUBQ    24(R10), AX
@@ -280,7 +337,9 @@ gtod_retry:
 	MOVQ    32(R10)(R11*1), DX
 	CMPL    R9, (R10)
 	JNE     gtod_start
-	JMP     gtod_hres_done
+
+vg_rg2_commit:
+	JMP gtod_hres_done
 
 gtod_pause:
 	PAUSE
@@ -317,10 +376,26 @@ gtod_syscall:
 	SYSCALL
 	RET
 
+	// Region gtod_seqlock abort handler (asm.go:206), after its signature
+	BYTE $0x0f
+	BYTE $0xb9
+	BYTE $0x80
+	BYTE $0x56
+	BYTE $0x53
+	BYTE $0x47
+	BYTE $0x53
+
+vg_rg2_abort:
+	JMP gtod_start
+
 vg_end_gettimeofday:
 	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
 
-	// entry time (asm.go:120)
+	// entry time (asm.go:121)
 vg_entry_time:
 	LEAQ ·vdsoData+0(SB), R10
 
@@ -370,7 +445,7 @@ vg_end_time:
 	BYTE $0xcc
 	BYTE $0xcc
 
-	// entry clock_getres (asm.go:150)
+	// entry clock_getres (asm.go:151)
 vg_entry_clock_getres:
 	CMPL DI, $0x0b
 	JHI  res_syscall
@@ -403,3 +478,46 @@ res_syscall:
 	RET
 
 vg_end_clock_getres:
+vg_pool:
+	// Alternative tsc (asm.go:245) choices
+vg_alt0_c0:
+	RDTSC
+
+vg_alt0_c0_end:
+vg_alt0_c1:
+	RDTSCP
+
+vg_alt0_c1_end:
+vg_alt0_c2:
+	LFENCE
+	RDTSC
+
+vg_alt0_c2_end:
+	// Alternative tsc (asm.go:245) choices
+vg_alt2_c0:
+	RDTSC
+
+vg_alt2_c0_end:
+vg_alt2_c1:
+	RDTSCP
+
+vg_alt2_c1_end:
+vg_alt2_c2:
+	LFENCE
+	RDTSC
+
+vg_alt2_c2_end:
+	// Alternative tsc (asm.go:245) choices
+vg_alt4_c0:
+	RDTSC
+
+vg_alt4_c0_end:
+vg_alt4_c1:
+	RDTSCP
+
+vg_alt4_c1_end:
+vg_alt4_c2:
+	LFENCE
+	RDTSC
+
+vg_alt4_c2_end:

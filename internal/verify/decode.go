@@ -47,6 +47,13 @@ func decodeImage(v *layout.Variant, img Image, resolve func(uint64) (string, int
 			cuts = append(cuts, e.Offset, min(e.Offset+e.Size, len(im.b)))
 		}
 	}
+	// The replacement pool starts a new run, and so does every choice in
+	// it: choices are decoded as the loader will copy them.
+	for _, o := range append(poolOffsets(v), v.Pool) {
+		if o > 0 && o < len(im.b) {
+			cuts = append(cuts, o)
+		}
+	}
 	sort.SliceStable(im.entries, func(i, j int) bool { return im.entries[i].Offset < im.entries[j].Offset })
 	sort.Ints(cuts)
 	for i := 0; i+1 < len(cuts); i++ {
@@ -218,3 +225,18 @@ func terminal(in *inst) bool {
 }
 
 func isINT3(in *inst) bool { return !in.bad && in.Op == x86asm.INT && in.Len == 1 }
+
+// poolOffsets lists where the choices of v's alternatives start in the
+// replacement pool.
+func poolOffsets(v *layout.Variant) []int {
+	var out []int
+	for _, s := range v.Sites {
+		if s.Kind != layout.Alternative {
+			continue
+		}
+		for _, c := range s.Choices {
+			out = append(out, c.Offset)
+		}
+	}
+	return out
+}

@@ -159,7 +159,7 @@ func isTableType(e ast.Expr) bool {
 	return ok && s.Sel.Name == "Table"
 }
 
-var kinds = map[string]layout.Kind{"StaticBranch": layout.StaticBranch, "ThreeLabel": layout.ThreeLabel}
+var kinds = map[string]layout.Kind{"StaticBranch": layout.StaticBranch, "ThreeLabel": layout.ThreeLabel, "Alternative": layout.Alternative, "StaticCall": layout.StaticCall}
 
 // fill sets v from the literal expression e.
 func fill(fset *token.FileSet, v reflect.Value, e ast.Expr) error {

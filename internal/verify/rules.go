@@ -14,8 +14,9 @@ import (
 var nop5 = []byte{0x0f, 0x1f, 0x44, 0x00, 0x00}
 
 const (
-	opJMPrel32 = 0xe9
-	opINT3     = 0xcc
+	opJMPrel32  = 0xe9
+	opCALLrel32 = 0xe8
+	opINT3      = 0xcc
 	// patchWindow is the aligned window a live-switchable site must sit in,
 	// so that one atomic 8-byte store rewrites it.
 	patchWindow = 8
@@ -101,7 +102,10 @@ func Sites(p *Pass) {
 		}
 		for i, s := range im.v.Sites {
 			r := ref.v.Sites[i]
-			if s.Kind != r.Kind || s.Key != r.Key || s.Entry != r.Entry || s.Offset != r.Offset || len(s.Bytes) != len(r.Bytes) || s.Target != r.Target {
+			// Alternatives and static calls point at the choice each variant
+			// took; the set of choices is the same.
+			sameTarget := s.Target == r.Target || s.Kind == layout.Alternative || s.Kind == layout.StaticCall
+			if s.Kind != r.Kind || s.Key != r.Key || s.Entry != r.Entry || s.Offset != r.Offset || len(s.Bytes) != len(r.Bytes) || !sameTarget || !sameChoices(s, r) {
 				p.tableErrorf([]string{im.v.Name, ref.v.Name}, s.Entry, s.Offset, "site %d is %s %s at %#x (%d bytes) in variant %s but %s %s at %#x (%d bytes) in variant %s",
 					i, s.Kind, s.Key, s.Offset, len(s.Bytes), im.v.Name, r.Kind, r.Key, r.Offset, len(r.Bytes), ref.v.Name)
 				return
@@ -195,6 +199,10 @@ func (p *Pass) site(im *image, s layout.Site) {
 		} else if e, ok := im.entryAt(t); !ok || e.Name != s.Entry || !im.boundary(t) {
 			p.errorf(im, start, nil, "static branch %s body at %#x is not an instruction of entry %s", s.Key, t, s.Entry)
 		}
+	case layout.Alternative:
+		p.alternative(im, s)
+	case layout.StaticCall:
+		p.staticCall(im, s)
 	case layout.ThreeLabel:
 		if s.Target != end {
 			p.errorf(im, start, nil, "three-label %s region ends at %#x but its l_out is %#x", s.Key, end, s.Target)
@@ -355,7 +363,23 @@ func (st *stackState) entry(e layout.Entry) int {
 	type item struct{ off, d int }
 	work := []item{{e.Offset, 0}}
 	maxD := 0
-	for len(work) > 0 {
+	// A restartable region's abort handler is reached by no branch: a
+	// restart enters it with the depth of the region's start.
+	var aborts []layout.Region
+	for _, r := range im.v.Regions {
+		if r.Entry == e.Name {
+			aborts = append(aborts, r)
+		}
+	}
+	for len(work) > 0 || len(aborts) > 0 {
+		if len(work) == 0 {
+			r := aborts[0]
+			aborts = aborts[1:]
+			if d, ok := st.depth[r.Start]; ok {
+				work = append(work, item{r.Abort, d})
+			}
+			continue
+		}
 		it := work[len(work)-1]
 		work = work[:len(work)-1]
 		for off, d := it.off, it.d; ; {
@@ -586,7 +610,9 @@ func (p *Pass) pair(a, b *image) Pair {
 		s := a.v.Sites[d.Site]
 		where := fmt.Sprintf("%s %s at %#x (%s)", s.Kind, s.Key, s.Offset, s.Source)
 		switch {
-		case s.Kind != layout.StaticBranch:
+		case s.Kind == layout.Alternative:
+			pr.Why = append(pr.Why, where+": an alternative is applied at load time, before any thread runs, not live")
+		case s.Kind != layout.StaticBranch && s.Kind != layout.StaticCall:
 			pr.Why = append(pr.Why, fmt.Sprintf("%s: a %d-byte region of several instructions, not one atomic instruction", where, len(s.Bytes)))
 		case !whole(a, s) || !whole(b, s):
 			pr.Why = append(pr.Why, where+": not one whole instruction on both sides")

@@ -168,6 +168,7 @@ var Rules = []Rule{
 	{"entries", Entries},
 	{"sites", Sites},
 	{"stack", Stack},
+	{"regions", Regions},
 	{"reach", Reach},
 	{"swap", Swap},
 }
