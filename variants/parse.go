@@ -337,7 +337,7 @@ func (p *parser) keyValue(v *variantState, e *unstable.Node, key keyPart) {
 		p.errs.add(pos, "key %q is set twice in variant %q (first at %s); remove one", key.name, v.Name, first)
 		return
 	}
-	if first, ok := p.keyFirst[key.name]; ok && first.choice != isChoice {
+	if first, ok := p.keyFirst[key.name]; ok && first.choice != isChoice && (isChoice || val.Kind == unstable.Bool) {
 		p.errs.add(p.pos(voff), "key %q is %s here but %s in variant %q (at %s); a key is a switch or a choice in every variant",
 			key.name, kindOfKey(isChoice), kindOfKey(first.choice), first.variant, first.pos)
 		// Go on: recorded, the key is not reported missing as well.

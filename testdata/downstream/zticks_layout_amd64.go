@@ -26,6 +26,7 @@ var ticksLayout = layout.Table{
 			"offset": false,
 		},
 		Name: "base",
+		Pool: 181,
 		Sites: []layout.Site{{
 			Bytes:  []byte{0x0f, 0x1f, 0x44, 0x00, 0x00},
 			Entry:  "ticks_now",
@@ -135,6 +136,7 @@ var ticksLayout = layout.Table{
 			"offset": true,
 		},
 		Name: "shifted",
+		Pool: 181,
 		Sites: []layout.Site{{
 			Bytes:  []byte{0xe9, 0x0d, 0x00, 0x00, 0x00},
 			Entry:  "ticks_now",
@@ -244,6 +246,7 @@ var ticksLayout = layout.Table{
 			"offset": true,
 		},
 		Name: "clamped",
+		Pool: 181,
 		Sites: []layout.Site{{
 			Bytes:  []byte{0xe9, 0x0d, 0x00, 0x00, 0x00},
 			Entry:  "ticks_now",

@@ -1,0 +1,29 @@
+//go:build ignore
+
+package main
+
+import (
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+
+	. "github.com/vdsogen/vdsogen/dsl"
+	"github.com/vdsogen/vdsogen/gen"
+)
+
+var page = DataPage("page", 64)
+
+var _ = U8(0)
+
+func main() {
+	Entry("now", "func(x int64) int64")
+	MOVQ(page.At(0), RAX)
+	StaticBranch("timens", func() {
+		ADDQ(page.At(8), RAX)
+	})
+	Alternative("tsc",
+		Alt("plain", "", func() { RDTSC() }),
+		Alt("fancy", "avx512", func() { RDTSCP() }),
+	)
+	RET()
+	gen.Main()
+}
