@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"debug/elf"
 	"fmt"
+	"slices"
 
 	"golang.org/x/arch/x86/x86asm"
 
@@ -21,9 +22,11 @@ func elfFile(name, variant string) string { return "z" + name + "_" + variant + 
 // order (elfimage.LayoutPages: the last page ends at the image); every
 // RIP-relative reference to a page is resolved against that placement, so
 // the harness link address leaves no trace and the files depend only on
-// the program. Standalone variants get no image: they do not share the
-// others' layout. The images must pass elfimage.CheckSame (every symbol at
-// the same value in every image).
+// the program. Each image carries the variant's marker sites, restartable
+// regions and pool in its .vdsogen_markers section (elfMarkers). Standalone
+// variants get no image: they do not share the others' layout. The images
+// must pass elfimage.CheckSame (every symbol at the same value in every
+// image).
 func elfImages(files map[string][]byte, prog *dsl.Program, name string, ms map[string]*measured, t *layout.Table) error {
 	var syms []string
 	var sizes []int
@@ -40,7 +43,7 @@ func elfImages(files map[string][]byte, prog *dsl.Program, name string, ms map[s
 			continue
 		}
 		m := ms[v.Name]
-		img := elfimage.Image{Program: name, Variant: v.Name, Code: bytes.Clone(m.image), Pages: pages}
+		img := elfimage.Image{Program: name, Variant: v.Name, Code: bytes.Clone(m.image), Pages: pages, Markers: elfMarkers(&v, len(m.image))}
 		for _, e := range v.Entries {
 			img.Entries = append(img.Entries, elfimage.Entry{Name: e.Name, Offset: e.Offset, Size: e.Size})
 		}
@@ -71,6 +74,19 @@ func elfImages(files map[string][]byte, prog *dsl.Program, name string, ms map[s
 		files[f] = b
 	}
 	return nil
+}
+
+// elfMarkers returns the marker descriptors of variant v, whose image is
+// size bytes long: its sites (with the table's bytes, whose relocated
+// fields are zero), regions and replacement pool. A table with no
+// alternative and no pool (Pool 0, as tables from before pools have) has
+// an empty pool at the end of the image, as layout.Variant.Pool documents.
+func elfMarkers(v *layout.Variant, size int) *elfimage.Markers {
+	pool := v.Pool
+	if pool == 0 && !slices.ContainsFunc(v.Sites, func(s layout.Site) bool { return s.Kind == layout.Alternative }) {
+		pool = size
+	}
+	return &elfimage.Markers{Pool: pool, Sites: v.Sites, Regions: v.Regions}
 }
 
 func isRIPRelative(d x86asm.Inst) bool {

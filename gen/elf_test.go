@@ -2,10 +2,12 @@ package gen
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"debug/elf"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"testing"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/vdsogen/vdsogen/dsl"
 	"github.com/vdsogen/vdsogen/internal/elfimage"
+	"github.com/vdsogen/vdsogen/layout"
 )
 
 // TestGenerateELF: with Config.ELF every shared variant gets an image that
@@ -142,5 +145,31 @@ func TestGenerateELF(t *testing.T) {
 		if !slices.Equal(targets, wantTargets) {
 			t.Errorf("%s: RIP-relative targets %v, want %v", f, targets, wantTargets)
 		}
+		checkELFMarkers(t, f, file, lv, len(code))
+	}
+}
+
+// checkELFMarkers: the image's .vdsogen_markers section holds the sites
+// and regions of its layout-table variant (without Relocs, which it does
+// not record) and the pool, at the end of the image when there is none.
+func checkELFMarkers(t *testing.T, name string, file []byte, v *layout.Variant, size int) {
+	t.Helper()
+	m, err := elfimage.ReadMarkers(file)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if len(v.Sites) == 0 {
+		t.Fatalf("%s: the table has no sites: nothing to compare", name)
+	}
+	var want []layout.Site
+	for _, s := range v.Sites {
+		s.Relocs = nil
+		want = append(want, s)
+	}
+	if !reflect.DeepEqual(m.Sites, want) || !reflect.DeepEqual(m.Regions, v.Regions) {
+		t.Errorf("%s: descriptors %+v, want sites %+v, regions %+v", name, m, want, v.Regions)
+	}
+	if wantPool := cmp.Or(v.Pool, size); m.Pool != wantPool {
+		t.Errorf("%s: pool %#x, want %#x", name, m.Pool, wantPool)
 	}
 }

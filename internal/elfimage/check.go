@@ -35,6 +35,7 @@ var Rules = []Rule{
 	{"duplicate-symbols", "no two dynamic symbols have the same name and version"},
 	{"symbol-bounds", "every defined FUNC symbol lies inside an executable section"},
 	{"hash-tables", "every GLOBAL/WEAK FUNC symbol is found, with its version and value, through DT_GNU_HASH and through DT_HASH (parse_vdso.c lookup)"},
+	{"markers", "the " + MarkersSection + " section, if present, is a non-allocated SHT_PROGBITS section that ReadMarkers decodes and whose descriptors fit the code (Markers.Validate: sites inside the code and not overlapping, choices as long as their site, every region's abort handler after layout.RegionSignature)"},
 }
 
 // Violation is one broken rule.
@@ -209,6 +210,8 @@ func (c *checker) run() {
 		}
 	}
 
+	c.checkMarkers(f)
+
 	// Symbols.
 	syms, err := f.DynamicSymbols()
 	if err != nil {
@@ -274,6 +277,30 @@ const (
 )
 
 func (c *checker) failed() bool { return len(c.vs) > 0 }
+
+// checkMarkers applies rule "markers" to the marker section of f, if any.
+func (c *checker) checkMarkers(f *elf.File) {
+	s := f.Section(MarkersSection)
+	if s == nil {
+		return // optional: images from before the section are valid
+	}
+	if s.Type != elf.SHT_PROGBITS || s.Flags != 0 {
+		c.fail("markers", "section %s is %v with flags %v, want SHT_PROGBITS without flags (not loaded)", s.Name, s.Type, s.Flags)
+	}
+	sec, code, err := markerBytes(f, c.b)
+	if err != nil {
+		c.fail("markers", "%v", err)
+		return
+	}
+	m, err := ParseMarkers(sec, len(code))
+	if err != nil {
+		c.fail("markers", "%v", err)
+		return
+	}
+	for _, p := range m.problems(code) {
+		c.fail("markers", "%s", p)
+	}
+}
 
 // Symbols returns the defined dynamic symbols of file as name@version ->
 // value and size, sorted by name.

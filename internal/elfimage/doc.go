@@ -14,8 +14,9 @@
 //
 // One read-only, executable PT_LOAD maps the file from offset 0 to the end
 // of the code at virtual address 0 (p_memsz == p_filesz: no .bss). The
-// section header string table and the section headers follow it in the
-// file, outside every segment, as in the kernel's stripped vdso.so:
+// marker descriptors (if any), the section header string table and the
+// section headers follow it in the file, outside every segment, as the
+// non-allocated sections of the kernel's vdso.so do:
 //
 //	offset  what                       section           align
 //	0       ELF header                                   -
@@ -29,6 +30,7 @@
 //	        dynamic section            .dynamic          8
 //	        data-page note             .note.vdsogen     4
 //	        code                       .text             64
+//	        marker descriptors         .vdsogen_markers  8  (not loaded, optional)
 //	        section names              .shstrtab         1  (not loaded)
 //	        section headers                              8  (not loaded)
 //
@@ -67,4 +69,72 @@
 //	type 2 (NoteVariant): "program\x00variant\x00"
 //
 // Pages reads it back.
+//
+// # Marker descriptors
+//
+// The section .vdsogen_markers (SHT_PROGBITS, no flags: in no segment, not
+// mapped) describes every marker site and restartable region of the code,
+// as the variant's layout table does, so that a tool without the Go table
+// (a loader applying alternatives, a debugger restarting a region) can read
+// them from the file. It is optional: Write emits it when Image.Markers is
+// set, and an image without it is valid. ReadMarkers reads it; Check
+// validates it (rule "markers"). Every offset below that names a place in
+// the code (site, target, pool, choice, region) is relative to the start
+// of .text, as in the layout table; every other offset is relative to the
+// start of the section. Integers are little-endian; a string or byte
+// string is a reference (uint32 offset, uint32 length) into the string
+// table that ends the section (strings are not NUL-terminated; equal ones
+// are stored once). Version 1:
+//
+//	header, 32 bytes:
+//	  0   [4]byte  magic "VGMK"
+//	  4   uint16   version (1)
+//	  6   uint16   reserved, 0
+//	  8   uint32   code size: the size of .text the records describe
+//	  12  uint32   pool: offset of the replacement pool (layout.Variant.Pool)
+//	  16  uint32   number of site records
+//	  20  uint32   number of choice records
+//	  24  uint32   number of region records
+//	  28  uint32   size of the string table
+//	site records, 56 bytes each, in layout-table order:
+//	  0   uint8    kind: 1 static_branch, 2 three_label, 3 alternative,
+//	               4 static_call
+//	  1   uint8    flags: bit 0 set if the site's key is on; others 0
+//	  2   uint16   choice: index, among the site's choices, of the one the
+//	               site holds; 0xffff for none
+//	  4   uint32   offset of the site
+//	  8   uint32   length of the site, in bytes
+//	  12  uint32   target (layout.Site.Target)
+//	  16  uint32   index of the site's first choice record
+//	  20  uint32   number of choices
+//	  24  ref      key
+//	  32  ref      entry the site is in
+//	  40  ref      source (generator program line, "asm.go:63")
+//	  48  uint32   offset of the site's bytes in the string table (the
+//	               length is the site's)
+//	  52  uint32   reserved, 0
+//	choice records, 24 bytes each: the choices of site 0, then those of
+//	site 1, ... (a site's first choice index is the sum of the counts
+//	before it):
+//	  0   ref      name (alternative) or target entry (static call)
+//	  8   ref      CPU feature the choice needs, "" for none
+//	  16  uint32   offset of the choice's instructions in the pool
+//	               (alternative) or of the target entry (static call)
+//	  20  uint32   offset of the site's bytes with the choice applied, in
+//	               the string table (the length is the site's)
+//	region records, 40 bytes each:
+//	  0   ref      name
+//	  8   ref      entry
+//	  16  ref      source
+//	  24  uint32   start of the critical section
+//	  28  uint32   post_commit_offset: the critical section's length
+//	  32  uint32   abort handler, preceded in the code by the 4 bytes of
+//	               layout.RegionSignature
+//	  36  uint32   reserved, 0
+//	string table: the bytes every ref and byte offset points into
+//
+// The section is exactly as long as the header says. Site and choice bytes
+// are those of the layout table: the 4-byte PC-relative data-page fields
+// inside a site (layout.Site.Relocs, not recorded here) are zero, while
+// .text holds them resolved. A reader rejects another magic or version.
 package elfimage

@@ -304,6 +304,20 @@ func TestCheckRejects(t *testing.T) {
 		covered[m.rule] = true
 		t.Logf("%s", err)
 	}
+	// Rule "markers" on the image with descriptors (TestCheckRejectsMarkers
+	// checks each message).
+	for _, m := range markerMutations {
+		b := mustWrite(t, markerImage())
+		f, err := elf.NewFile(bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.mut(t, f, b)
+		var ce *CheckError
+		if err := Check(b); errors.As(err, &ce) && ce.Has("markers") {
+			covered["markers"] = true
+		}
+	}
 	for _, r := range Rules {
 		if !covered[r.Name] {
 			t.Errorf("rule %s: no mutation breaks it", r.Name)
@@ -379,6 +393,19 @@ func TestReadelf(t *testing.T) {
 	}
 	b := mustWrite(t, testImage())
 	file := t.TempDir() + "/vdso.so"
+	// With marker descriptors: readelf lists the section and warns of
+	// nothing.
+	mfile := t.TempDir() + "/markers.so"
+	if err := writeFile(mfile, mustWrite(t, markerImage())); err != nil {
+		t.Fatal(err)
+	}
+	mout, err := exec.Command(path, "-a", "-W", mfile).CombinedOutput()
+	if err != nil || strings.Contains(strings.ToLower(string(mout)), "warning") || strings.Contains(strings.ToLower(string(mout)), "error") {
+		t.Errorf("readelf -a on an image with markers: %v\n%s", err, mout)
+	}
+	if !strings.Contains(string(mout), MarkersSection+"  PROGBITS") {
+		t.Errorf("readelf -a lacks the %s section:\n%s", MarkersSection, mout)
+	}
 	if err := writeFile(file, b); err != nil {
 		t.Fatal(err)
 	}
@@ -423,15 +450,18 @@ func TestReadelf(t *testing.T) {
 	}
 }
 
-// FuzzCheck: Check, Lookup and Pages return on any input; they never panic.
-// The seed corpus (testdata/fuzz/FuzzCheck) holds truncated and damaged
-// images; the good image is added here.
+// FuzzCheck: Check, Lookup, Pages and ReadMarkers return on any input;
+// they never panic. The seed corpus (testdata/fuzz/FuzzCheck) holds
+// truncated and damaged images, with and without marker descriptors; the
+// good images are added here.
 func FuzzCheck(f *testing.F) {
 	good := mustWrite(f, testImage())
 	f.Add(good)
 	f.Add(good[:len(good)/2])
+	f.Add(mustWrite(f, markerImage()))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		err := Check(b)
+		m, merr := ReadMarkers(b)
 		r, rerr := NewResolver(b)
 		if rerr == nil {
 			r.LookupGNU("__vdso_clock_gettime", "LINUX_2.6")
@@ -446,6 +476,17 @@ func FuzzCheck(f *testing.F) {
 				t.Fatalf("passes Check but Symbols fails: %v", serr)
 			}
 			_ = syms
+			// Its descriptors, if any, read back and fit its code.
+			if merr != nil && !errors.Is(merr, ErrNoMarkers) {
+				t.Fatalf("passes Check but ReadMarkers fails: %v", merr)
+			}
+			if merr == nil {
+				f, _ := elf.NewFile(bytes.NewReader(b))
+				code, _ := f.Section(".text").Data()
+				if verr := m.Validate(code); verr != nil {
+					t.Fatalf("passes Check but the descriptors do not fit the code: %v", verr)
+				}
+			}
 		}
 	})
 }

@@ -42,6 +42,11 @@ type Image struct {
 	Relocs []Reloc
 	// Pages places the data pages below the image (see LayoutPages).
 	Pages []Page
+	// Markers, if not nil, describe the marker sites and restartable
+	// regions of Code, written to the non-allocated section
+	// .vdsogen_markers (see the package documentation). They must pass
+	// Markers.Validate against the code.
+	Markers *Markers
 }
 
 // Entry is an entry point: Offset and Size in Code.
@@ -101,11 +106,25 @@ const (
 	secDynamic
 	secNote
 	secText
+	secMarkers // only if Image.Markers is set
 	secShstrtab
 	numSections
 )
 
-var sectionNames = [numSections]string{"", ".hash", ".gnu.hash", ".dynsym", ".dynstr", ".gnu.version", ".gnu.version_d", ".dynamic", ".note.vdsogen", ".text", ".shstrtab"}
+var sectionNames = [numSections]string{"", ".hash", ".gnu.hash", ".dynsym", ".dynstr", ".gnu.version", ".gnu.version_d", ".dynamic", ".note.vdsogen", ".text", MarkersSection, ".shstrtab"}
+
+// presentSections returns the sections a file holds, in file order: every
+// one but .vdsogen_markers when there are no markers. The sections before
+// it keep their indices (symbols refer to .text as secText).
+func presentSections(markers bool) []int {
+	var out []int
+	for i := range numSections {
+		if i != secMarkers || markers {
+			out = append(out, i)
+		}
+	}
+	return out
+}
 
 const (
 	ehdrSize   = 64
@@ -138,6 +157,15 @@ func Write(img Image) ([]byte, error) {
 	if err := validate(&img); err != nil {
 		return nil, err
 	}
+	var markers []byte
+	if img.Markers != nil {
+		var err error
+		if markers, err = encodeMarkers(img.Markers, len(img.Code)); err != nil {
+			return nil, err
+		}
+	}
+	present := presentSections(img.Markers != nil)
+	numPresent := len(present)
 
 	// Strings and symbols.
 	var dynstr strings.Builder
@@ -173,7 +201,7 @@ func Write(img Image) ([]byte, error) {
 		off        = ehdrSize + numPhdrs*phdrSize
 		secOff     [numSections]int
 		secSize    [numSections]int
-		secAlign   = [numSections]int{0, 8, 8, 8, 1, 2, 8, 8, 4, textAlign, 1}
+		secAlign   = [numSections]int{0, 8, 8, 8, 1, 2, 8, 8, 4, textAlign, mkAlign, 1}
 		dynEntries = 11
 		noteDesc1  = len(img.Pages) * pageRecLen
 		noteDesc2  = len(img.Program) + 1 + len(img.Variant) + 1
@@ -187,23 +215,24 @@ func Write(img Image) ([]byte, error) {
 	secSize[secDynamic] = dynEntries * dynSize
 	secSize[secNote] = noteSize(noteDesc1) + noteSize(noteDesc2)
 	secSize[secText] = len(img.Code)
+	secSize[secMarkers] = len(markers)
 	var shstr strings.Builder
 	shstr.WriteByte(0)
 	var shName [numSections]uint32
-	for i := 1; i < numSections; i++ {
+	for _, i := range present[1:] {
 		shName[i] = uint32(shstr.Len())
 		shstr.WriteString(sectionNames[i])
 		shstr.WriteByte(0)
 	}
 	secSize[secShstrtab] = shstr.Len()
-	for i := 1; i < numSections; i++ {
+	for _, i := range present[1:] {
 		off = align(off, secAlign[i])
 		secOff[i] = off
 		off += secSize[i]
 	}
 	loadEnd := secOff[secText] + secSize[secText]
 	shoff := align(off, 8)
-	total := shoff + numSections*shdrSize
+	total := shoff + numPresent*shdrSize
 
 	b := make([]byte, total)
 	le := binary.LittleEndian
@@ -229,8 +258,8 @@ func Write(img Image) ([]byte, error) {
 	le.PutUint16(b[54:], phdrSize)
 	le.PutUint16(b[56:], numPhdrs)
 	le.PutUint16(b[58:], shdrSize)
-	le.PutUint16(b[60:], numSections)
-	le.PutUint16(b[62:], secShstrtab)
+	le.PutUint16(b[60:], uint16(numPresent))
+	le.PutUint16(b[62:], uint16(numPresent-1)) // .shstrtab is last
 
 	// Program headers.
 	phdr := func(i int, typ elf.ProgType, flags elf.ProgFlag, o, size, align int) {
@@ -371,6 +400,15 @@ func Write(img Image) ([]byte, error) {
 		le.PutUint32(t[r.Offset:], uint32(int32(v)))
 	}
 
+	// .vdsogen_markers, checked again on the resolved code (a reference
+	// must not have overwritten a region's signature).
+	if img.Markers != nil {
+		if err := img.Markers.Validate(t); err != nil {
+			return nil, fmt.Errorf("elfimage: marker descriptors: %w", err)
+		}
+		copy(b[secOff[secMarkers]:], markers)
+	}
+
 	// .shstrtab and the section headers.
 	copy(b[secOff[secShstrtab]:], shstr.String())
 	type shdrT struct {
@@ -389,10 +427,11 @@ func Write(img Image) ([]byte, error) {
 		secDynamic:  {elf.SHT_DYNAMIC, elf.SHF_ALLOC, secDynstr, 0, dynSize},
 		secNote:     {elf.SHT_NOTE, elf.SHF_ALLOC, 0, 0, 0},
 		secText:     {elf.SHT_PROGBITS, elf.SHF_ALLOC | elf.SHF_EXECINSTR, 0, 0, 0},
+		secMarkers:  {elf.SHT_PROGBITS, 0, 0, 0, 0},
 		secShstrtab: {elf.SHT_STRTAB, 0, 0, 0, 0},
 	}
-	for i := 1; i < numSections; i++ {
-		p := b[shoff+i*shdrSize:]
+	for fi, i := range present[1:] {
+		p := b[shoff+(fi+1)*shdrSize:]
 		s := hdrs[i]
 		le.PutUint32(p[0:], shName[i])
 		le.PutUint32(p[4:], uint32(s.typ))
@@ -455,6 +494,11 @@ func validate(img *Image) error {
 			}
 		}
 		used = append(used, p.Symbol)
+	}
+	if img.Markers != nil {
+		if err := img.Markers.Validate(img.Code); err != nil {
+			return fmt.Errorf("elfimage: marker descriptors: %w", err)
+		}
 	}
 	seen := map[int]bool{}
 	for _, r := range img.Relocs {

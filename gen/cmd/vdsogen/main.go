@@ -9,7 +9,7 @@
 // The commands are:
 //
 //	verify    check generated images on the bytes the toolchain produces
-//	inspect   print the layout table: entries, stack depths, sites
+//	inspect   print the layout table, or what an ELF image says of itself
 //	diff      show the differences between two variants
 //
 // Use "vdsogen help <command>" for more information about a command.
@@ -104,17 +104,37 @@ cannot be assembled, and 2 on a usage error.`,
 
 var cmdInspect = &command{
 	name:      "inspect",
-	usageLine: "vdsogen inspect [-json] [dir | files]",
-	short:     "print the layout table: entries, stack depths, sites",
+	usageLine: "vdsogen inspect [-json] [dir | files | images.so]",
+	short:     "print the layout table, or what an ELF image says of itself",
 	long: `Inspect prints the layout table of a generated program, per variant: every
 entry with its offset, size and maximum stack depth (measured on the
-assembled bytes), and every marker site with its kind, key, offset, size,
-state and the generator program line that declared it. It ends with which
-pairs of variants can be switched live.
+assembled bytes), and the descriptor table of its markers:
 
-The arguments are as for verify. The -json flag prints the table and the
-stack depths as JSON. Inspect exits 1 if the files cannot be assembled or
-do not verify (the findings go to standard error).`,
+	SITE     every marker site (static_branch, three_label, alternative,
+	         static_call) with its key, entry, offset, size, state, the
+	         choice it holds, its target and the generator program line
+	         that declared it
+	CHOICE   every choice of an alternative or static call: the CPU
+	         feature it needs or the entry it calls, its offset (in the
+	         replacement pool, or the target entry's), and the site's
+	         bytes with it applied; * marks the one the site holds
+	REGION   every restartable region: its entry, start,
+	         post_commit_offset (length) and abort handler
+
+Offsets are from the start of the image. It ends with which pairs of
+variants can be switched live.
+
+The arguments are as for verify, or ELF images (.so files) vdsogen -elf
+wrote: for those, Inspect needs no Go table and no toolchain. It prints
+what each file says of itself: the program and variant (from its vdsogen
+note), the data pages, the entries (from the dynamic symbols __vdso_*),
+and the descriptor table read back from its .vdsogen_markers section, in
+which relocated data-page fields of site bytes are zero.
+
+The -json flag prints the table, the descriptors ("markers") and the stack
+depths as JSON, or for images their reports. Inspect exits 1 if the files
+cannot be assembled or do not verify, or if an image cannot be read or
+fails the image checks of verify (the findings go to standard error).`,
 	run: runInspect,
 }
 
@@ -320,17 +340,29 @@ func plural(n int) string {
 }
 
 func runInspect(c *cmdEnv, args []string) int {
+	elfArgs, err := isELFArgs(args)
+	if err != nil {
+		return c.usage("%v", err)
+	}
+	if elfArgs {
+		return inspectELF(c, args)
+	}
 	pkg, _, r, err := c.load(args)
 	if err != nil {
 		return c.fail(err)
 	}
 	t := pkg.Table
 	if *c.json {
+		markers := []descriptors{}
+		for i := range t.Variants {
+			markers = append(markers, describeVariant(&t.Variants[i]))
+		}
 		writeJSON(c.stdout, struct {
-			Table *layout.Table       `json:"table"`
-			Stack []verify.EntryStack `json:"stack"`
-			Pairs []verify.Pair       `json:"pairs"`
-		}{t, r.Stack, r.Pairs})
+			Table   *layout.Table       `json:"table"`
+			Markers []descriptors       `json:"markers"`
+			Stack   []verify.EntryStack `json:"stack"`
+			Pairs   []verify.Pair       `json:"pairs"`
+		}{t, markers, r.Stack, r.Pairs})
 	} else {
 		w := c.stdout
 		fmt.Fprintf(w, "program %s (%s)\n", t.Program, pkg.LayoutFile)
@@ -359,14 +391,7 @@ func runInspect(c *cmdEnv, args []string) int {
 				fmt.Fprintf(tw, "  %s\t%#04x\t%d\t%s\n", e.Name, e.Offset, e.Size, stack)
 			}
 			tw.Flush()
-			if len(v.Sites) > 0 {
-				fmt.Fprintln(w)
-				fmt.Fprintf(tw, "  SITE\tKEY\tENTRY\tOFFSET\tSIZE\tON\tTARGET\tSOURCE\n")
-				for _, s := range v.Sites {
-					fmt.Fprintf(tw, "  %s\t%s\t%s\t%#04x\t%d\t%v\t%#04x\t%s\n", s.Kind, s.Key, s.Entry, s.Offset, len(s.Bytes), s.On, s.Target, s.Source)
-				}
-				tw.Flush()
-			}
+			describeVariant(&v).print(w, v.Size)
 		}
 		fmt.Fprintln(w)
 		printPairs(w, r)
