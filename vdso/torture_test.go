@@ -95,6 +95,13 @@ func TestSeqlockTortureRoutines(t *testing.T) {
 	// A torn read is off by 0.5 s; the coarse clocks may trail the
 	// kernel's by up to a refresh while this writer is busy.
 	const window = int64(200 * time.Millisecond)
+	// A reader that gives up waiting for this writer (spinLimit in asm.go)
+	// asks the kernel, whose coarse clocks lead the page's by up to a tick
+	// (ACCURACY.md): the next read from the page is then up to one tick
+	// behind. That, and only that, is tolerated for the coarse clocks, and
+	// counted; a torn read would be off by half a second.
+	tick := int64(vdsoData.Load().CoarseRes)
+	var tickSteps atomic.Uint64
 	for r := 0; r < readers; r++ {
 		wg.Add(1)
 		go func() {
@@ -118,8 +125,12 @@ func TestSeqlockTortureRoutines(t *testing.T) {
 						return
 					}
 					if v < last[c] {
-						t.Errorf("%s went backwards by %v (torn read?)", clockNames[c], time.Duration(last[c]-v))
-						return
+						if vvar.IsCoarseClock(int(c)) && last[c]-v <= tick {
+							tickSteps.Add(1)
+						} else {
+							t.Errorf("%s went backwards by %v (torn read?)", clockNames[c], time.Duration(last[c]-v))
+							return
+						}
 					}
 					last[c] = v
 					if i%16 == 0 {
@@ -154,7 +165,8 @@ func TestSeqlockTortureRoutines(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	stop.Store(true)
 	wg.Wait()
-	t.Logf("%d readers, %d reads, %d page writes in 2 s", readers, reads.Load(), writes.Load())
+	t.Logf("%d readers, %d reads, %d page writes in 2 s; coarse clocks stepped back by at most a tick (%v) %d times (the syscall fallback, see ACCURACY.md)",
+		readers, reads.Load(), writes.Load(), time.Duration(tick), tickSteps.Load())
 	if writes.Load() < 1000 || reads.Load() < 1000 {
 		t.Errorf("too little overlap: %d writes, %d reads", writes.Load(), reads.Load())
 	}
