@@ -16,6 +16,25 @@
 //     is on, apply runs at l_call and falls into tail at l_out. Where key is
 //     off, tail itself is assembled at l_call and the rest of the region up
 //     to l_out is INT3, so the off path pays nothing for apply.
+//   - Alternative(key, Alt(name, feature, body)...): N-way replacement of
+//     one site, as the kernel's alternatives. A variant assembles the choice
+//     its key names in the variants file (tsc = "rdtscp"; the first choice
+//     when the file leaves the key out), padded with multi-byte NOPs to the
+//     longest; every choice is also assembled once in the image's
+//     replacement pool, after the last entry, so that a loader can apply at
+//     load time the last choice whose CPU feature is present. Choices are
+//     straight-line, position-independent code: no labels, branches, stack
+//     changes or data-page references.
+//   - StaticCall(key, targets...): a CALL rel32 to one of the named entries
+//     (same signature, no recursion), picked by the variant's key and
+//     re-targetable at load time or live (the site sits in one 8-byte
+//     window); there is no indirect branch anywhere.
+//   - Region(name, body, abort): a restartable region, described like the
+//     kernel's rseq critical sections: start, post-commit offset and an
+//     abort handler placed out of line after a signature word. It changes
+//     no code; it tells a debugger or signal handler that a PC is inside the
+//     critical section and where to restart it. Markers may sit inside a
+//     region; regions do not nest and do not sit inside markers.
 //
 // The program is evaluated once and markers are kept symbolically, so code
 // outside markers is identical in every variant by construction.

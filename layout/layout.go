@@ -91,8 +91,10 @@ type Site struct {
 	On     bool
 	Offset int
 	Bytes  []byte
-	// Target is the offset a static branch jumps to when on (its body), and
-	// for a three-label region the offset of l_out.
+	// Target is the offset a static branch jumps to when on (its body); for
+	// a three-label region the offset of l_out; for a static call the
+	// offset of the entry it calls; for an alternative the offset in the
+	// replacement pool of the choice the site holds.
 	Target int
 	// Source is the generator program line that declared the marker.
 	Source string
