@@ -22,7 +22,14 @@ type Builder struct {
 	nextID int
 	// checked is set once the whole-program checks ran.
 	checked bool
+	// end is where the program was finished (see MarkEnd).
+	end Pos
 }
+
+// MarkEnd records where the program ends: the call of the function that
+// called MarkEnd (gen.Main in a generator program). Mistakes of the program
+// as a whole, such as declaring no entry, are reported there.
+func (b *Builder) MarkEnd() { b.end = here(2) }
 
 // New returns an empty Builder.
 func New() *Builder {

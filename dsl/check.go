@@ -12,7 +12,7 @@ import (
 func (b *Builder) check() {
 	p := b.prog
 	if len(p.Entries) == 0 {
-		b.errorf(Pos{}, "the program declares no entry: call Entry at least once")
+		b.errorf(b.end, "the program declares no entry: call Entry at least once")
 	}
 	labels := map[string]Pos{}
 	var refs []labelRef

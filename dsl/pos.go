@@ -49,6 +49,16 @@ func (p Pos) Short() string {
 	return filepath.Base(p.File) + ":" + strconv.Itoa(p.Line)
 }
 
+// Cite gives "base:line:col", the column resolved from the source file:
+// how generated tables and verifier findings name a program position.
+func (p Pos) Cite() string {
+	if p.File == "" {
+		return "-"
+	}
+	p = p.Resolve()
+	return filepath.Base(p.File) + ":" + strconv.Itoa(p.Line) + ":" + strconv.Itoa(p.Col)
+}
+
 // Resolve fills in the column by finding the call on p's line in the
 // source file. Where the file cannot be read, the column is 1.
 func (p Pos) Resolve() Pos {

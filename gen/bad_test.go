@@ -452,13 +452,7 @@ var pathCases = map[string]string{
 // knownGaps are cases whose message does not name file:line:col yet, with
 // where that is to be fixed. A case that gets its position fails until it
 // is removed from here.
-var knownGaps = map[string]string{
-	"no_entry":                      "dsl/check.go reports a program without entries at Pos{} (prints \"-\")",
-	"stack_differs_across_site":     "the verifier's findings end in (asm.go:LINE), without a column",
-	"alt_stack_in_choice":           "the verifier's findings end in (asm.go:LINE), without a column",
-	"region_stack_changes":          "the verifier's findings end in (asm.go:LINE), without a column",
-	"static_call_unbalanced_target": "the verifier's findings end in (asm.go:LINE), without a column",
-}
+var knownGaps = map[string]string{}
 
 // checkPositioned: the message names the user's file:line:col, or for a
 // path fault the path.

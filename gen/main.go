@@ -18,6 +18,7 @@ import (
 // generates, verifies and writes (or, with -check, compares) every output.
 // It exits the process: 0 on success, 1 on any error, 2 on bad flags.
 func Main() {
+	dsl.Std().MarkEnd() // "no entry" and the like point at this call
 	os.Exit(MainArgs(os.Args[1:], dsl.Std(), os.Stdout, os.Stderr))
 }
 

@@ -57,16 +57,22 @@ type Finding struct {
 	// empty string where there is none).
 	Inst []string `json:"inst,omitempty"`
 	// Source is the program line that produced the bytes at Offset in
-	// Variants[0], e.g. "asm.go:39".
+	// Variants[0], e.g. "asm.go:39:2".
 	Source string `json:"source,omitempty"`
 	Msg    string `json:"msg"`
 }
 
 // String formats f as
 //
-//	check: variant(s) v[, w], entry e, offset 0x..: msg [v: inst; w: inst] (source)
+//	source: check: variant(s) v[, w], entry e, offset 0x..: msg [v: inst; w: inst]
+//
+// source, the program position (file:line:col) that produced the bytes,
+// leads as in a compiler's message; a finding about the table has none.
 func (f Finding) String() string {
 	var b strings.Builder
+	if f.Source != "" {
+		b.WriteString(f.Source + ": ")
+	}
 	b.WriteString(f.Check + ": ")
 	switch len(f.Variants) {
 	case 0:
@@ -92,9 +98,6 @@ func (f Finding) String() string {
 			}
 		}
 		b.WriteString(" [" + strings.Join(parts, "; ") + "]")
-	}
-	if f.Source != "" {
-		b.WriteString(" (" + f.Source + ")")
 	}
 	return b.String()
 }

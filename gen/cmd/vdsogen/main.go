@@ -88,9 +88,9 @@ The checks are:
 
 Every failure is printed as
 
-	file: check: variant v, entry e, offset 0x..: message [v: instruction; w: instruction] (asm.go:NN)
+	file: asm.go:line:col: check: variant v, entry e, offset 0x..: message [v: instruction; w: instruction]
 
-naming the variant's assembly file and the generator program line that
+naming the variant's assembly file and the generator program position that
 produced the bytes. Verify also says which pairs of variants can be
 switched live (every difference one atomic instruction).
 
