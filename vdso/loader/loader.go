@@ -100,6 +100,16 @@ type Options struct {
 	Entries []string
 	// Version is the symbol version Entry resolves; empty means LINUX_2.6.
 	Version string
+	// Choices overrides, per key of an alternative or static-call site,
+	// the choice Load applies to every site of that key: key -> choice
+	// name (alternative) or target entry (static call). A key or name the
+	// layout table does not declare is an error that lists the valid ones.
+	Choices map[string]string
+	// CPU is the processor whose features pick the alternatives' choices;
+	// nil means the running one (DetectCPU). An overriding choice whose
+	// feature CPU lacks is refused: set CPU to claim a feature that CPUID
+	// does not report (a hypervisor may hide one it does not trap).
+	CPU *CPU
 }
 
 // Image is a loaded vDSO image.
@@ -111,6 +121,11 @@ type Image struct {
 	opts    Options
 	exports map[string]bool
 	variant string
+	// choices is the choice applied to the sites of each alternative and
+	// static-call key; pinned keys (alternatives, overrides) keep theirs
+	// across Switch, the others follow the variant.
+	choices map[string]string
+	pinned  map[string]bool
 
 	fd       int
 	rw       []byte         // read-write alias of the whole memfd
@@ -176,6 +191,14 @@ func Load(files map[string][]byte, tab *layout.Table, initial string, opts Optio
 		}
 		im.exports[e] = true
 	}
+	cpu := opts.CPU
+	if cpu == nil {
+		c := DetectCPU()
+		cpu = &c
+	}
+	if err := im.pickChoices(v, *cpu); err != nil {
+		return nil, err
+	}
 	if err := im.mapImage(files[initial]); err != nil {
 		im.Close()
 		return nil, err
@@ -217,6 +240,12 @@ func (im *Image) mapImage(file []byte) error {
 		return fmt.Errorf("loader: mapping the read-write alias: %w", err)
 	}
 	copy(im.rw[im.slotOff(0):], file)
+	// The choices go into the slot before it is mapped executable: no
+	// thread can run the image's own bytes first.
+	t := im.texts[im.variant]
+	if err := im.applyChoices(im.rw[im.slotOff(0)+t.off:][:len(t.code)], im.variant); err != nil {
+		return err
+	}
 
 	im.regionSz = uintptr(im.dataSz + im.codeSz)
 	if im.region, err = unix.MmapPtr(-1, 0, nil, im.regionSz, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS); err != nil {
@@ -370,6 +399,16 @@ func (im *Image) plan(from, to string) ([]patch, error) {
 		for i := s.Offset; i < end; i++ {
 			covered[i] = true
 		}
+		if choiceSite(&s) {
+			p, err := im.planChoice(fs, &s, from, to)
+			if err != nil {
+				return nil, err
+			}
+			if p != nil {
+				out = append(out, *p)
+			}
+			continue
+		}
 		if bytes.Equal(ft.code[s.Offset:end], tt.code[s.Offset:end]) {
 			continue
 		}
@@ -417,6 +456,7 @@ func (im *Image) Switch(to string) error {
 	if err := im.mapSlot(spare); err != nil {
 		return err
 	}
+	im.followChoices(to)
 	if im.syncCore {
 		if err := membarrier(memberSyncCore); err != nil {
 			return fmt.Errorf("loader: membarrier: %w", err)
