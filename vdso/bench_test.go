@@ -12,6 +12,7 @@ import (
 	"github.com/vdsogen/vdsogen/vdso/internal/floor"
 	"github.com/vdsogen/vdsogen/vdso/internal/kvdso"
 	"github.com/vdsogen/vdsogen/vdso/internal/vvar"
+	"github.com/vdsogen/vdsogen/vdso/loader"
 )
 
 // Benchmarks of one clock_gettime per operation, every implementation side
@@ -121,4 +122,66 @@ func BenchmarkClockGettime(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkTSCRead: clock_gettime(MONOTONIC) of the host image mapped by
+// vdso/loader with each choice of the "tsc" alternative applied (rdtsc,
+// rdtscp, lfence_rdtsc), called through loader.CallIP, each image with its
+// own timekeeper running; floor is floor.Hres on the data page of one such
+// image (the seqlock read around LFENCE;RDTSC, no clock logic). A choice
+// that cannot run here is skipped (choiceOptions).
+func BenchmarkTSCRead(b *testing.B) {
+	for _, choice := range tscChoices {
+		b.Run(choice, func(b *testing.B) {
+			im, _ := benchLoad(b, choice)
+			fn, err := im.Entry("clock_gettime")
+			if err != nil {
+				b.Fatal(err)
+			}
+			var ts Timespec
+			if rc := loader.CallIP(fn, unix.CLOCK_MONOTONIC, unsafe.Pointer(&ts)); rc != 0 {
+				b.Fatalf("rc %d", rc)
+			}
+			for b.Loop() {
+				benchRC = int32(loader.CallIP(fn, unix.CLOCK_MONOTONIC, unsafe.Pointer(&ts)))
+			}
+			benchTS = ts
+		})
+	}
+	b.Run("floor", func(b *testing.B) {
+		_, page := benchLoad(b, "lfence_rdtsc")
+		var v uint64
+		for b.Loop() {
+			v += floor.Hres(page)
+		}
+		benchU64 = v
+	})
+}
+
+// benchLoad loads the host image with choice applied to "tsc" and starts
+// a timekeeper on its pages, both stopped when b ends.
+func benchLoad(b *testing.B, choice string) (*loader.Image, unsafe.Pointer) {
+	b.Helper()
+	im, err := loader.Load(ELFImages(), Layout(), "host", choiceOptions(b, choice))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { im.Close() })
+	if got := im.Choices()["tsc"]; got != choice {
+		b.Fatalf("tsc = %s, want %s", got, choice)
+	}
+	d, err := im.Page("vdsoData")
+	if err != nil {
+		b.Fatal(err)
+	}
+	tn, err := im.Page("vdsoTimens")
+	if err != nil {
+		b.Fatal(err)
+	}
+	tk, err := vvar.Start((*vvar.Page)(d), (*vvar.TimensPage)(tn), vvar.Options{Clock: kernelClock()})
+	if err != nil {
+		b.Skipf("no usable data page: %v", err)
+	}
+	b.Cleanup(tk.Stop)
+	return im, d
 }

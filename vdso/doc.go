@@ -43,6 +43,17 @@
 // (the timekeeper copies them after each kernel tick, from a goroutine),
 // so they miss the 1 us target: p99 4-12 ms.
 //
+// # Loading the ELF images
+//
+// ELFImages and Layout feed vdso/loader, which maps an image as the kernel
+// maps its vDSO. The Go images read the TSC with LFENCE;RDTSC (the "tsc"
+// alternative of asm.go, as variants.toml picks); the loader re-picks at
+// load time by CPUID, the last of rdtsc, rdtscp and lfence_rdtsc whose
+// feature the CPU has, and loader.Options.Choices overrides it
+// ({"tsc": "rdtscp"}, say). The choice survives a live switch between host
+// and timens. docs/performance.md compares the three choices
+// (BenchmarkTSCRead).
+//
 // # Files
 //
 // The generated files are z*: zclock_<variant>_amd64.s (one image per

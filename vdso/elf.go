@@ -31,6 +31,7 @@ func ELFImages() map[string][]byte {
 }
 
 // Layout returns the layout table of the images (entries, marker sites);
-// vdso/loader.Load uses it to decide which switches are swap-safe. Callers
-// must not modify it.
+// vdso/loader.Load uses it to apply the load-time choices of the "tsc"
+// alternative and to decide which switches are swap-safe. Callers must not
+// modify it.
 func Layout() *layout.Table { return &clockLayout }

@@ -212,8 +212,21 @@ func TestLoaderSwitchRefused(t *testing.T) {
 // kernel's clock (host) or the kernel's clock plus the namespace offset
 // (timens), within the timekeeper's tolerance of a bracket of system
 // calls; and per reader, each variant's values never go backwards.
+//
+// It runs once per choice of the "tsc" alternative: the switch must keep
+// the applied choice (checked after the last switch).
 func TestLoaderSwitchTorture(t *testing.T) {
-	im := ldLoad(t, "host", ldEntries...)
+	for _, choice := range tscChoices {
+		t.Run(choice, func(t *testing.T) { switchTorture(t, choice) })
+	}
+}
+
+func switchTorture(t *testing.T, choice string) {
+	im, err := loader.Load(ELFImages(), Layout(), "host", choiceOptions(t, choice, ldEntries...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer im.Close()
 	page, tn := ldPages(t, im)
 	// The timekeeper is driven from this goroutine and the collector is
 	// off: a seqlock writer stopped while the sequence is odd (by a
@@ -235,9 +248,9 @@ func TestLoaderSwitchTorture(t *testing.T) {
 
 	const tol = 50 * time.Microsecond
 	fn := ldEntry(t, im, "clock_gettime")
-	switches := 5000
+	switches := 3000
 	if testing.Short() {
-		switches = 500
+		switches = 300
 	}
 	readers := runtime.GOMAXPROCS(0)
 	var stop atomic.Bool
@@ -295,6 +308,15 @@ func TestLoaderSwitchTorture(t *testing.T) {
 		if e != "" {
 			t.Errorf("reader %d: %s", r, e)
 		}
+	}
+	for _, v := range []string{"host", "timens"} {
+		if err := im.Switch(v); err != nil {
+			t.Fatal(err)
+		}
+		if got := im.Choices()["tsc"]; got != choice {
+			t.Errorf("after switching to %s: tsc = %s, want %s", v, got, choice)
+		}
+		checkTSCSites(t, im, v, choice)
 	}
 	t.Logf("%d switches in %v (%v each); %d readers, reads [host timens]: %v", switches, el, el/time.Duration(switches), readers, counts)
 }

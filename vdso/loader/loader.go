@@ -1,6 +1,7 @@
 // Package loader maps vdsogen's ELF vDSO images (internal/elfimage) into the
 // process, resolves their entries the way a libc resolves the kernel's vDSO,
-// calls them from Go, and switches a loaded image live between variants.
+// calls them from Go, applies the load-time choices of alternative and
+// static-call sites, and switches a loaded image live between variants.
 //
 // # Mapping
 //
@@ -31,6 +32,38 @@
 // on the goroutine stack, as vdsogen's generated stubs do (the routines'
 // stack depth is bounded and small, verified by the generator).
 //
+// # Load-time choices
+//
+// Before the code is first mapped executable, Load writes into it, through
+// the read-write alias, the choice of every alternative and static-call
+// site of the layout table (layout.Choice.Bytes: the whole site with that
+// choice applied), by key:
+//
+//   - an alternative gets the last choice whose feature the CPU has
+//     (layout.Site.Choices). The CPU is read with CPUID (DetectCPU): the
+//     vendor string, the family of leaf 1, and RDTSCP (0x80000001 EDX bit
+//     27); LFENCE orders RDTSC on every Intel CPU and on AMD from family
+//     0x17. No runnable choice is an error.
+//   - a static call keeps the image's target.
+//   - Options.Choices overrides either, per key (key -> choice name or
+//     target entry); an unknown key or name is an error listing the valid
+//     ones, and so is an overriding choice whose feature the CPU lacks
+//     (Options.CPU may assert a feature CPUID hides).
+//
+// A site that carries data references (layout.Site.Relocs) can only keep
+// the image's choice (the loader does not relink): Load fails if the
+// policy or an override picks another. Image.Choices reports the applied
+// choice of every key.
+//
+// A switch keeps the applied choice of every alternative: it is the CPU's
+// (or the caller's), not the variant's, so the two variants' images may
+// even differ there (a variants file picking different choices) without
+// making the switch unsafe or undoing the choice. A static call that was
+// not overridden follows the variant: a switch rewrites its CALL rel32 to
+// the target variant's entry, one 5-byte instruction at the same place to
+// an entry present in every variant, swap-safe like a static branch. The
+// two variants must declare the same choices for every such site.
+//
 // # Live switching: protocol
 //
 // Switch(to) moves the loaded image from its variant to another while
@@ -46,9 +79,11 @@
 //     another of different instruction boundaries), a standalone variant or
 //     a difference outside any site is refused with an error naming the
 //     site, and nothing changes.
-//  2. Build the new code as a copy of the active slot with the target
-//     variant's bytes written into every differing site of an exported
-//     entry: all sites of one switch form one batch.
+//  2. Build the new code as a copy of the active slot (load-time choices
+//     included) with the target variant's bytes written into every
+//     differing site of an exported entry, and the target's choice into
+//     every static call that follows the variant: all sites of one switch
+//     form one batch.
 //  3. Write the batch into the spare slot through the read-write alias (the
 //     spare slot is mapped nowhere executable), then mmap it with MAP_FIXED
 //     over the active code range: the kernel replaces the mapping under the
@@ -100,6 +135,16 @@ type Options struct {
 	Entries []string
 	// Version is the symbol version Entry resolves; empty means LINUX_2.6.
 	Version string
+	// Choices overrides, per key of an alternative or static-call site,
+	// the choice Load applies to every site of that key: key -> choice
+	// name (alternative) or target entry (static call). A key or name the
+	// layout table does not declare is an error that lists the valid ones.
+	Choices map[string]string
+	// CPU is the processor whose features pick the alternatives' choices;
+	// nil means the running one (DetectCPU). An overriding choice whose
+	// feature CPU lacks is refused: set CPU to claim a feature that CPUID
+	// does not report (a hypervisor may hide one it does not trap).
+	CPU *CPU
 }
 
 // Image is a loaded vDSO image.
@@ -111,6 +156,11 @@ type Image struct {
 	opts    Options
 	exports map[string]bool
 	variant string
+	// choices is the choice applied to the sites of each alternative and
+	// static-call key; pinned keys (alternatives, overrides) keep theirs
+	// across Switch, the others follow the variant.
+	choices map[string]string
+	pinned  map[string]bool
 
 	fd       int
 	rw       []byte         // read-write alias of the whole memfd
@@ -176,6 +226,14 @@ func Load(files map[string][]byte, tab *layout.Table, initial string, opts Optio
 		}
 		im.exports[e] = true
 	}
+	cpu := opts.CPU
+	if cpu == nil {
+		c := DetectCPU()
+		cpu = &c
+	}
+	if err := im.pickChoices(v, *cpu); err != nil {
+		return nil, err
+	}
 	if err := im.mapImage(files[initial]); err != nil {
 		im.Close()
 		return nil, err
@@ -217,6 +275,12 @@ func (im *Image) mapImage(file []byte) error {
 		return fmt.Errorf("loader: mapping the read-write alias: %w", err)
 	}
 	copy(im.rw[im.slotOff(0):], file)
+	// The choices go into the slot before it is mapped executable: no
+	// thread can run the image's own bytes first.
+	t := im.texts[im.variant]
+	if err := im.applyChoices(im.rw[im.slotOff(0)+t.off:][:len(t.code)], im.variant); err != nil {
+		return err
+	}
 
 	im.regionSz = uintptr(im.dataSz + im.codeSz)
 	if im.region, err = unix.MmapPtr(-1, 0, nil, im.regionSz, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS); err != nil {
@@ -370,6 +434,16 @@ func (im *Image) plan(from, to string) ([]patch, error) {
 		for i := s.Offset; i < end; i++ {
 			covered[i] = true
 		}
+		if choiceSite(&s) {
+			p, err := im.planChoice(fs, &s, from, to)
+			if err != nil {
+				return nil, err
+			}
+			if p != nil {
+				out = append(out, *p)
+			}
+			continue
+		}
 		if bytes.Equal(ft.code[s.Offset:end], tt.code[s.Offset:end]) {
 			continue
 		}
@@ -417,6 +491,7 @@ func (im *Image) Switch(to string) error {
 	if err := im.mapSlot(spare); err != nil {
 		return err
 	}
+	im.followChoices(to)
 	if im.syncCore {
 		if err := membarrier(memberSyncCore); err != nil {
 			return fmt.Errorf("loader: membarrier: %w", err)

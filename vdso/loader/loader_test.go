@@ -19,46 +19,98 @@ import (
 //	get (0):  MOVQ page+0(RIP), AX; <static branch site: NOP5 | JMP body>; RET
 //	          body: ADDQ $1000, AX; JMP back to the RET
 //	tl (32):  MOVQ page+8(RIP), AX; <three-label site: INCQ AX | DECQ AX>; RET
+//	alt (48): <alternative site a: MOVL $1 | $2 | $3, AX>; RET
+//	sc (64):  <static-call site s: CALL get | CALL alt>; RET
+//
+// The alternative's choices are one (no feature), two (rdtscp) and three
+// (lfence_rdtsc); off holds one and calls get, on holds two and calls alt,
+// so that the images differ in both choice sites.
 var (
 	nop5    = []byte{0x0f, 0x1f, 0x44, 0x00, 0x00}
 	jmpBody = []byte{0xe9, 0x01, 0x00, 0x00, 0x00}
 	incq    = []byte{0x48, 0xff, 0xc0}
 	decq    = []byte{0x48, 0xff, 0xc8}
+	movl    = map[string][]byte{
+		"one":   {0xb8, 1, 0, 0, 0},
+		"two":   {0xb8, 2, 0, 0, 0},
+		"three": {0xb8, 3, 0, 0, 0},
+	}
+	callAt = map[string][]byte{
+		"get": {0xe8, 0xbb, 0xff, 0xff, 0xff}, // CALL 0 from 69: rel -69
+		"alt": {0xe8, 0xeb, 0xff, 0xff, 0xff}, // CALL 48 from 69: rel -21
+	}
 )
+
+const (
+	synthSize             = 70
+	altOff, scOff         = 48, 64
+	synthAlt, synthTarget = "one", "get" // the off variant's choices
+)
+
+func synthChoices(on bool) (alt, target string) {
+	if on {
+		return "two", "alt"
+	}
+	return synthAlt, synthTarget
+}
 
 func synthCode(on bool) []byte {
 	site, tl := nop5, incq
 	if on {
 		site, tl = jmpBody, decq
 	}
+	alt, target := synthChoices(on)
 	var c []byte
+	pad := func(n int) {
+		for len(c) < n {
+			c = append(c, 0xcc)
+		}
+	}
 	c = append(c, 0x48, 0x8b, 0x05, 0, 0, 0, 0) // 0: MOVQ page(RIP), AX
 	c = append(c, site...)                      // 7
 	c = append(c, 0xc3)                         // 12: RET
 	c = append(c, 0x48, 0x05, 0xe8, 0x03, 0, 0) // 13: ADDQ $1000, AX
 	c = append(c, 0xe9, 0xf4, 0xff, 0xff, 0xff) // 19: JMP 12
-	for len(c) < 32 {
-		c = append(c, 0xcc)
-	}
+	pad(32)
 	c = append(c, 0x48, 0x8b, 0x05, 0, 0, 0, 0) // 32: MOVQ page+8(RIP), AX
 	c = append(c, tl...)                        // 39
 	c = append(c, 0xc3)                         // 42
+	pad(altOff)
+	c = append(c, movl[alt]...) // 48
+	c = append(c, 0xc3)         // 53
+	pad(scOff)
+	c = append(c, callAt[target]...) // 64
+	c = append(c, 0xc3)              // 69
 	return c
 }
 
+var synthEntries = []layout.Entry{{Name: "get", Offset: 0, Size: 24}, {Name: "tl", Offset: 32, Size: 11}, {Name: "alt", Offset: altOff, Size: 6}, {Name: "sc", Offset: scOff, Size: 6}}
+
 func synthTable() *layout.Table {
 	t := &layout.Table{Program: "synth", Pages: []layout.Page{{Symbol: "page", Size: 4096}}}
+	altChoices := []layout.Choice{
+		{Name: "one", Bytes: movl["one"]},
+		{Name: "two", Feature: layout.FeatureRDTSCP, Bytes: movl["two"]},
+		{Name: "three", Feature: layout.FeatureLFENCERDTSC, Bytes: movl["three"]},
+	}
+	callChoices := []layout.Choice{
+		{Name: "get", Bytes: callAt["get"], Offset: 0},
+		{Name: "alt", Bytes: callAt["alt"], Offset: altOff},
+	}
 	for _, on := range []bool{false, true} {
 		name, site, tl := "off", nop5, incq
 		if on {
 			name, site, tl = "on", jmpBody, decq
 		}
+		alt, target := synthChoices(on)
 		t.Variants = append(t.Variants, layout.Variant{
-			Name: name, Symbol: "synth_" + name, Size: 43, Keys: map[string]bool{"k": on},
-			Entries: []layout.Entry{{Name: "get", Offset: 0, Size: 24}, {Name: "tl", Offset: 32, Size: 11}},
+			Name: name, Symbol: "synth_" + name, Size: synthSize, Pool: synthSize, Keys: map[string]bool{"k": on},
+			Entries: synthEntries,
 			Sites: []layout.Site{
 				{Kind: layout.StaticBranch, Key: "k", Entry: "get", On: on, Offset: 7, Bytes: site, Target: 13, Source: "synth.go:1"},
 				{Kind: layout.ThreeLabel, Key: "k", Entry: "tl", On: on, Offset: 39, Bytes: tl, Target: 42, Source: "synth.go:2"},
+				{Kind: layout.Alternative, Key: "a", Entry: "alt", Offset: altOff, Bytes: movl[alt], Source: "synth.go:3", Choice: alt, Choices: altChoices},
+				{Kind: layout.StaticCall, Key: "s", Entry: "sc", Offset: scOff, Bytes: callAt[target], Source: "synth.go:4", Choice: target, Choices: callChoices},
 			},
 		})
 	}
@@ -68,10 +120,14 @@ func synthTable() *layout.Table {
 
 func synthFiles(t testing.TB) map[string][]byte {
 	files := map[string][]byte{}
+	var entries []elfimage.Entry
+	for _, e := range synthEntries {
+		entries = append(entries, elfimage.Entry{Name: e.Name, Offset: e.Offset, Size: e.Size})
+	}
 	for _, v := range []string{"off", "on"} {
 		b, err := elfimage.Write(elfimage.Image{
 			Program: "synth", Variant: v, Code: synthCode(v == "on"),
-			Entries: []elfimage.Entry{{Name: "get", Offset: 0, Size: 24}, {Name: "tl", Offset: 32, Size: 11}},
+			Entries: entries,
 			Relocs:  []elfimage.Reloc{{Offset: 3, Symbol: "page", Addend: -4}, {Offset: 35, Symbol: "page", Addend: 8 - 4}},
 			Pages:   elfimage.LayoutPages([]string{"page"}, []int{4096}),
 		})

@@ -1,0 +1,225 @@
+package loader
+
+import (
+	"bytes"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/vdsogen/vdsogen/layout"
+)
+
+// choiceSite reports whether s is a site whose bytes the loader picks
+// (an alternative or a static call).
+func choiceSite(s *layout.Site) bool {
+	return s.Kind == layout.Alternative || s.Kind == layout.StaticCall
+}
+
+// choiceNames lists the names of a site's choices, in declaration order.
+func choiceNames(s *layout.Site) []string {
+	names := make([]string, len(s.Choices))
+	for i, c := range s.Choices {
+		names[i] = c.Name
+	}
+	return names
+}
+
+// findChoice returns the choice of s named name.
+func findChoice(s *layout.Site, name string) (layout.Choice, bool) {
+	for _, c := range s.Choices {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return layout.Choice{}, false
+}
+
+// choiceKeys groups the alternative and static-call sites of v by key and
+// checks that every site of a key declares the same kind and choices.
+func choiceKeys(v *layout.Variant) (map[string]*layout.Site, error) {
+	keys := map[string]*layout.Site{}
+	for i := range v.Sites {
+		s := &v.Sites[i]
+		if !choiceSite(s) {
+			continue
+		}
+		first, ok := keys[s.Key]
+		if !ok {
+			if len(s.Choices) == 0 {
+				return nil, fmt.Errorf("loader: %s site %s at %#x (%s) declares no choice", s.Kind, s.Key, s.Offset, s.Source)
+			}
+			keys[s.Key] = s
+			continue
+		}
+		if first.Kind != s.Kind || !slices.Equal(choiceNames(first), choiceNames(s)) {
+			return nil, fmt.Errorf("loader: sites of key %s disagree: %s %v at %#x, %s %v at %#x",
+				s.Key, first.Kind, choiceNames(first), first.Offset, s.Kind, choiceNames(s), s.Offset)
+		}
+	}
+	return keys, nil
+}
+
+// pickChoices decides the choice of every alternative and static-call key
+// of the initial variant v: an override from Options.Choices, else for an
+// alternative the last choice whose feature cpu has, else for a static call
+// the variant's own choice.
+func (im *Image) pickChoices(v *layout.Variant, cpu CPU) error {
+	keys, err := choiceKeys(v)
+	if err != nil {
+		return err
+	}
+	im.choices = map[string]string{}
+	im.pinned = map[string]bool{}
+	for _, key := range slices.Sorted(maps.Keys(im.opts.Choices)) {
+		name := im.opts.Choices[key]
+		s, ok := keys[key]
+		if !ok {
+			return fmt.Errorf("loader: Options.Choices: no alternative or static-call key %q in %s (keys: %s)",
+				key, im.tab.Program, listOrNone(slices.Sorted(maps.Keys(keys))))
+		}
+		c, ok := findChoice(s, name)
+		if !ok {
+			return fmt.Errorf("loader: Options.Choices: %s %s has no choice %q (choices: %s)",
+				s.Kind, key, name, strings.Join(choiceNames(s), ", "))
+		}
+		has, err := cpu.Has(c.Feature)
+		if err != nil {
+			return fmt.Errorf("loader: choice %s of %s: %w", name, key, err)
+		}
+		if !has {
+			return fmt.Errorf("loader: Options.Choices: choice %s of %s needs CPU feature %s, which the CPU (%v) lacks; set Options.CPU to assert it",
+				name, key, c.Feature, cpu)
+		}
+		im.choices[key], im.pinned[key] = name, true
+	}
+	for key, s := range keys {
+		if im.pinned[key] {
+			continue
+		}
+		if s.Kind == layout.StaticCall {
+			im.choices[key] = s.Choice
+			continue
+		}
+		name, err := byFeatures(s, cpu)
+		if err != nil {
+			return err
+		}
+		im.choices[key], im.pinned[key] = name, true
+	}
+	return nil
+}
+
+// byFeatures returns the last choice of alternative s whose feature cpu
+// has (the load-time policy of layout.Site.Choices).
+func byFeatures(s *layout.Site, cpu CPU) (string, error) {
+	for i := len(s.Choices) - 1; i >= 0; i-- {
+		has, err := cpu.Has(s.Choices[i].Feature)
+		if err != nil {
+			return "", fmt.Errorf("loader: choice %s of alternative %s: %w", s.Choices[i].Name, s.Key, err)
+		}
+		if has {
+			return s.Choices[i].Name, nil
+		}
+	}
+	return "", fmt.Errorf("loader: no choice of alternative %s (%s) runs on this CPU (%v)", s.Key, s.Source, cpu)
+}
+
+// listOrNone joins names, or says there are none.
+func listOrNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
+
+// applyChoices writes the picked choice of every alternative and
+// static-call site of variant into code, that variant's .text.
+func (im *Image) applyChoices(code []byte, variant string) error {
+	v, _ := im.tab.Variant(variant)
+	for i := range v.Sites {
+		s := &v.Sites[i]
+		if !choiceSite(s) {
+			continue
+		}
+		b, err := siteBytes(s, im.choices[s.Key])
+		if err != nil {
+			return err
+		}
+		if b == nil {
+			continue // the image's own bytes
+		}
+		copy(code[s.Offset:], b)
+	}
+	return nil
+}
+
+// siteBytes returns the bytes of site s with choice name applied, or nil
+// when the site already holds that choice and carries data references
+// (whose linked bytes only the image has).
+func siteBytes(s *layout.Site, name string) ([]byte, error) {
+	c, ok := findChoice(s, name)
+	if !ok {
+		return nil, fmt.Errorf("loader: %s site %s at %#x has no choice %q", s.Kind, s.Key, s.Offset, name)
+	}
+	if len(c.Bytes) != len(s.Bytes) {
+		return nil, fmt.Errorf("loader: choice %s of %s at %#x has %d bytes, the site %d", name, s.Key, s.Offset, len(c.Bytes), len(s.Bytes))
+	}
+	if len(s.Relocs) > 0 {
+		if name == s.Choice {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("loader: %s site %s at %#x (%s) refers to data: the loader cannot relink choice %s", s.Kind, s.Key, s.Offset, s.Source, name)
+	}
+	return c.Bytes, nil
+}
+
+// Choices returns the choice applied to the sites of every alternative and
+// static-call key of the image: key -> choice name or target entry.
+func (im *Image) Choices() map[string]string {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	return maps.Clone(im.choices)
+}
+
+// planChoice is Switch's plan for one alternative or static-call site: fs
+// in variant from, s in variant to. Both must declare the same choices.
+// A pinned key (every alternative: the CPU's or the caller's choice, not
+// the variant's; an overridden static call) keeps its applied choice, so
+// the switch leaves the site alone even where the two images differ. A
+// static call that is not overridden moves to the target variant's
+// choice: one 5-byte CALL rel32 replaced by another at the same place, to
+// entries present in every variant, as swap-safe as a static branch.
+func (im *Image) planChoice(fs, s *layout.Site, from, to string) (*patch, error) {
+	same := len(fs.Choices) == len(s.Choices)
+	for i := 0; same && i < len(s.Choices); i++ {
+		a, b := fs.Choices[i], s.Choices[i]
+		same = a.Name == b.Name && a.Feature == b.Feature && bytes.Equal(a.Bytes, b.Bytes)
+	}
+	if !same {
+		return nil, fmt.Errorf("loader: %s -> %s: %s site %s at %#x (%s) declares different choices in the two variants", from, to, s.Kind, s.Key, s.Offset, s.Source)
+	}
+	if im.pinned[s.Key] {
+		return nil, nil
+	}
+	b, err := siteBytes(s, s.Choice)
+	if err != nil {
+		return nil, fmt.Errorf("loader: %s -> %s: %w", from, to, err)
+	}
+	if b == nil {
+		t := im.texts[to]
+		b = t.code[s.Offset : s.Offset+len(s.Bytes)]
+	}
+	return &patch{off: s.Offset, code: b}, nil
+}
+
+// followChoices records, after a switch to variant to, the choice of every
+// key that is not pinned: the target variant's.
+func (im *Image) followChoices(to string) {
+	v, _ := im.tab.Variant(to)
+	for _, s := range v.Sites {
+		if choiceSite(&s) && !im.pinned[s.Key] {
+			im.choices[s.Key] = s.Choice
+		}
+	}
+}
