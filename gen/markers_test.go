@@ -2,6 +2,7 @@ package gen
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	. "github.com/mmcloughlin/avo/reg"
 
 	"github.com/vdsogen/vdsogen/dsl"
+	"github.com/vdsogen/vdsogen/internal/verify"
 	"github.com/vdsogen/vdsogen/layout"
 	"github.com/vdsogen/vdsogen/variants"
 )
@@ -161,5 +163,105 @@ func TestChoiceMarkers(t *testing.T) {
 	}
 	if o.Verify == nil || !o.Verify.OK() {
 		t.Errorf("verify: %+v", o.Verify)
+	}
+}
+
+// TestChoiceMarkersVerified writes the choice program, reads it back as
+// `vdsogen verify` does (the Go table parsed from the file, the assembly
+// rebuilt), and checks that the verifier accepts it, says why the variants
+// cannot be switched live, and catches broken static calls.
+func TestChoiceMarkersVerified(t *testing.T) {
+	set, err := variants.Parse("variants.toml", []byte(choiceVariants))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := newTarget(t)
+	o, err := generate(t, choiceProgram(t), dir, set)
+	if err != nil {
+		t.Fatalf("Generate: %v", err)
+	}
+	if err := Write(dir, "vd", o.Files); err != nil {
+		t.Fatal(err)
+	}
+	pkg, err := verify.Load([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := pkg.Assemble(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := verify.Verify(in)
+	if !r.OK() {
+		t.Fatalf("the written program does not verify:\n%v", r.Err())
+	}
+	for _, p := range r.Pairs {
+		if p.A == "a" && p.B == "b" && (p.Switchable || !strings.Contains(strings.Join(p.Why, "; "), "alternative tsc")) {
+			t.Errorf("a <-> b: switchable %v, why %q; want refused for the alternative", p.Switchable, p.Why)
+		}
+	}
+
+	a, _ := in.Table.Variant("a")
+	var site *layout.Site
+	for i := range a.Sites {
+		if a.Sites[i].Kind == layout.StaticCall {
+			site = &a.Sites[i]
+		}
+	}
+	img := in.Images["a"].Bytes
+	saved := slices.Clone(img[site.Offset : site.Offset+5])
+	findings := func() []string {
+		var out []string
+		for _, f := range verify.Verify(in).Findings {
+			out = append(out, f.String())
+		}
+		return out
+	}
+	expect := func(what, msg string) {
+		t.Helper()
+		got := findings()
+		for _, f := range got {
+			if strings.Contains(f, msg) && strings.Contains(f, "markers_test.go:") {
+				t.Logf("%s: caught: %s", what, f)
+				return
+			}
+		}
+		t.Errorf("%s: want a finding %q at a markers_test.go line; got:\n\t%s", what, msg, strings.Join(got, "\n\t"))
+	}
+
+	// The CALL lands one byte into its target.
+	rel := binary.LittleEndian.Uint32(img[site.Offset+1:])
+	binary.LittleEndian.PutUint32(img[site.Offset+1:], rel+1)
+	expect("call off target", `static call scale calls`)
+	copy(img[site.Offset:], saved)
+
+	// The site is re-targeted to triple without the table knowing.
+	copy(img[site.Offset:], site.Choices[1].Bytes)
+	expect("re-targeted behind the table's back", `but the table says its target is "double"`)
+	copy(img[site.Offset:], saved)
+
+	// A declared target that is not an entry start, in every variant's
+	// table (the sites rule first requires the variants to agree).
+	for _, name := range []string{"a", "b"} {
+		v, _ := in.Table.Variant(name)
+		for i := range v.Sites {
+			if v.Sites[i].Kind == layout.StaticCall {
+				v.Sites[i].Choices = slices.Clone(v.Sites[i].Choices)
+				v.Sites[i].Choices[1].Offset++
+			}
+		}
+	}
+	expect("target not an entry", "target triple at")
+	for _, name := range []string{"a", "b"} {
+		v, _ := in.Table.Variant(name)
+		for i := range v.Sites {
+			if v.Sites[i].Kind == layout.StaticCall {
+				v.Sites[i].Choices[1].Offset--
+			}
+		}
+	}
+
+	if got := findings(); len(got) != 0 {
+		t.Errorf("restored input has findings:\n\t%s", strings.Join(got, "\n\t"))
 	}
 }

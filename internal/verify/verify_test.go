@@ -53,7 +53,12 @@ func clone(in *Input) *Input {
 		for j := range v.Sites {
 			v.Sites[j].Bytes = bytes.Clone(v.Sites[j].Bytes)
 			v.Sites[j].Relocs = slices.Clone(v.Sites[j].Relocs)
+			v.Sites[j].Choices = slices.Clone(v.Sites[j].Choices)
+			for k := range v.Sites[j].Choices {
+				v.Sites[j].Choices[k].Bytes = bytes.Clone(v.Sites[j].Choices[k].Bytes)
+			}
 		}
+		v.Regions = slices.Clone(v.Regions)
 	}
 	out := &Input{Table: &t, Images: map[string]Image{}, Resolve: in.Resolve, MaxStack: in.MaxStack}
 	for name, img := range in.Images {
@@ -255,6 +260,66 @@ func TestMutations(t *testing.T) {
 				return ok && strings.HasPrefix(r, "vdsoTimens")
 			})
 			return where{"reach", "host", entryOf(m, in.off), in.off, "vdsoTimens+0, which is not a declared data page"}
+		}},
+		{"alternative holds no declared choice", func(m *mut) where {
+			// RDTSCP and a NOP2, the rdtscp choice, where the table says
+			// the site holds lfence_rdtsc.
+			s := m.site("host", layout.Alternative)
+			m.write(s.Offset, []byte{0x0f, 0x01, 0xf9, 0x66, 0x90}, "host")
+			return where{"sites", "host", s.Entry, s.Offset, "not its choice lfence_rdtsc"}
+		}},
+		{"alternative choice differs in the pool", func(m *mut) where {
+			s := m.site("host", layout.Alternative)
+			c := s.Choices[1] // rdtscp: 0f 01 f9 becomes 0f 01 f8 (SWAPGS)
+			m.write(c.Offset+2, []byte{0xf8}, shared...)
+			return where{"sites", "host", "", c.Offset, "choice rdtscp in the pool is"}
+		}},
+		{"alternative choice changes the stack", func(m *mut) where {
+			// The table and the pool agree that the rdtsc choice is now
+			// PUSH AX; POP AX: the depth differs inside the choice.
+			s := m.site("host", layout.Alternative)
+			c := s.Choices[0]
+			for _, v := range shared {
+				for i := range m.variant(v).Sites {
+					if ss := &m.variant(v).Sites[i]; ss.Kind == layout.Alternative {
+						ss.Choices[0].Bytes = []byte{0x50, 0x58, 0x0f, 0x1f, 0x00}
+					}
+				}
+			}
+			m.write(c.Offset, []byte{0x50, 0x58}, shared...)
+			return where{"sites", "host", "", c.Offset, "choice rdtsc changes the stack (PUSH RAX)"}
+		}},
+		{"alternative padded with something else", func(m *mut) where {
+			s := m.site("host", layout.Alternative)
+			for _, v := range shared {
+				for i := range m.variant(v).Sites {
+					if ss := &m.variant(v).Sites[i]; ss.Kind == layout.Alternative {
+						ss.Choices[0].Bytes = []byte{0x0f, 0x31, 0xcc, 0xcc, 0xcc}
+					}
+				}
+			}
+			return where{"sites", "host", "", s.Choices[0].Offset + 1, "padded with INT 0x3, not NOPs"}
+		}},
+		{"region signature missing", func(m *mut) where {
+			r := m.variant("host").Regions[0]
+			m.write(r.Abort-1, []byte{0x00}, shared...)
+			return where{"regions", "host", r.Entry, r.Abort, "not preceded by the signature"}
+		}},
+		{"region abort inside its critical section", func(m *mut) where {
+			for _, v := range shared {
+				rr := &m.variant(v).Regions[0]
+				rr.Abort = rr.Start
+			}
+			r := m.variant("host").Regions[0]
+			return where{"regions", "host", r.Entry, r.Abort, "is inside the critical section"}
+		}},
+		{"region stack depth changes inside", func(m *mut) where {
+			// The region's first instruction (MOVL seq, R9) becomes PUSH AX
+			// and NOPs: the depth inside the region is 8, at its start 0.
+			r := m.variant("host").Regions[0]
+			first := m.image("host").instAt(r.Start)
+			m.write(r.Start, append([]byte{0x50}, repeat(0x90, first.Len-1)...), shared...)
+			return where{"regions", "host", r.Entry, r.Start + 1, "the stack depth is 8 bytes here but 0 at the region's start"}
 		}},
 		{"bytes that do not decode", func(m *mut) where {
 			in := m.find("host", func(im *image, in *inst) bool { return in.Op == x86asm.SYSCALL })
