@@ -22,7 +22,7 @@ func TestGenerateRunsVerifier(t *testing.T) {
 	tests := []struct {
 		name  string
 		build func(b *dsl.Builder) int
-		want  string // the finding, with LINE for the blamed line
+		want  string // the finding, with FILE:LINE for the blamed line
 	}{
 		// The assembler refuses unbalanced PUSHQ/POPQ and avo these
 		// operands, but raw bytes get through: the verifier reads bytes.
@@ -31,14 +31,14 @@ func TestGenerateRunsVerifier(t *testing.T) {
 			l := nextLine()
 			b.JMP(reg.RAX)
 			return l
-		}, "reach: variant host, entry f, offset 0x0: indirect JMP: every branch must be direct [host: JMP AX] (FILE:LINE)"},
+		}, "\tFILE:LINE:4: reach: variant host, entry f, offset 0x0: indirect JMP: every branch must be direct [host: JMP AX]\n"},
 		{"unbalanced push", func(b *dsl.Builder) int {
 			b.Entry("f", "func()")
 			b.Bytes(0x53) // PUSHQ BX
 			l := nextLine()
 			b.RET()
 			return l
-		}, "stack: variant host, entry f, offset 0x1: returns with 8 bytes still on the stack [host: RET] (FILE:LINE)"},
+		}, "\tFILE:LINE:4: stack: variant host, entry f, offset 0x1: returns with 8 bytes still on the stack [host: RET]\n"},
 		{"push inside a marker", func(b *dsl.Builder) int {
 			b.Entry("f", "func()")
 			l := nextLine()
@@ -46,14 +46,14 @@ func TestGenerateRunsVerifier(t *testing.T) {
 				b.Bytes(0x53, 0x90, 0x90) // PUSHQ BX
 			}, func() { b.RET() })
 			return l
-		}, "stack: variants timens, host, entry f, offset 0x3: stack depth leaving the three_label timens site is 8 bytes in variant timens but 0 in variant host"},
+		}, ": stack: variants timens, host, entry f, offset 0x3: stack depth leaving the three_label timens site is 8 bytes in variant timens but 0 in variant host"},
 		{"absolute address", func(b *dsl.Builder) int {
 			b.Entry("f", "func()")
 			l := nextLine()
 			b.Bytes(0x48, 0x8b, 0x04, 0x25, 0x00, 0x10, 0x00, 0x00) // MOVQ 0x1000, AX
 			b.RET()
 			return l
-		}, "reach: variant host, entry f, offset 0x0: refers to the absolute address 0x1000 [host: MOVQ 0x1000, AX] (FILE:LINE)"},
+		}, "\tFILE:LINE:4: reach: variant host, entry f, offset 0x0: refers to the absolute address 0x1000 [host: MOVQ 0x1000, AX]\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -67,7 +67,7 @@ func TestGenerateRunsVerifier(t *testing.T) {
 				t.Fatalf("Generate = %v, want a *verify.Error", err)
 			}
 			want := strings.NewReplacer("FILE", file, "LINE", strconv.Itoa(line)).Replace(tt.want)
-			if !strings.Contains(err.Error(), "\t"+want) {
+			if !strings.Contains(err.Error()+"\n", want) {
 				t.Errorf("error does not report\n\t%s\ngot:\n%v", want, err)
 			}
 			sameSnapshot(t, "after a failed verification", before, snapshot(t, dir))
