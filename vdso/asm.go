@@ -217,6 +217,8 @@ func readHres(p string) {
 		ORQ(RDX, RAX)
 		SUBQ(Mem{Base: R10, Disp: vvar.OffTSCBase}, RAX)
 		CMOVQMI(R8, RAX) // a TSC behind the base counts as no time
+		CMPQ(RAX, Mem{Base: R10, Disp: vvar.OffMaxDelta})
+		JHI(L(p + "_syscall")) // the page is too old to convert without overflow
 		IMULQ(Mem{Base: R10, Disp: vvar.OffMult}, RAX)
 		ADDQ(Mem{Base: R10, Index: R11, Scale: 1, Disp: vvar.OffBase + vvar.OffBaseSnsec}, RAX)
 		MOVL(Mem{Base: R10, Disp: vvar.OffShift}, ECX)

@@ -149,7 +149,7 @@ func TestRDTSCPProbeChild(t *testing.T) {
 	}
 	defer im.Close()
 	page, _ := ldPages(t, im)
-	page.Store(vvar.Params{Mode: vvar.ModeTSC, Version: vvar.Version, Shift: vvar.ClockShift, Mult: 1, TSCBase: 1})
+	page.Store(vvar.Params{Mode: vvar.ModeTSC, Version: vvar.Version, Shift: vvar.ClockShift, Mult: 1, TSCBase: 1, MaxDelta: ^uint64(0)})
 	var ts Timespec
 	if rc := loader.CallIP(ldEntry(t, im, "clock_gettime"), unix.CLOCK_MONOTONIC, unsafe.Pointer(&ts)); rc != 0 || ts == (Timespec{}) {
 		t.Fatalf("rc %d, %+v", rc, ts)

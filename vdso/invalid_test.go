@@ -121,3 +121,67 @@ func errRC(err error) int32 {
 	}
 	return -int32(err.(unix.Errno))
 }
+
+// TestStalePage: a page older than MaxDelta (the process was frozen longer
+// than the fixed point covers, or restored on another machine) is not
+// converted: every high-resolution clock of every routine answers through
+// the system call. The test sets MaxDelta to one cycle and the bases to one
+// second after the epoch, so that a converted value would be decades off;
+// with MaxDelta lifted again the same routines return that absurd value,
+// which shows the check is what sent them to the kernel.
+func TestStalePage(t *testing.T) {
+	tk, err := vvar.Start(&vdsoData, &vdsoTimens, vvar.Options{Manual: true, Clock: kernelClock()})
+	if err != nil {
+		t.Fatalf("starting the timekeeper: %v", err)
+	}
+	defer tk.Stop()
+	vdsoTimens = vvar.TimensPage{}
+	hres := []int32{unix.CLOCK_REALTIME, unix.CLOCK_MONOTONIC, unix.CLOCK_MONOTONIC_RAW, unix.CLOCK_BOOTTIME, unix.CLOCK_TAI}
+	fns := []struct {
+		name string
+		fn   clockFunc
+	}{
+		{"clock_gettime/host", clock_gettime_host}, {"clock_gettime/timens", clock_gettime_timens},
+		{"clock_gettime/nomarker", clock_gettime_nomarker}, {"clock_gettime_tl/host", clock_gettime_tl_host},
+		{"clock_gettime_tl/timens", clock_gettime_tl_timens}, {"clock_gettime_tl/nomarker", clock_gettime_tl_nomarker},
+	}
+	setMaxDelta := func(d uint64) {
+		vdsoData.Update(func(p *vvar.Params) {
+			p.MaxDelta = d
+			for c := range p.Base {
+				if vvar.IsDataPageClock(c) && !vvar.IsCoarseClock(c) {
+					p.Base[c] = vvar.Base{Sec: 1}
+				}
+			}
+		})
+	}
+	setMaxDelta(1)
+	for _, r := range fns {
+		for _, c := range hres {
+			var k1, k2 unix.Timespec
+			var ts Timespec
+			unix.ClockGettime(c, &k1)
+			rc := r.fn(c, &ts)
+			unix.ClockGettime(c, &k2)
+			if v := ts.Nano(); rc != 0 || v < k1.Nano() || v > k2.Nano() {
+				t.Errorf("stale page: %s(%s) = %d, %d; system calls %d .. %d", r.name, clockNames[c], rc, v, k1.Nano(), k2.Nano())
+			}
+		}
+	}
+	var k1, k2 unix.Timeval
+	var tv Timeval
+	unix.Gettimeofday(&k1)
+	gettimeofday_host(&tv, nil)
+	unix.Gettimeofday(&k2)
+	if tv.Sec < k1.Sec || tv.Sec > k2.Sec {
+		t.Errorf("stale page: gettimeofday = %+v, system calls %+v .. %+v", tv, k1, k2)
+	}
+
+	setMaxDelta(^uint64(0))
+	for _, r := range fns {
+		var ts Timespec
+		if rc := r.fn(unix.CLOCK_MONOTONIC, &ts); rc != 0 || ts.Sec > 100 {
+			t.Errorf("MaxDelta lifted: %s(MONOTONIC) = %d, %+v; want the page's value, about 1 s", r.name, rc, ts)
+		}
+	}
+}

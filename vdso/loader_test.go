@@ -97,7 +97,7 @@ func TestELFImagesCheck(t *testing.T) {
 // parameters with Mult 0, so that values do not depend on when they are
 // read; the stubs read the package's pages, the images the loader's.
 func TestLoaderMatchesStubs(t *testing.T) {
-	params := vvar.Params{Mode: vvar.ModeTSC, Version: vvar.Version, Shift: vvar.ClockShift, Mult: 0, TSCBase: 1, HresRes: 1, CoarseRes: 4000000}
+	params := vvar.Params{Mode: vvar.ModeTSC, Version: vvar.Version, Shift: vvar.ClockShift, Mult: 0, TSCBase: 1, HresRes: 1, CoarseRes: 4000000, MaxDelta: ^uint64(0)}
 	for c := range params.Base {
 		params.Base[c] = vvar.Base{Sec: uint64(1_000_000 + 1000*c), Snsec: uint64(123_456_789+c) << vvar.ClockShift}
 	}

@@ -29,7 +29,7 @@ cg_retry:
 	JNE   cg_syscall
 	XORL  R8, R8
 
-	// Alternative tsc (asm.go:245): lfence_rdtsc
+	// Alternative tsc (asm.go:247): lfence_rdtsc
 vg_alt0:
 	LFENCE
 	RDTSC
@@ -39,6 +39,8 @@ vg_alt0_end:
 	ORQ     DX, AX
 	SUBQ    24(R10), AX
 	CMOVQMI R8, AX
+	CMPQ    AX, 240(R10)
+	JHI     cg_syscall
 	IMULQ   16(R10), AX
 	ADDQ    40(R10)(R11*1), AX
 	MOVL    12(R10), CX
@@ -144,20 +146,6 @@ cg_timens_done:
 	JMP vg_sb1_ret
 
 vg_end_clock_gettime:
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-
 	// entry clock_gettime_tl (asm.go:81)
 vg_entry_clock_gettime_tl:
 	CMPL DI, $0x0b
@@ -183,7 +171,7 @@ tl_retry:
 	JNE   tl_syscall
 	XORL  R8, R8
 
-	// Alternative tsc (asm.go:245): lfence_rdtsc
+	// Alternative tsc (asm.go:247): lfence_rdtsc
 vg_alt2:
 	LFENCE
 	RDTSC
@@ -193,6 +181,8 @@ vg_alt2_end:
 	ORQ     DX, AX
 	SUBQ    24(R10), AX
 	CMOVQMI R8, AX
+	CMPQ    AX, 240(R10)
+	JHI     tl_syscall
 	IMULQ   16(R10), AX
 	ADDQ    40(R10)(R11*1), AX
 	MOVL    12(R10), CX
@@ -319,6 +309,9 @@ vg_end_clock_gettime_tl:
 	BYTE $0xcc
 	BYTE $0xcc
 	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
 
 	// entry gettimeofday (asm.go:98)
 vg_entry_gettimeofday:
@@ -341,7 +334,7 @@ gtod_retry:
 	JNE   gtod_syscall
 	XORL  R8, R8
 
-	// Alternative tsc (asm.go:245): lfence_rdtsc
+	// Alternative tsc (asm.go:247): lfence_rdtsc
 vg_alt4:
 	LFENCE
 	RDTSC
@@ -351,6 +344,8 @@ vg_alt4_end:
 	ORQ     DX, AX
 	SUBQ    24(R10), AX
 	CMOVQMI R8, AX
+	CMPQ    AX, 240(R10)
+	JHI     gtod_syscall
 	IMULQ   16(R10), AX
 	ADDQ    40(R10)(R11*1), AX
 	MOVL    12(R10), CX
@@ -410,6 +405,13 @@ vg_rg2_abort:
 	JMP gtod_start
 
 vg_end_gettimeofday:
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
 	BYTE $0xcc
 	BYTE $0xcc
 	BYTE $0xcc
@@ -500,7 +502,7 @@ res_syscall:
 
 vg_end_clock_getres:
 vg_pool:
-	// Alternative tsc (asm.go:245) choices
+	// Alternative tsc (asm.go:247) choices
 vg_alt0_c0:
 	RDTSC
 
@@ -514,7 +516,7 @@ vg_alt0_c2:
 	RDTSC
 
 vg_alt0_c2_end:
-	// Alternative tsc (asm.go:245) choices
+	// Alternative tsc (asm.go:247) choices
 vg_alt2_c0:
 	RDTSC
 
@@ -528,7 +530,7 @@ vg_alt2_c2:
 	RDTSC
 
 vg_alt2_c2_end:
-	// Alternative tsc (asm.go:245) choices
+	// Alternative tsc (asm.go:247) choices
 vg_alt4_c0:
 	RDTSC
 

@@ -29,13 +29,15 @@ cg_retry:
 	JNE   cg_syscall
 	XORL  R8, R8
 
-	// Alternative tsc (asm.go:245): lfence_rdtsc, elided
+	// Alternative tsc (asm.go:247): lfence_rdtsc, elided
 	LFENCE
 	RDTSC
 	SHLQ    $0x20, DX
 	ORQ     DX, AX
 	SUBQ    24(R10), AX
 	CMOVQMI R8, AX
+	CMPQ    AX, 240(R10)
+	JHI     cg_syscall
 	IMULQ   16(R10), AX
 	ADDQ    40(R10)(R11*1), AX
 	MOVL    12(R10), CX
@@ -122,19 +124,6 @@ vg_rg0_abort:
 vg_end_clock_gettime:
 	BYTE $0xcc
 	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
 
 	// entry clock_gettime_tl (asm.go:81)
 vg_entry_clock_gettime_tl:
@@ -161,13 +150,15 @@ tl_retry:
 	JNE   tl_syscall
 	XORL  R8, R8
 
-	// Alternative tsc (asm.go:245): lfence_rdtsc, elided
+	// Alternative tsc (asm.go:247): lfence_rdtsc, elided
 	LFENCE
 	RDTSC
 	SHLQ    $0x20, DX
 	ORQ     DX, AX
 	SUBQ    24(R10), AX
 	CMOVQMI R8, AX
+	CMPQ    AX, 240(R10)
+	JHI     tl_syscall
 	IMULQ   16(R10), AX
 	ADDQ    40(R10)(R11*1), AX
 	MOVL    12(R10), CX
@@ -254,19 +245,6 @@ vg_rg1_abort:
 vg_end_clock_gettime_tl:
 	BYTE $0xcc
 	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
 
 	// entry gettimeofday (asm.go:98)
 vg_entry_gettimeofday:
@@ -289,13 +267,15 @@ gtod_retry:
 	JNE   gtod_syscall
 	XORL  R8, R8
 
-	// Alternative tsc (asm.go:245): lfence_rdtsc, elided
+	// Alternative tsc (asm.go:247): lfence_rdtsc, elided
 	LFENCE
 	RDTSC
 	SHLQ    $0x20, DX
 	ORQ     DX, AX
 	SUBQ    24(R10), AX
 	CMOVQMI R8, AX
+	CMPQ    AX, 240(R10)
+	JHI     gtod_syscall
 	IMULQ   16(R10), AX
 	ADDQ    40(R10)(R11*1), AX
 	MOVL    12(R10), CX
@@ -355,6 +335,13 @@ vg_rg2_abort:
 	JMP gtod_start
 
 vg_end_gettimeofday:
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
 	BYTE $0xcc
 	BYTE $0xcc
 	BYTE $0xcc

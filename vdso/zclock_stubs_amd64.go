@@ -13,17 +13,17 @@ func clock_timens_addr() unsafe.Pointer
 // clock_nomarker_addr returns the address of image clock_nomarker, where the linker placed its bytes.
 func clock_nomarker_addr() unsafe.Pointer
 
-// clock_getres_host calls entry clock_getres of image clock_host (offset 832).
+// clock_getres_host calls entry clock_getres of image clock_host (offset 864).
 //
 //go:noescape
 func clock_getres_host(clockid int32, res *Timespec) int32
 
-// clock_getres_nomarker calls entry clock_getres of image clock_nomarker (offset 768).
+// clock_getres_nomarker calls entry clock_getres of image clock_nomarker (offset 784).
 //
 //go:noescape
 func clock_getres_nomarker(clockid int32, res *Timespec) int32
 
-// clock_getres_timens calls entry clock_getres of image clock_timens (offset 832).
+// clock_getres_timens calls entry clock_getres of image clock_timens (offset 864).
 //
 //go:noescape
 func clock_getres_timens(clockid int32, res *Timespec) int32
@@ -58,7 +58,7 @@ func clock_gettime_tl_nomarker(clockid int32, ts *Timespec) int32
 //go:noescape
 func clock_gettime_tl_timens(clockid int32, ts *Timespec) int32
 
-// gettimeofday_host calls entry gettimeofday of image clock_host (offset 576).
+// gettimeofday_host calls entry gettimeofday of image clock_host (offset 592).
 //
 //go:noescape
 func gettimeofday_host(tv *Timeval, tz unsafe.Pointer) int32
@@ -68,22 +68,22 @@ func gettimeofday_host(tv *Timeval, tz unsafe.Pointer) int32
 //go:noescape
 func gettimeofday_nomarker(tv *Timeval, tz unsafe.Pointer) int32
 
-// gettimeofday_timens calls entry gettimeofday of image clock_timens (offset 576).
+// gettimeofday_timens calls entry gettimeofday of image clock_timens (offset 592).
 //
 //go:noescape
 func gettimeofday_timens(tv *Timeval, tz unsafe.Pointer) int32
 
-// time_host calls entry time of image clock_host (offset 752).
+// time_host calls entry time of image clock_host (offset 784).
 //
 //go:noescape
 func time_host(t *int64) int64
 
-// time_nomarker calls entry time of image clock_nomarker (offset 688).
+// time_nomarker calls entry time of image clock_nomarker (offset 704).
 //
 //go:noescape
 func time_nomarker(t *int64) int64
 
-// time_timens calls entry time of image clock_timens (offset 752).
+// time_timens calls entry time of image clock_timens (offset 784).
 //
 //go:noescape
 func time_timens(t *int64) int64

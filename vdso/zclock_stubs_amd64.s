@@ -6,7 +6,7 @@
 TEXT ·clock_getres_host(SB), NOSPLIT, $0-20
 	MOVL clockid+0(FP), DI
 	MOVQ res+8(FP), SI
-	CALL ·clock_host+832(SB)
+	CALL ·clock_host+864(SB)
 	MOVL AX, ret+16(FP)
 	RET
 
@@ -14,7 +14,7 @@ TEXT ·clock_getres_host(SB), NOSPLIT, $0-20
 TEXT ·clock_getres_nomarker(SB), NOSPLIT, $0-20
 	MOVL clockid+0(FP), DI
 	MOVQ res+8(FP), SI
-	CALL ·clock_nomarker+768(SB)
+	CALL ·clock_nomarker+784(SB)
 	MOVL AX, ret+16(FP)
 	RET
 
@@ -22,7 +22,7 @@ TEXT ·clock_getres_nomarker(SB), NOSPLIT, $0-20
 TEXT ·clock_getres_timens(SB), NOSPLIT, $0-20
 	MOVL clockid+0(FP), DI
 	MOVQ res+8(FP), SI
-	CALL ·clock_timens+832(SB)
+	CALL ·clock_timens+864(SB)
 	MOVL AX, ret+16(FP)
 	RET
 
@@ -78,7 +78,7 @@ TEXT ·clock_gettime_tl_timens(SB), NOSPLIT, $0-20
 TEXT ·gettimeofday_host(SB), NOSPLIT, $0-20
 	MOVQ tv+0(FP), DI
 	MOVQ tz+8(FP), SI
-	CALL ·clock_host+576(SB)
+	CALL ·clock_host+592(SB)
 	MOVL AX, ret+16(FP)
 	RET
 
@@ -94,28 +94,28 @@ TEXT ·gettimeofday_nomarker(SB), NOSPLIT, $0-20
 TEXT ·gettimeofday_timens(SB), NOSPLIT, $0-20
 	MOVQ tv+0(FP), DI
 	MOVQ tz+8(FP), SI
-	CALL ·clock_timens+576(SB)
+	CALL ·clock_timens+592(SB)
 	MOVL AX, ret+16(FP)
 	RET
 
 // func time_host(t *int64) int64
 TEXT ·time_host(SB), NOSPLIT, $0-16
 	MOVQ t+0(FP), DI
-	CALL ·clock_host+752(SB)
+	CALL ·clock_host+784(SB)
 	MOVQ AX, ret+8(FP)
 	RET
 
 // func time_nomarker(t *int64) int64
 TEXT ·time_nomarker(SB), NOSPLIT, $0-16
 	MOVQ t+0(FP), DI
-	CALL ·clock_nomarker+688(SB)
+	CALL ·clock_nomarker+704(SB)
 	MOVQ AX, ret+8(FP)
 	RET
 
 // func time_timens(t *int64) int64
 TEXT ·time_timens(SB), NOSPLIT, $0-16
 	MOVQ t+0(FP), DI
-	CALL ·clock_timens+752(SB)
+	CALL ·clock_timens+784(SB)
 	MOVQ AX, ret+8(FP)
 	RET
 

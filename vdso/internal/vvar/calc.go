@@ -225,6 +225,7 @@ func nextParams(old Params, w uint64, s *[NumClocks]sample, r rates, cfg calcCon
 		return np, res
 	}
 	np.Mult = uint64(mult)
+	np.MaxDelta = MaxDeltaFor(np.Mult)
 
 	// Keep readers whose RDTSC trailed their last Seq load continuous too.
 	if !fresh && old.Mult > np.Mult {

@@ -3,7 +3,7 @@
 // reader (the oracle the generated assembly must match bit for bit), and a
 // Timekeeper that keeps the data page in step with the kernel's clocks.
 //
-// # Data page (Page), layout version 1
+// # Data page (Page), layout version 2
 //
 // 4096 bytes, little-endian, naturally aligned fields. The routines address
 // it only through the Off* constants; layout_test.go checks each against the
@@ -15,7 +15,7 @@
 //	     4    4  Mode       ModeInvalid (0): routines make the real system     Start, refresh, tick,
 //	                        call; ModeTSC (1): parameters valid. Any other     Invalidate, Stop
 //	                        value must be treated like ModeInvalid.
-//	     8    4  Version    layout version, 1. Routines do not check it; it    Start, refresh, tick
+//	     8    4  Version    layout version, 2. Routines do not check it; it    Start, refresh, tick
 //	                        is for debuggers and tools.
 //	    12    4  Shift      fixed-point shift (ClockShift = 24)                Start, refresh, tick
 //	    16    8  Mult       (ns << Shift) per TSC cycle; always < 1<<32        refresh, tick
@@ -34,7 +34,10 @@
 //	   232    8  CoarseRes  clock_getres of the coarse clocks, ns (the          Start
 //	                        kernel's TICK_NSEC, read from clock_getres of
 //	                        CLOCK_MONOTONIC_COARSE)
-//	   240 3856  (padding)  zero
+//	   240    8  MaxDelta   largest TSC - TSCBase the routines convert; past   refresh, tick
+//	                        it they make the system call (MaxDeltaFor(Mult):
+//	                        no overflow of Snsec + delta*Mult, ~18 minutes)
+//	   248 3848  (padding)  zero
 //
 // All times in the page are those of the root time namespace, as in the
 // kernel's vvar page; a Timekeeper running inside a time namespace subtracts
@@ -127,15 +130,18 @@
 // quantisation (one unit in 8e6, 0.12 ppm at 2.1 GHz) costs at most 12 ns per
 // 100 ms interval, corrected at the next refresh.
 //
-// Limitation of the fixed layout: nothing stops a reader after 18.3 minutes
-// without a refresh. That happens only when the whole process was frozen
-// (SIGSTOP, cgroup freezer, checkpoint/restore) and a reader runs before the
-// refresh goroutine does, or after a restore on another machine (another
-// TSC). A runtime that freezes processes should Invalidate before and
-// restart the Timekeeper after. A later layout could add a max-delta word
-// (the kernel's CONFIG_GENERIC_VDSO_OVERFLOW_PROTECT) and a second Mult for
-// MONOTONIC_RAW (the kernel has one per clocksource base, CS_HRES_COARSE and
-// CS_RAW).
+// Overflow protection (layout version 2): MaxDelta = MaxDeltaFor(Mult), the
+// largest delta for which Snsec + delta*Mult cannot wrap. A reader whose
+// delta exceeds it makes the system call, as the kernel's vDSO does with
+// CONFIG_GENERIC_VDSO_OVERFLOW_PROTECT. That happens only when the whole
+// process was frozen (SIGSTOP, cgroup freezer, checkpoint/restore) for more
+// than ~18 minutes and a reader runs before the refresh goroutine does; it
+// costs the high-resolution path one compare and a not-taken branch. It
+// does not help a restore on another machine whose TSC is ahead of the old
+// one by less than that (the page's TSCBase means nothing there): a runtime
+// that migrates processes should Invalidate before and restart the
+// Timekeeper after. MONOTONIC_RAW still shares Mult with the other clocks
+// (the kernel keeps one per clocksource base, CS_HRES_COARSE and CS_RAW).
 //
 // # Timekeeper
 //

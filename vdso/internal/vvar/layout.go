@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 )
 
-// Layout version 1 of the data page. The generated assembly addresses the
+// Layout version 2 of the data page. The generated assembly addresses the
 // page only through these constants; layout_test.go checks every one of them
 // against unsafe.Offsetof/Sizeof of Page.
 const (
@@ -23,6 +23,7 @@ const (
 	OffBaseSnsec = 8   // within Base: uint64 nanoseconds << Shift
 	OffHresRes   = 224 // uint64: resolution of the high-resolution clocks, ns
 	OffCoarseRes = 232 // uint64: resolution of the coarse clocks, ns
+	OffMaxDelta  = 240 // uint64: largest TSC - TSCBase the routines convert
 	PageSize     = 4096
 
 	// Time-namespace page.
@@ -31,7 +32,7 @@ const (
 	OffTimensOffSec   = 0  // within TimensOffset: int64 seconds
 	OffTimensOffNsec  = 8  // within TimensOffset: int64 nanoseconds in [0, 1e9)
 	NumClocks         = 12 // clock ids 0..11 have a slot
-	endOfPageFields   = 240
+	endOfPageFields   = 248
 	endOfTimensFields = OffTimensOffsets + NumClocks*TimensOffsetSize
 )
 
@@ -41,8 +42,9 @@ const (
 	ModeTSC     = 1 // the bases and the TSC conversion are valid
 )
 
-// Version is the layout version written to OffVersion.
-const Version = 1
+// Version is the layout version written to OffVersion. Version 2 added
+// MaxDelta.
+const Version = 2
 
 // ClockShift is the shift the Timekeeper writes to OffShift. With it,
 // Snsec + delta*Mult stays below 2^64 for 2^40 ns - 1 s (about 1098 s, 18.3
@@ -74,7 +76,7 @@ type Base struct {
 	Snsec uint64
 }
 
-// Page is the seqlock data page (layout version 1, 4096 bytes). Its fields
+// Page is the seqlock data page (layout version 2, 4096 bytes). Its fields
 // are unexported so that every write goes through Update; read it with Read,
 // Res or Load. A Page must not be copied.
 type Page struct {
@@ -87,6 +89,7 @@ type Page struct {
 	base      [NumClocks]Base
 	hresRes   uint64
 	coarseRes uint64
+	maxDelta  uint64
 	_         [PageSize - endOfPageFields]byte
 }
 
@@ -114,6 +117,22 @@ type Params struct {
 	Base      [NumClocks]Base
 	HresRes   uint64
 	CoarseRes uint64
+	// MaxDelta is the largest TSC - TSCBase the routines convert; past it
+	// they make the system call (see MaxDeltaFor).
+	MaxDelta uint64
+}
+
+// MaxDeltaFor is the MaxDelta that keeps Snsec + delta*mult below 2^64
+// for every Snsec < 1e9 << ClockShift: about 18 minutes of TSC, whatever
+// its frequency. A reader past it (the process was frozen, or restored on
+// another machine, before the Timekeeper could refresh) makes the system
+// call instead of returning a wrapped value, as the kernel's vDSO does with
+// CONFIG_GENERIC_VDSO_OVERFLOW_PROTECT.
+func MaxDeltaFor(mult uint64) uint64 {
+	if mult == 0 {
+		return math.MaxUint64
+	}
+	return (math.MaxUint64 - (nsecPerSec<<ClockShift - 1)) / mult
 }
 
 // IsDataPageClock reports whether routines serve clock from the data page
@@ -237,7 +256,7 @@ func (p *Page) loadFields(atomically bool) Params {
 		v := Params{
 			Mode: p.mode, Version: p.version, Shift: p.shift,
 			Mult: p.mult, TSCBase: p.tscBase, Base: p.base,
-			HresRes: p.hresRes, CoarseRes: p.coarseRes,
+			HresRes: p.hresRes, CoarseRes: p.coarseRes, MaxDelta: p.maxDelta,
 		}
 		return v
 	}
@@ -253,6 +272,7 @@ func (p *Page) loadFields(atomically bool) Params {
 	}
 	v.HresRes = atomic.LoadUint64(&p.hresRes)
 	v.CoarseRes = atomic.LoadUint64(&p.coarseRes)
+	v.MaxDelta = atomic.LoadUint64(&p.maxDelta)
 	return v
 }
 
@@ -296,6 +316,9 @@ var readRetries atomic.Uint64
 //	  if Mode != ModeTSC: syscall
 //	  delta := tsc - TSCBase; if int64(delta) < 0 { delta = 0 }
 //	  if the clock is coarse { delta = 0 }
+//	  if delta > MaxDelta: syscall
+//	  (the routines test MaxDelta on the high-resolution path only, where
+//	  delta can be non-zero)
 //	  ns := Base[c].Snsec + delta*Mult   // uint64, wrapping
 //	  ns >>= Shift & 63                  // SHRQ CL masks the count
 //	  sec := Base[c].Sec
@@ -322,6 +345,12 @@ func (p *Page) Read(clock int, tsc uint64) (sec, nsec int64, ok bool) {
 		delta := tsc - atomic.LoadUint64(&p.tscBase)
 		if int64(delta) < 0 || coarse {
 			delta = 0
+		}
+		if delta > atomic.LoadUint64(&p.maxDelta) {
+			if atomic.LoadUint32(&p.seq) != seq {
+				continue
+			}
+			return 0, 0, false
 		}
 		ns := atomic.LoadUint64(&b.Snsec) + delta*atomic.LoadUint64(&p.mult)
 		ns >>= atomic.LoadUint32(&p.shift) & 63

@@ -3,6 +3,7 @@ package vvar
 import (
 	"encoding/binary"
 	"math"
+	"math/bits"
 	"testing"
 	"unsafe"
 
@@ -20,11 +21,11 @@ func TestLayoutConstants(t *testing.T) {
 		{"OffShift", OffShift, 12}, {"OffMult", OffMult, 16}, {"OffTSCBase", OffTSCBase, 24},
 		{"OffBase", OffBase, 32}, {"BaseSize", BaseSize, 16}, {"OffBaseSec", OffBaseSec, 0},
 		{"OffBaseSnsec", OffBaseSnsec, 8}, {"OffHresRes", OffHresRes, 224},
-		{"OffCoarseRes", OffCoarseRes, 232}, {"PageSize", PageSize, 4096},
+		{"OffCoarseRes", OffCoarseRes, 232}, {"OffMaxDelta", OffMaxDelta, 240}, {"PageSize", PageSize, 4096},
 		{"OffTimensOffsets", OffTimensOffsets, 0}, {"TimensOffsetSize", TimensOffsetSize, 16},
 		{"OffTimensOffSec", OffTimensOffSec, 0}, {"OffTimensOffNsec", OffTimensOffNsec, 8},
 		{"NumClocks", NumClocks, 12},
-		{"ModeInvalid", ModeInvalid, 0}, {"ModeTSC", ModeTSC, 1}, {"Version", Version, 1},
+		{"ModeInvalid", ModeInvalid, 0}, {"ModeTSC", ModeTSC, 1}, {"Version", Version, 2},
 		{"ClockShift", ClockShift, 24},
 		{"ClockRealtime", ClockRealtime, unix.CLOCK_REALTIME},
 		{"ClockMonotonic", ClockMonotonic, unix.CLOCK_MONOTONIC},
@@ -74,6 +75,7 @@ func TestLayoutConstants(t *testing.T) {
 		{"Offsetof(hresRes)", unsafe.Offsetof(p.hresRes), OffHresRes},
 		{"Sizeof(hresRes)", unsafe.Sizeof(p.hresRes), 8},
 		{"Offsetof(coarseRes)", unsafe.Offsetof(p.coarseRes), OffCoarseRes},
+		{"Offsetof(maxDelta)", unsafe.Offsetof(p.maxDelta), OffMaxDelta},
 		{"Sizeof(coarseRes)", unsafe.Sizeof(p.coarseRes), 8},
 		{"Sizeof(Page)", unsafe.Sizeof(p), PageSize},
 		{"Alignof(Page)", unsafe.Alignof(p), 8},
@@ -101,7 +103,7 @@ func TestLayoutBytes(t *testing.T) {
 	v := Params{
 		Mode: 0x01020304, Version: 0x05060708, Shift: 0x090a0b0c,
 		Mult: 0x1112131415161718, TSCBase: 0x2122232425262728,
-		HresRes: 0x3132333435363738, CoarseRes: 0x4142434445464748,
+		HresRes: 0x3132333435363738, CoarseRes: 0x4142434445464748, MaxDelta: 0x7172737475767778,
 	}
 	for c := range v.Base {
 		v.Base[c] = Base{Sec: 0x5100000000000000 + uint64(c), Snsec: 0x6100000000000000 + uint64(c)}
@@ -122,6 +124,7 @@ func TestLayoutBytes(t *testing.T) {
 		{"TSCBase", u64(OffTSCBase), v.TSCBase},
 		{"HresRes", u64(OffHresRes), v.HresRes},
 		{"CoarseRes", u64(OffCoarseRes), v.CoarseRes},
+		{"MaxDelta", u64(OffMaxDelta), v.MaxDelta},
 	}
 	for c := range v.Base {
 		checks = append(checks,
@@ -139,7 +142,7 @@ func TestLayoutBytes(t *testing.T) {
 			t.Errorf("%s: read %#x at its offset, want %#x", c.name, c.got, c.want)
 		}
 	}
-	for i := 240; i < PageSize; i++ {
+	for i := endOfPageFields; i < PageSize; i++ {
 		if mem[i] != 0 {
 			t.Fatalf("padding byte %d = %#x", i, mem[i])
 		}
@@ -167,6 +170,7 @@ func TestLayoutBytes(t *testing.T) {
 func TestReadFallbacks(t *testing.T) {
 	var p Page
 	v := Params{Mode: ModeTSC, Version: Version, Shift: ClockShift, Mult: 1 << ClockShift, TSCBase: 100, HresRes: 1, CoarseRes: 4000000}
+	v.MaxDelta = MaxDeltaFor(v.Mult)
 	for c := range v.Base {
 		v.Base[c] = Base{Sec: 10, Snsec: 5 << ClockShift}
 	}
@@ -248,5 +252,39 @@ func TestParamsLayout(t *testing.T) {
 	}
 	if !publish(&p, &q, RDTSC(), math.MaxUint64) || p.Load() != q || p.Seq() != s+4 {
 		t.Fatalf("publish: got %+v seq %d", p.Load(), p.Seq())
+	}
+}
+
+// TestReadMaxDelta: past MaxDelta the reference reader asks for the system
+// call instead of wrapping; at MaxDelta the largest Snsec does not wrap.
+func TestReadMaxDelta(t *testing.T) {
+	const mult = 8_000_000 // ~2.1 GHz at ClockShift 24
+	max := MaxDeltaFor(mult)
+	if hi, lo := bits.Mul64(max, mult); hi != 0 || lo > math.MaxUint64-(nsecPerSec<<ClockShift-1) {
+		t.Fatalf("MaxDeltaFor(%d) = %d: %d*%d overflows with the largest Snsec", mult, max, max, mult)
+	}
+	if hi, lo := bits.Mul64(max+1, mult); hi == 0 && lo <= math.MaxUint64-(nsecPerSec<<ClockShift-1) {
+		t.Errorf("MaxDeltaFor(%d) = %d is not the largest safe delta", mult, max)
+	}
+	secs := float64(max) * mult / (1 << ClockShift) / 1e9
+	if secs < 1000 || secs > 1100 {
+		t.Errorf("MaxDelta covers %.0f s, want about 1098 s", secs)
+	}
+	var p Page
+	v := Params{Mode: ModeTSC, Version: Version, Shift: ClockShift, Mult: mult, TSCBase: 1000, MaxDelta: max}
+	for c := range v.Base {
+		v.Base[c] = Base{Sec: 10, Snsec: nsecPerSec<<ClockShift - 1}
+	}
+	p.Store(v)
+	if _, _, ok := p.Read(ClockMonotonic, 1000+max); !ok {
+		t.Errorf("Read at TSCBase+MaxDelta: ok=false, want a value")
+	}
+	for _, c := range []int{ClockRealtime, ClockMonotonic, ClockMonotonicRaw, ClockBoottime, ClockTAI} {
+		if s, ns, ok := p.Read(c, 1000+max+1); ok {
+			t.Errorf("clock %d at TSCBase+MaxDelta+1 = %d.%09d, want the system call", c, s, ns)
+		}
+	}
+	if _, _, ok := p.Read(ClockMonotonicCoarse, 1000+max+1); !ok {
+		t.Errorf("MONOTONIC_COARSE ignores the TSC, but Read asks for the system call")
 	}
 }
