@@ -11,11 +11,19 @@
 //	         decodes, and the filler between entries is INT3
 //	sites    variants differ only inside declared marker sites; every site
 //	         starts and ends on an instruction boundary; each site holds what
-//	         its marker declares (NOP5, JMP rel32 to the body, or the
-//	         three-label tail followed by INT3)
+//	         its marker declares (NOP5, JMP rel32 to the body, the
+//	         three-label tail followed by INT3, an alternative's choice
+//	         padded with NOPs and matching its copy in the replacement pool,
+//	         with no branch, stack change or RIP operand in any choice, or
+//	         CALL rel32 to a static call's declared target entry)
 //	stack    following control flow, the stack depth is consistent, zero at
 //	         RET, equal at every site boundary in every variant, and bounded;
 //	         the maximum depth of every entry is reported
+//	regions  every restartable region lies in its entry on instruction
+//	         boundaries; its abort handler is outside the critical section,
+//	         right after the signature (a UD1 no control flow falls into);
+//	         the stack depth is constant inside it (stack follows the abort
+//	         handler from the depth at the region's start)
 //	reach    no reference leaves the image except to a declared data page,
 //	         every branch lands on an instruction inside the image, and no
 //	         branch is indirect
@@ -23,10 +31,10 @@
 //	         (reported, never a failure)
 //
 // Every finding names its check, the variant(s), the entry, the offset, the
-// decoded instruction on each side and the generator program line (from the
-// table's source map), in one format:
+// decoded instruction on each side and the generator program position (from
+// the table's source map, file:line:col), in one format:
 //
-//	sites: variants timens, host, entry clock_gettime, offset 0xaf: variants timens and host differ outside any marker site [timens: MOVL $0x3b9aca01, CX; host: MOVL $0x3b9aca00, CX] (asm.go:244)
+//	asm.go:244:2: sites: variants timens, host, entry clock_gettime, offset 0xaf: variants timens and host differ outside any marker site [timens: MOVL $0x3b9aca01, CX; host: MOVL $0x3b9aca00, CX]
 //
 // The generator (gen.Generate) runs Verify on its final harness build
 // before it writes anything; the vdsogen command (gen/cmd/vdsogen) runs it

@@ -79,10 +79,15 @@ The checks are:
 	         variant, decodes, and the filler between entries is INT3
 	sites    variants differ only inside marker sites; every site starts
 	         and ends on an instruction boundary and holds what its marker
-	         declares (NOP5, JMP rel32 to the body, the tail then INT3)
+	         declares (NOP5, JMP rel32 to the body, the tail then INT3, an
+	         alternative's choice and NOPs matching the replacement pool,
+	         CALL rel32 to a static call's target entry)
 	stack    the stack depth is consistent on every path, zero at RET,
 	         equal where control enters and leaves every site in every
 	         variant, and bounded
+	regions  every restartable region lies on instruction boundaries, its
+	         abort handler follows the signature, and the stack depth is
+	         the same throughout its critical section
 	reach    no reference leaves the image except to a declared data
 	         page; every branch lands inside the image; none is indirect
 
