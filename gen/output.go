@@ -103,8 +103,10 @@ func firstDiff(have, want []byte) string {
 
 // Write replaces the files in dir: each is first written in full to a
 // temporary file beside it, and only when all of them are written are they
-// renamed into place. Files whose contents are unchanged are not touched
-// (their modification times stay), and stale generated files are removed.
+// renamed into place, with every replaced file kept until all renames and
+// removals succeeded so that a failure midway restores the directory (see
+// commit). Files whose contents are unchanged are not touched (their
+// modification times stay), and stale generated files are removed.
 func Write(dir, name string, files map[string][]byte) (err error) {
 	info, err := os.Stat(dir)
 	if err != nil {
@@ -113,8 +115,7 @@ func Write(dir, name string, files map[string][]byte) (err error) {
 	if !info.IsDir() {
 		return fmt.Errorf("output directory %s is not a directory", dir)
 	}
-	type pending struct{ tmp, dst string }
-	var todo []pending
+	var todo []move // temporary files written so far
 	defer func() {
 		if err != nil {
 			for _, p := range todo {
@@ -140,7 +141,7 @@ func Write(dir, name string, files map[string][]byte) (err error) {
 		if err != nil {
 			return fmt.Errorf("writing %s: %w", dst, err)
 		}
-		todo = append(todo, pending{tmp.Name(), dst})
+		todo = append(todo, move{tmp.Name(), dst})
 		_, werr := tmp.Write(files[f])
 		cerr := tmp.Close()
 		if werr != nil || cerr != nil {
@@ -154,17 +155,81 @@ func Write(dir, name string, files map[string][]byte) (err error) {
 	if err != nil {
 		return err
 	}
-	for i, p := range todo {
-		if err := os.Rename(p.tmp, p.dst); err != nil {
-			todo = todo[i:]
-			return fmt.Errorf("replacing %s: %w", p.dst, err)
+	return commit(dir, todo, old)
+}
+
+// move is one file to put in place: tmp renamed to dst.
+type move struct{ tmp, dst string }
+
+// renameFile is os.Rename; tests replace it to make a rename fail midway.
+var renameFile = os.Rename
+
+// commit puts every file in place and removes the stale ones as one
+// transaction as far as the file system allows: each file it replaces or
+// removes is first kept as a hard link beside it, and if any step fails,
+// every file done so far is put back (the replaced contents restored, the
+// new files removed, the stale files returned), so the directory is as it
+// was. The backups are removed once everything succeeded.
+func commit(dir string, moves []move, stale []string) (err error) {
+	type undo struct{ dst, backup string } // backup "" means dst did not exist
+	var done []undo
+	var backups []string
+	defer func() {
+		for _, m := range moves {
+			os.Remove(m.tmp) // the ones not renamed; no-op for the others
 		}
+		if err != nil {
+			for i := len(done) - 1; i >= 0; i-- {
+				u := done[i]
+				if u.backup == "" {
+					os.Remove(u.dst)
+				} else {
+					os.Rename(u.backup, u.dst)
+				}
+			}
+		}
+		for _, b := range backups {
+			os.Remove(b) // after a rollback only those not renamed back
+		}
+	}()
+	backup := func(dst string) (string, error) {
+		if _, err := os.Lstat(dst); os.IsNotExist(err) {
+			return "", nil
+		}
+		b, err := os.CreateTemp(dir, "."+filepath.Base(dst)+".bak*")
+		if err != nil {
+			return "", err
+		}
+		b.Close()
+		if err := os.Remove(b.Name()); err != nil {
+			return "", err
+		}
+		if err := os.Link(dst, b.Name()); err != nil {
+			return "", err
+		}
+		backups = append(backups, b.Name())
+		return b.Name(), nil
 	}
-	todo = nil
-	for _, f := range old {
-		if err := os.Remove(filepath.Join(dir, f)); err != nil {
-			return fmt.Errorf("removing stale %s: %w", f, err)
+	for _, m := range moves {
+		b, err := backup(m.dst)
+		if err != nil {
+			return fmt.Errorf("keeping a copy of %s: %w", m.dst, err)
 		}
+		if err := renameFile(m.tmp, m.dst); err != nil {
+			return fmt.Errorf("replacing %s: %w (every output was restored)", m.dst, err)
+		}
+		done = append(done, undo{m.dst, b})
+	}
+	for _, f := range stale {
+		dst := filepath.Join(dir, f)
+		b, err := backup(dst)
+		if err != nil {
+			return fmt.Errorf("keeping a copy of stale %s: %w", f, err)
+		}
+		if err := os.Remove(dst); err != nil {
+			return fmt.Errorf("removing stale %s: %w (every output was restored)", f, err)
+		}
+		done = append(done, undo{dst, b})
 	}
 	return nil
 }
