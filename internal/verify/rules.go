@@ -61,6 +61,21 @@ func Entries(p *Pass) {
 				p.errorf(im, last.off, nil, "the entry's last instruction falls through past its end at %#x", end)
 			}
 		}
+		// After the last entry: INT3 filler, then the replacement pool,
+		// which the sites rule checks choice by choice.
+		switch {
+		case im.v.Pool < end || im.v.Pool > len(im.b):
+			p.tableErrorf([]string{im.v.Name}, "", im.v.Pool, "the replacement pool starts at %#x, not between the end of the last entry (%#x) and the end of the image (%#x)", im.v.Pool, end, len(im.b))
+		case im.v.Pool == len(im.b) || len(poolOffsets(im.v)) > 0:
+			for _, in := range im.instsIn(end, im.v.Pool) {
+				if !isINT3(&in) {
+					p.errorf(im, in.off, nil, "bytes after the last entry, before the replacement pool, are not INT3 filler")
+					break
+				}
+			}
+		default:
+			p.tableErrorf([]string{im.v.Name}, "", im.v.Pool, "the table puts a replacement pool at %#x but declares no alternative", im.v.Pool)
+		}
 	}
 	if len(p.shared) < 2 {
 		return

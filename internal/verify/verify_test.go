@@ -183,7 +183,16 @@ func TestMutations(t *testing.T) {
 			return where{"entries", "timens", "", 0, "the table says"}
 		}},
 		{"filler between entries", func(m *mut) where {
-			e := m.variant("host").Entries[1]
+			// The first entry with filler before it.
+			es := m.variant("host").Entries
+			i := 1
+			for i < len(es)-1 && es[i].Offset == es[i-1].Offset+es[i-1].Size {
+				i++
+			}
+			e := es[i]
+			if e.Offset == es[i-1].Offset+es[i-1].Size {
+				m.t.Fatal("no entry of the reference has filler before it")
+			}
 			m.write(e.Offset-1, []byte{0x90}, shared...)
 			return where{"entries", "host", "", e.Offset - 1, "filler before the entry is not INT3"}
 		}},
@@ -299,6 +308,16 @@ func TestMutations(t *testing.T) {
 				}
 			}
 			return where{"sites", "host", "", s.Choices[0].Offset + 1, "padded with INT 0x3, not NOPs"}
+		}},
+		{"bytes between the last entry and the pool", func(m *mut) where {
+			// The pool moves one byte later: its first byte now sits
+			// between the last entry and the pool, and is not INT3.
+			for _, v := range shared {
+				m.variant(v).Pool++
+			}
+			v := m.variant("host")
+			last := v.Entries[len(v.Entries)-1]
+			return where{"entries", "host", "", last.Offset + last.Size, "before the replacement pool, are not INT3 filler"}
 		}},
 		{"region signature missing", func(m *mut) where {
 			r := m.variant("host").Regions[0]
