@@ -28,6 +28,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -332,9 +333,50 @@ func runVerify(c *cmdEnv, args []string) int {
 			entries = len(pkg.Table.Variants[0].Entries)
 		}
 		fmt.Fprintf(c.stdout, "ok %s: program %s, %d variants, %d entries\n", filepath.Dir(pkg.LayoutFile), pkg.Table.Program, len(pkg.Table.Variants), entries)
+		printEntries(c.stdout, pkg.Table, r)
 		printPairs(c.stdout, r)
 	}
 	return 0
+}
+
+// printEntries lists every entry once for the shared variants (the
+// verifier has just checked that they sit at the same offset with the same
+// size in each) and once per standalone variant, with the maximum stack
+// depth the stack rule measured.
+func printEntries(w io.Writer, t *layout.Table, r *verify.Report) {
+	groups := [][]layout.Variant{nil}
+	for _, v := range t.Variants {
+		if v.Standalone {
+			groups = append(groups, []layout.Variant{v})
+			continue
+		}
+		groups[0] = append(groups[0], v)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  ENTRY\tOFFSET\tSIZE\tMAX STACK\tVARIANTS")
+	for _, g := range groups {
+		if len(g) == 0 {
+			continue
+		}
+		var names []string
+		for _, v := range g {
+			names = append(names, v.Name)
+		}
+		what := strings.Join(names, ", ")
+		if g[0].Standalone {
+			what += " (standalone)"
+		}
+		for _, e := range g[0].Entries {
+			var depths []string
+			for _, v := range g {
+				if d, ok := r.MaxStack(v.Name, e.Name); ok && !slices.Contains(depths, strconv.Itoa(d)) {
+					depths = append(depths, strconv.Itoa(d))
+				}
+			}
+			fmt.Fprintf(tw, "  %s\t%#04x\t%d\t%s\t%s\n", e.Name, e.Offset, e.Size, strings.Join(depths, "/"), what)
+		}
+	}
+	tw.Flush()
 }
 
 func plural(n int) string {
