@@ -75,6 +75,52 @@ func (b *Builder) check() {
 		}
 	}
 	b.checkCallCycles()
+	b.checkChoiceKeys()
+}
+
+// checkChoiceKeys: every choice marker of one key offers the same choices
+// (names and, for alternatives, features, in the same order): the variants
+// file and a loader pick by key, for all its sites at once.
+func (b *Builder) checkChoiceKeys() {
+	first := map[string]ChoiceMarker{}
+	for _, mk := range b.prog.Markers {
+		cm, ok := mk.(ChoiceMarker)
+		if !ok {
+			continue
+		}
+		f, seen := first[cm.MarkerKey()]
+		if !seen {
+			first[cm.MarkerKey()] = cm
+			continue
+		}
+		if f.Position() == cm.Position() {
+			continue // one helper placing the same marker in several entries
+		}
+		if choiceSignature(f) != choiceSignature(cm) {
+			b.errorf(cm.Position(), "key %q offers %s here but %s at %s; every marker of one key must offer the same choices",
+				cm.MarkerKey(), choiceSignature(cm), choiceSignature(f), f.Position())
+		}
+	}
+}
+
+// choiceSignature describes what a choice marker offers, for comparison
+// and messages: "Alternative [a b(rdtscp)]" or "StaticCall [f g]".
+func choiceSignature(cm ChoiceMarker) string {
+	switch n := cm.(type) {
+	case *AlternativeNode:
+		var parts []string
+		for _, c := range n.Choices {
+			if c.Feature != "" {
+				parts = append(parts, c.Name+"("+c.Feature+")")
+			} else {
+				parts = append(parts, c.Name)
+			}
+		}
+		return "Alternative [" + strings.Join(parts, " ") + "]"
+	case *StaticCallNode:
+		return "StaticCall [" + strings.Join(n.Targets, " ") + "]"
+	}
+	return "?"
 }
 
 // knownFeatures are the CPU features a loader can test for an alternative.

@@ -1,0 +1,33 @@
+//go:build ignore
+
+package main
+
+import (
+	. "github.com/mmcloughlin/avo/reg"
+
+	. "github.com/vdsogen/vdsogen/dsl"
+	"github.com/vdsogen/vdsogen/gen"
+)
+
+var page = DataPage("page", 64)
+
+func main() {
+	Entry("now", "func(x int64) int64")
+	MOVQ(page.At(0), RAX)
+	StaticBranch("timens", func() {
+		ADDQ(page.At(8), RAX)
+	})
+	Alternative("tsc",
+		Alt("plain", "", func() { RDTSC() }),
+		Alt("ordered", "rdtscp", func() { RDTSCP() }),
+	)
+	RET()
+
+	Entry("later", "func(x int64) int64")
+	Alternative("tsc",
+		Alt("plain", "", func() { RDTSC() }),
+		Alt("fenced", "lfence_rdtsc", func() { LFENCE(); RDTSC() }),
+	)
+	RET()
+	gen.Main()
+}
