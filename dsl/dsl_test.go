@@ -518,3 +518,60 @@ func TestProgramTwice(t *testing.T) {
 		t.Fatalf("regression: a second Program() call reports %d errors instead of %d: dsl/builder.go Program runs check() again, which appends the whole-program errors to prog.errs a second time; run check once (or reset the check errors)", n2, n1)
 	}
 }
+
+// TestChoiceMarkersAndRegions records an Alternative, a StaticCall and a
+// Region and checks what the Program holds: the choices in order with
+// their features and bodies, the targets, the region's body and abort
+// handler, marker ids in program order, markers inside a region listed,
+// and positions at the calls.
+func TestChoiceMarkersAndRegions(t *testing.T) {
+	b := New()
+	pg := b.DataPage("page", 64)
+	b.Entry("f", "func() int64")
+	b.Label("retry")
+	regionLine := next()
+	b.Region("seq", func() {
+		b.MOVQ(pg.At(0), reg.RCX)
+		b.Alternative("tsc",
+			Alt("plain", "", func() { b.RDTSC() }),
+			Alt("fenced", "lfence_rdtsc", func() { b.LFENCE(); b.RDTSC() }),
+		)
+		b.CMPQ(reg.RCX, pg.At(0))
+		b.JNE(L("retry"))
+	}, func() { b.JMP(L("retry")) })
+	callLine := next()
+	b.StaticCall("pick", "g", "h")
+	b.RET()
+	b.Entry("g", "func() int64")
+	b.RET()
+	b.Entry("h", "func() int64")
+	b.RET()
+	prog, err := b.Program()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(prog.Markers) != 2 || len(prog.Regions) != 1 {
+		t.Fatalf("markers %d, regions %d; want 2 and 1", len(prog.Markers), len(prog.Regions))
+	}
+	alt, ok := prog.Markers[0].(*AlternativeNode)
+	if !ok || alt.Key != "tsc" || alt.ID != 0 || len(alt.Choices) != 2 {
+		t.Fatalf("first marker %#v", prog.Markers[0])
+	}
+	if c := alt.Choices[1]; c.Name != "fenced" || c.Feature != "lfence_rdtsc" || len(c.Body) != 2 {
+		t.Errorf("choice 1: %q %q with %d nodes", c.Name, c.Feature, len(c.Body))
+	}
+	if got := alt.ChoiceNames(); strings.Join(got, ",") != "plain,fenced" {
+		t.Errorf("ChoiceNames = %q", got)
+	}
+	sc, ok := prog.Markers[1].(*StaticCallNode)
+	if !ok || sc.ID != 1 || strings.Join(sc.ChoiceNames(), ",") != "g,h" || sc.Pos.Line != callLine {
+		t.Errorf("second marker %#v", prog.Markers[1])
+	}
+	r := prog.Regions[0]
+	if r.Name != "seq" || r.Pos.Line != regionLine || len(r.Body) != 4 || len(r.Abort) != 1 {
+		t.Errorf("region %q at line %d with %d body and %d abort nodes", r.Name, r.Pos.Line, len(r.Body), len(r.Abort))
+	}
+	if r.Body[1] != Node(alt) {
+		t.Errorf("the alternative is not the region's second node")
+	}
+}
