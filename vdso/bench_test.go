@@ -170,18 +170,11 @@ func benchLoad(b *testing.B, choice string) (*loader.Image, unsafe.Pointer) {
 	if got := im.Choices()["tsc"]; got != choice {
 		b.Fatalf("tsc = %s, want %s", got, choice)
 	}
-	d, err := im.Page("vdsoData")
-	if err != nil {
-		b.Fatal(err)
-	}
-	tn, err := im.Page("vdsoTimens")
-	if err != nil {
-		b.Fatal(err)
-	}
-	tk, err := vvar.Start((*vvar.Page)(d), (*vvar.TimensPage)(tn), vvar.Options{Clock: kernelClock()})
+	d, tn := ldPages(b, im)
+	tk, err := vvar.Start(d, tn, vvar.Options{Clock: kernelClock()})
 	if err != nil {
 		b.Skipf("no usable data page: %v", err)
 	}
 	b.Cleanup(tk.Stop)
-	return im, d
+	return im, unsafe.Pointer(d)
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -208,17 +207,8 @@ func TestLoaderTSCChoices(t *testing.T) {
 				t.Fatalf("Choices()[tsc] = %s", got)
 			}
 			checkTSCSites(t, im, "host", choice)
-			page, tn := ldPages(t, im)
-			defer debug.SetGCPercent(debug.SetGCPercent(-1))
-			tk, err := vvar.Start(page, tn, vvar.Options{Manual: true})
-			var tscErr *vvar.TSCError
-			if errors.As(err, &tscErr) {
-				t.Skipf("no usable TSC: %v", err)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tk.Stop()
+			_, _, tk, stop := manualTimekeeper(t, im)
+			defer stop()
 			const tol = 50 * time.Microsecond
 			for _, entry := range []string{"clock_gettime", "clock_gettime_tl"} {
 				fn := ldEntry(t, im, entry)

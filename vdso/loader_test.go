@@ -34,7 +34,32 @@ func ldLoad(t *testing.T, variant string, entries ...string) *loader.Image {
 	return im
 }
 
-func ldPages(t *testing.T, im *loader.Image) (*vvar.Page, *vvar.TimensPage) {
+// manualTimekeeper starts a timekeeper on a loaded image's pages, driven
+// from the calling goroutine, with the collector off: a seqlock writer
+// stopped while the sequence is odd (by a stop-the-world, say) would leave
+// readers spinning inside the routine, where the runtime cannot preempt
+// them, and the world could then never stop. It skips the test where the
+// TSC is unusable. Call stop (deferred) before closing the image.
+func manualTimekeeper(t *testing.T, im *loader.Image) (page *vvar.Page, tn *vvar.TimensPage, tk *vvar.Timekeeper, stop func()) {
+	t.Helper()
+	page, tn = ldPages(t, im)
+	gc := debug.SetGCPercent(-1)
+	tk, err := vvar.Start(page, tn, vvar.Options{Manual: true})
+	if err != nil {
+		debug.SetGCPercent(gc)
+		var tscErr *vvar.TSCError
+		if errors.As(err, &tscErr) {
+			t.Skipf("no usable TSC: %v", err)
+		}
+		t.Fatal(err)
+	}
+	return page, tn, tk, func() {
+		tk.Stop()
+		debug.SetGCPercent(gc)
+	}
+}
+
+func ldPages(t testing.TB, im *loader.Image) (*vvar.Page, *vvar.TimensPage) {
 	t.Helper()
 	d, err := im.Page("vdsoData")
 	if err != nil {
@@ -227,22 +252,8 @@ func switchTorture(t *testing.T, choice string) {
 		t.Fatal(err)
 	}
 	defer im.Close()
-	page, tn := ldPages(t, im)
-	// The timekeeper is driven from this goroutine and the collector is
-	// off: a seqlock writer stopped while the sequence is odd (by a
-	// stop-the-world, say) would leave the readers spinning inside the
-	// routine, where the runtime cannot preempt them, and the world could
-	// then never stop: a deadlock that has nothing to do with switching.
-	defer debug.SetGCPercent(debug.SetGCPercent(-1))
-	tk, err := vvar.Start(page, tn, vvar.Options{Manual: true})
-	var tscErr *vvar.TSCError
-	if errors.As(err, &tscErr) {
-		t.Skipf("no usable TSC: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tk.Stop()
+	_, tn, tk, stopTimekeeper := manualTimekeeper(t, im)
+	defer stopTimekeeper()
 	const offset = 1000 * time.Second
 	tn.Offsets[vvar.ClockMonotonic] = vvar.TimensOffset{Sec: int64(offset / time.Second)}
 
