@@ -7,13 +7,21 @@ package vvar
 
 import "testing"
 
-func BenchmarkTick(b *testing.B) {
-	var p Page
-	tk, err := Start(&p, nil, Options{Manual: true})
+// manualPage starts a Timekeeper driven by the benchmark on a fresh page,
+// stopped when b ends; it skips b where the TSC is unusable.
+func manualPage(b *testing.B) (*Page, *Timekeeper) {
+	b.Helper()
+	p := new(Page)
+	tk, err := Start(p, nil, Options{Manual: true})
 	if err != nil {
 		b.Skip(err)
 	}
-	defer tk.Stop()
+	b.Cleanup(tk.Stop)
+	return p, tk
+}
+
+func BenchmarkTick(b *testing.B) {
+	_, tk := manualPage(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		tk.Tick()
@@ -21,12 +29,7 @@ func BenchmarkTick(b *testing.B) {
 }
 
 func BenchmarkRefresh(b *testing.B) {
-	var p Page
-	tk, err := Start(&p, nil, Options{Manual: true})
-	if err != nil {
-		b.Skip(err)
-	}
-	defer tk.Stop()
+	_, tk := manualPage(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		tk.Refresh()
@@ -34,12 +37,7 @@ func BenchmarkRefresh(b *testing.B) {
 }
 
 func BenchmarkRead(b *testing.B) {
-	var p Page
-	tk, err := Start(&p, nil, Options{Manual: true})
-	if err != nil {
-		b.Skip(err)
-	}
-	defer tk.Stop()
+	p, _ := manualPage(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		p.Read(ClockMonotonic, RDTSC())
