@@ -421,9 +421,10 @@ func buildTable(prog *dsl.Program, set *variants.Set, name string, ms map[string
 			case *dsl.ThreeLabelNode:
 				site.Kind, site.Target = layout.ThreeLabel, m.labels[outLabel(n.ID)]
 			case *dsl.AlternativeNode:
+				held := chosen(&v, n)
 				site.Kind = layout.Alternative
-				site.Choice = n.Choices[chosen(&v, n)].Name
-				site.Target = m.labels[poolLabel(n.ID, chosen(&v, n))]
+				site.Choice = n.Choices[held].Name
+				site.Target = m.labels[poolLabel(n.ID, held)]
 				for i, c := range n.Choices {
 					start, end := m.labels[poolLabel(n.ID, i)], m.labels[poolEndLabel(n.ID, i)]
 					b := append([]byte(nil), m.image[start:end]...)

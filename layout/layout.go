@@ -186,6 +186,25 @@ func (v *Variant) Entry(name string) (Entry, bool) {
 	return Entry{}, false
 }
 
+// ChoiceNamed returns the choice of s named name.
+func (s *Site) ChoiceNamed(name string) (Choice, bool) {
+	for _, c := range s.Choices {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return Choice{}, false
+}
+
+// ChoiceNames lists the names of s's choices, in declaration order.
+func (s *Site) ChoiceNames() []string {
+	names := make([]string, len(s.Choices))
+	for i, c := range s.Choices {
+		names[i] = c.Name
+	}
+	return names
+}
+
 // SourceAt returns the program line that produced the byte at offset off,
 // or "" if the table does not say.
 func (v *Variant) SourceAt(off int) string {

@@ -25,24 +25,12 @@ func sameChoices(a, b layout.Site) bool {
 	return true
 }
 
-// choice returns the choice named name of s.
-func choice(s layout.Site, name string) (layout.Choice, bool) {
-	for _, c := range s.Choices {
-		if c.Name == name {
-			return c, true
-		}
-	}
-	return layout.Choice{}, false
-}
-
 // poolLen is how many bytes of the replacement pool choice c of im
 // occupies: up to the next choice, or to the end of the image.
 func poolLen(im *image, c layout.Choice) int {
-	offs := poolOffsets(im.v)
-	sort.Ints(offs)
-	i := sort.SearchInts(offs, c.Offset+1)
-	if i < len(offs) {
-		return offs[i] - c.Offset
+	i := sort.SearchInts(im.pool, c.Offset+1)
+	if i < len(im.pool) {
+		return im.pool[i] - c.Offset
 	}
 	return len(im.b) - c.Offset
 }
@@ -59,7 +47,7 @@ func (p *Pass) alternative(im *image, s layout.Site) {
 		p.errorf(im, start, nil, "alternative %s has %d choices, want at least 2", s.Key, len(s.Choices))
 		return
 	}
-	cur, ok := choice(s, s.Choice)
+	cur, ok := s.ChoiceNamed(s.Choice)
 	if !ok {
 		p.errorf(im, start, nil, "alternative %s: the table says the site holds choice %q, which is not one of its choices", s.Key, s.Choice)
 		return
@@ -143,7 +131,7 @@ func (p *Pass) staticCall(im *image, s layout.Site) {
 		p.errorf(im, start, nil, "static call %s site crosses an %d-byte window (at address %#x): it cannot be re-targeted atomically", s.Key, patchWindow, a)
 	}
 	t, _ := relTarget(in)
-	cur, ok := choice(s, s.Choice)
+	cur, ok := s.ChoiceNamed(s.Choice)
 	if !ok || t != cur.Offset || t != s.Target {
 		p.errorf(im, start, nil, "static call %s calls %#x, but the table says its target is %q at %#x", s.Key, t, s.Choice, s.Target)
 	}

@@ -2,6 +2,7 @@ package verify
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -31,6 +32,9 @@ type image struct {
 	at map[int]int
 	// entries are the table's entries clipped to the image, sorted by offset.
 	entries []layout.Entry
+	// pool lists where the alternatives' choices start in the replacement
+	// pool, sorted.
+	pool []int
 }
 
 // decodeImage decodes v's bytes linearly from 0 and again from every entry
@@ -49,7 +53,9 @@ func decodeImage(v *layout.Variant, img Image, resolve func(uint64) (string, int
 	}
 	// The replacement pool starts a new run, and so does every choice in
 	// it: choices are decoded as the loader will copy them.
-	for _, o := range append(poolOffsets(v), v.Pool) {
+	im.pool = poolOffsets(v)
+	sort.Ints(im.pool)
+	for _, o := range append(slices.Clone(im.pool), v.Pool) {
 		if o > 0 && o < len(im.b) {
 			cuts = append(cuts, o)
 		}

@@ -66,7 +66,7 @@ func Entries(p *Pass) {
 		switch {
 		case im.v.Pool < end || im.v.Pool > len(im.b):
 			p.tableErrorf([]string{im.v.Name}, "", im.v.Pool, "the replacement pool starts at %#x, not between the end of the last entry (%#x) and the end of the image (%#x)", im.v.Pool, end, len(im.b))
-		case im.v.Pool == len(im.b) || len(poolOffsets(im.v)) > 0:
+		case im.v.Pool == len(im.b) || len(im.pool) > 0:
 			for _, in := range im.instsIn(end, im.v.Pool) {
 				if !isINT3(&in) {
 					p.errorf(im, in.off, nil, "bytes after the last entry, before the replacement pool, are not INT3 filler")

@@ -16,25 +16,6 @@ func choiceSite(s *layout.Site) bool {
 	return s.Kind == layout.Alternative || s.Kind == layout.StaticCall
 }
 
-// choiceNames lists the names of a site's choices, in declaration order.
-func choiceNames(s *layout.Site) []string {
-	names := make([]string, len(s.Choices))
-	for i, c := range s.Choices {
-		names[i] = c.Name
-	}
-	return names
-}
-
-// findChoice returns the choice of s named name.
-func findChoice(s *layout.Site, name string) (layout.Choice, bool) {
-	for _, c := range s.Choices {
-		if c.Name == name {
-			return c, true
-		}
-	}
-	return layout.Choice{}, false
-}
-
 // choiceKeys groups the alternative and static-call sites of v by key and
 // checks that every site of a key declares the same kind and choices.
 func choiceKeys(v *layout.Variant) (map[string]*layout.Site, error) {
@@ -52,9 +33,9 @@ func choiceKeys(v *layout.Variant) (map[string]*layout.Site, error) {
 			keys[s.Key] = s
 			continue
 		}
-		if first.Kind != s.Kind || !slices.Equal(choiceNames(first), choiceNames(s)) {
+		if first.Kind != s.Kind || !slices.Equal(first.ChoiceNames(), s.ChoiceNames()) {
 			return nil, fmt.Errorf("loader: sites of key %s disagree: %s %v at %#x, %s %v at %#x",
-				s.Key, first.Kind, choiceNames(first), first.Offset, s.Kind, choiceNames(s), s.Offset)
+				s.Key, first.Kind, first.ChoiceNames(), first.Offset, s.Kind, s.ChoiceNames(), s.Offset)
 		}
 	}
 	return keys, nil
@@ -78,10 +59,10 @@ func (im *Image) pickChoices(v *layout.Variant, cpu CPU) error {
 			return fmt.Errorf("loader: Options.Choices: no alternative or static-call key %q in %s (keys: %s)",
 				key, im.tab.Program, listOrNone(slices.Sorted(maps.Keys(keys))))
 		}
-		c, ok := findChoice(s, name)
+		c, ok := s.ChoiceNamed(name)
 		if !ok {
 			return fmt.Errorf("loader: Options.Choices: %s %s has no choice %q (choices: %s)",
-				s.Kind, key, name, strings.Join(choiceNames(s), ", "))
+				s.Kind, key, name, strings.Join(s.ChoiceNames(), ", "))
 		}
 		has, err := cpu.Has(c.Feature)
 		if err != nil {
@@ -158,7 +139,7 @@ func (im *Image) applyChoices(code []byte, variant string) error {
 // when the site already holds that choice and carries data references
 // (whose linked bytes only the image has).
 func siteBytes(s *layout.Site, name string) ([]byte, error) {
-	c, ok := findChoice(s, name)
+	c, ok := s.ChoiceNamed(name)
 	if !ok {
 		return nil, fmt.Errorf("loader: %s site %s at %#x has no choice %q", s.Kind, s.Key, s.Offset, name)
 	}
