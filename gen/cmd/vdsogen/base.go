@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+
+	"github.com/vdsogen/vdsogen/internal/harness"
+	"github.com/vdsogen/vdsogen/internal/verify"
+)
+
+// A command is one subcommand, documented in the go command's manner.
+type command struct {
+	name      string
+	usageLine string
+	short     string
+	long      string
+	run       func(c *cmdEnv, args []string) int
+	flags     func(fs *flag.FlagSet)
+}
+
+// cmdEnv is what a running command writes to.
+type cmdEnv struct {
+	cmd            *command
+	stdout, stderr io.Writer
+	fs             *flag.FlagSet
+	json           *bool
+}
+
+const mainUsage = `Vdsogen inspects and verifies the images vdsogen generated.
+
+Usage:
+
+	vdsogen <command> [arguments]
+
+The commands are:
+{{commands}}
+Use "vdsogen help <command>" for more information about a command.
+`
+
+func printMainUsage(w io.Writer) {
+	var b strings.Builder
+	b.WriteString("\n")
+	for _, c := range commands {
+		fmt.Fprintf(&b, "\t%-10s %s\n", c.name, c.short)
+	}
+	fmt.Fprint(w, strings.Replace(mainUsage, "{{commands}}", b.String(), 1))
+}
+
+// run is the command line: it returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		printMainUsage(stderr)
+		return 2
+	}
+	name, args := args[0], args[1:]
+	if name == "help" || name == "-h" || name == "-help" || name == "--help" {
+		return help(args, stdout, stderr)
+	}
+	for _, c := range commands {
+		if c.name != name {
+			continue
+		}
+		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		env := &cmdEnv{cmd: c, stdout: stdout, stderr: stderr, fs: fs, json: fs.Bool("json", false, "")}
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fmt.Fprintf(stdout, "usage: %s\n\n%s\n", c.usageLine, c.long)
+				return 0
+			}
+			return env.usage("%v", err)
+		}
+		return c.run(env, fs.Args())
+	}
+	fmt.Fprintf(stderr, "vdsogen %s: unknown command\nRun 'vdsogen help' for usage.\n", name)
+	return 2
+}
+
+func help(args []string, stdout, stderr io.Writer) int {
+	switch len(args) {
+	case 0:
+		printMainUsage(stdout)
+		return 0
+	case 1:
+		for _, c := range commands {
+			if c.name == args[0] {
+				fmt.Fprintf(stdout, "usage: %s\n\n%s\n", c.usageLine, c.long)
+				return 0
+			}
+		}
+		fmt.Fprintf(stderr, "vdsogen help %s: unknown help topic. Run 'vdsogen help'.\n", args[0])
+		return 2
+	}
+	fmt.Fprintf(stderr, "usage: vdsogen help command\n\nToo many arguments given.\n")
+	return 2
+}
+
+// usage reports a usage error the way the go command does.
+func (c *cmdEnv) usage(format string, args ...any) int {
+	fmt.Fprintf(c.stderr, "vdsogen %s: %s\nusage: %s\nRun 'vdsogen help %s' for details.\n", c.cmd.name, fmt.Sprintf(format, args...), c.cmd.usageLine, c.cmd.name)
+	return 2
+}
+
+// fail reports an error that is not the user's command line.
+func (c *cmdEnv) fail(err error) int {
+	var be *harness.BuildError
+	if errors.As(err, &be) {
+		fmt.Fprintf(c.stderr, "vdsogen %s: the Go toolchain rejected the generated assembly:\n%s\n", c.cmd.name, strings.TrimRight(be.Output, "\n"))
+		return 1
+	}
+	fmt.Fprintf(c.stderr, "vdsogen %s: %v\n", c.cmd.name, err)
+	return 1
+}
+
+// load finds, assembles and verifies the program named by paths.
+func (c *cmdEnv) load(paths []string) (*verify.Package, *verify.Input, *verify.Report, error) {
+	if len(paths) == 0 {
+		paths = []string{"."}
+	}
+	pkg, err := verify.Load(paths)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	in, err := pkg.Assemble(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return pkg, in, verify.Verify(in), nil
+}
+
+// where names the file a finding is about: its first variant's assembly,
+// or the layout table.
+func where(pkg *verify.Package, f verify.Finding) string {
+	if len(f.Variants) > 0 {
+		if p, ok := pkg.AsmFiles[f.Variants[0]]; ok {
+			return p
+		}
+	}
+	return pkg.LayoutFile
+}
+
+func printFindings(w io.Writer, pkg *verify.Package, r *verify.Report) {
+	for _, f := range r.Findings {
+		fmt.Fprintf(w, "%s: %s\n", where(pkg, f), f)
+	}
+}
+
+func printPairs(w io.Writer, r *verify.Report) {
+	for _, p := range r.Pairs {
+		if p.Switchable {
+			fmt.Fprintf(w, "live switch %s <-> %s: yes\n", p.A, p.B)
+			continue
+		}
+		fmt.Fprintf(w, "live switch %s <-> %s: no: %s\n", p.A, p.B, strings.Join(p.Why, "; "))
+	}
+}
+
+func writeJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
