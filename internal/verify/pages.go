@@ -224,8 +224,10 @@ type pageCheck struct {
 	report bool
 }
 
-// pages runs the interpretation on every entry of every variant.
+// pages runs the interpretation on every entry of every variant, and
+// checks the page operands of the assembly text when the input has it.
 func pages(p *Pass, fr *flowResult) {
+	asmPageRefs(p)
 	for _, im := range p.images {
 		alts := map[int]*layout.Site{}
 		for i := range im.v.Sites {

@@ -297,7 +297,7 @@ func TestSoundness(t *testing.T) {
 		}},
 		{"displacement past the page", func(m *mut) where {
 			x := m.at(eGettime, bytesAre(0x49, 0x3b, 0x82, 0xf0, 0x00, 0x00, 0x00)) // CMPQ AX, 240(R10)
-			m.write(x.off+3, []byte{0xfc, 0x0f}, shared...)                        // 4092(R10)
+			m.write(x.off+3, []byte{0xfc, 0x0f}, shared...)                         // 4092(R10)
 			return where{"pages", "host", eGettime, x.off, "reads 8 bytes at vdsoData+4092 through 4092(R10): outside the 4096 bytes declared for data page vdsoData"}
 		}},
 		{"LEAQ page+3900 then 240(R10)", func(m *mut) where {
@@ -414,4 +414,34 @@ func TestTailCallAllowed(t *testing.T) {
 			t.Error(f)
 		}
 	}
+}
+
+// TestAsmPageOperands: the reference's assembly text has no page operand
+// outside its page; a LEAQ vdsoData+4096(SB), which the linker resolves
+// into the next page's first byte, is refused at its line and instruction.
+func TestAsmPageOperands(t *testing.T) {
+	pkg, err := Load([]string{"../../vdso"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &mut{t: t, in: referenceInput(t)}
+	if err := pkg.ReadAsm(m.in); err != nil {
+		t.Fatal(err)
+	}
+	if r := Verify(m.in); !r.OK() {
+		t.Fatalf("the reference with its assembly text: %v", r.Err())
+	}
+	host := m.in.Asm["host"]
+	text := string(host.Text)
+	line := 1 + strings.Count(text[:strings.Index(text, "·vdsoData+0(SB)")], "\n")
+	host.Text = []byte(strings.Replace(text, "·vdsoData+0(SB)", "·vdsoData+4096(SB)", 1))
+	m.in.Asm["host"] = host
+	lea := m.at(eGettime, op(x86asm.LEA))
+	d := binary.LittleEndian.Uint32(m.in.Images["host"].Bytes[lea.off+3:])
+	m.write(lea.off+3, binary.LittleEndian.AppendUint32(nil, d+4096), "host")
+	r := Verify(m.in)
+	checkFinding(t, m.in, r, where{"pages", "host", eGettime, lea.off,
+		"zclock_host_amd64.s:" + strconv.Itoa(line) + ":"})
+	checkFinding(t, m.in, r, where{"pages", "host", eGettime, lea.off,
+		"refers to vdsoData+4096, outside the 4096 bytes declared for data page vdsoData (the linker resolved it into vdsoTimens+0)"})
 }

@@ -19,6 +19,17 @@ type Input struct {
 	// MaxStack bounds the stack depth of every entry, in bytes; 0 means
 	// DefaultMaxStack.
 	MaxStack int
+	// Asm optionally holds, by variant name, the Go assembly each image
+	// was built from (Package.ReadAsm fills it). The bytes cannot tell
+	// page+4096(SB) from the symbol the linker put after the page; the
+	// text can, and the pages rule checks every page operand in it.
+	Asm map[string]AsmFile
+}
+
+// AsmFile is one variant's assembly text and its path (for positions).
+type AsmFile struct {
+	Path string
+	Text []byte
 }
 
 // Image is one variant image as linked.
