@@ -42,8 +42,10 @@ type graph struct {
 	// reached lists the offsets of the reached instructions, sorted.
 	reached []int
 	succ    map[int][]edge
-	// calls maps the offset of a CALL rel32 to the entry it calls.
-	calls map[int]layout.Entry
+	// calls maps the offset of a CALL rel32 to the entries it may call:
+	// its target, and at a static-call site every target a loader may
+	// choose.
+	calls map[int][]layout.Entry
 }
 
 // flowResult holds every graph, by variant name and entry offset.
@@ -161,7 +163,7 @@ func flow(p *Pass) *flowResult {
 // buildGraph follows control from e's start, and from the abort handler of
 // each of its regions once the region is reached.
 func buildGraph(p *Pass, im *image, e layout.Entry) *graph {
-	g := &graph{im: im, e: e, succ: map[int][]edge{}, calls: map[int]layout.Entry{}}
+	g := &graph{im: im, e: e, succ: map[int][]edge{}, calls: map[int][]layout.Entry{}}
 	end := e.Offset + e.Size
 	if end > len(im.b) {
 		return g // Entries reports it
@@ -196,6 +198,10 @@ func buildGraph(p *Pass, im *image, e layout.Entry) *graph {
 		// A target outside the entry that is not another entry's start
 		// is Reach's finding; the graph stops there.
 		branch := func(t int) {
+			if s, ok := insideAlternative(im, t); ok {
+				p.errorf(im, off, nil, "%s goes to %#x, inside alternative %s [%#x, %#x): a loader may put another choice there, whose instructions start elsewhere", in.Op, t, s.Key, s.Offset, s.Offset+len(s.Bytes))
+				return
+			}
 			if t >= e.Offset && t < end {
 				add(edge{to: t, kind: edgeBranch})
 				return
@@ -235,7 +241,7 @@ func buildGraph(p *Pass, im *image, e layout.Entry) *graph {
 		case flowCall:
 			t, _ := relTarget(in)
 			if ce, ok := im.entryStarting(t); ok {
-				g.calls[off] = ce
+				g.calls[off] = callees(im, off, ce)
 			} else if t >= 0 && t < len(im.b) && im.boundary(t) {
 				p.errorf(im, off, nil, "CALL %#x: only an entry's start may be called (a call elsewhere would run code with the stack the verifier did not follow)", t)
 				break
@@ -264,4 +270,32 @@ func signatureNote(im *image, off int) string {
 		}
 	}
 	return ""
+}
+
+// callees are the entries the CALL at off may call: cur, and every target
+// of a static-call site there (a loader may re-target it).
+func callees(im *image, off int, cur layout.Entry) []layout.Entry {
+	out := []layout.Entry{cur}
+	for _, s := range im.v.Sites {
+		if s.Kind != layout.StaticCall || s.Offset != off {
+			continue
+		}
+		for _, c := range s.Choices {
+			if ce, ok := im.entryStarting(c.Offset); ok && ce.Name != cur.Name {
+				out = append(out, ce)
+			}
+		}
+	}
+	return out
+}
+
+// insideAlternative returns the alternative site whose bytes strictly
+// contain off.
+func insideAlternative(im *image, off int) (layout.Site, bool) {
+	for _, s := range im.v.Sites {
+		if s.Kind == layout.Alternative && off > s.Offset && off < s.Offset+len(s.Bytes) {
+			return s, true
+		}
+	}
+	return layout.Site{}, false
 }

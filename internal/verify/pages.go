@@ -378,9 +378,13 @@ func (pc *pageCheck) step(off int, s *pstate) []outEdge {
 		return out
 	}
 	pc.exec(in, in.off, &after)
-	if ce, ok := pc.g.calls[off]; ok {
-		pc.entryCall(in, s, "calls entry "+ce.Name)
-		sum := pc.entrySummary(ce)
+	if ces, ok := pc.g.calls[off]; ok {
+		// What every callee a loader may choose leaves.
+		pc.entryCall(in, s, "calls entry "+ces[0].Name)
+		sum := pc.entrySummary(ces[0])
+		for _, ce := range ces[1:] {
+			sum = joinState(sum, pc.entrySummary(ce))
+		}
 		after.regs, after.mem = sum.regs, sum.mem
 	}
 	next := in.end()
@@ -544,6 +548,14 @@ func (pc *pageCheck) read(in *inst, a x86asm.Arg, s *pstate) val {
 		if in.DataSize == 32 && k < 0 {
 			k &= 1<<32 - 1
 		}
+		// An absolute address of a page (MOVQ $page(SB), R) is one.
+		if sym, o, ok := pc.im.resolve(uint64(k)); ok && k > 0 {
+			for i, pg := range pc.pages {
+				if pg.Symbol == sym {
+					return val{kind: vPage, page: i, known: true, lo: o, hi: o}
+				}
+			}
+		}
 		return scalar(k, k)
 	case x86asm.Mem:
 		// A load: what the page holds is data; memory that may hold a
@@ -576,7 +588,7 @@ func (pc *pageCheck) addr(in *inst, m x86asm.Mem, s *pstate) val {
 	if m.Base == x86asm.RIP {
 		rel := int64(in.end()) + disp
 		if rel >= 0 && rel < int64(len(pc.im.b)) {
-			return val{} // the image's own bytes: not a page
+			return val{} // the image's own bytes (LEA of it: see effect)
 		}
 		sym, o, ok := pc.im.resolve(pc.im.addr + uint64(rel))
 		if ok {
@@ -731,6 +743,12 @@ func (pc *pageCheck) storedDerived(in *inst, i int, s *pstate) bool {
 // access checks one memory access of in through operand m, whose address
 // is v.
 func (pc *pageCheck) access(in *inst, at int, m x86asm.Mem, v val, write bool) {
+	if m.Base == x86asm.RIP && write && !v.derived() {
+		if rel := int64(in.end()) + int64(int32(m.Disp)); rel >= 0 && rel < int64(len(pc.im.b)) {
+			pc.errorf(at, "stores to image%+#x, the image's own code, which is mapped read-only", rel)
+		}
+		return
+	}
 	if !v.derived() {
 		return
 	}
@@ -891,7 +909,9 @@ func (pc *pageCheck) effect(in *inst, before, s *pstate) {
 		m, _ := src.(x86asm.Mem)
 		v = pc.addr(in, m, before)
 		if m.Base == x86asm.RIP && !v.derived() {
-			v = val{}
+			// The image's own address (or a symbol reach refuses): an
+			// offset from it could reach a page unseen.
+			v = val{kind: vTainted}
 		}
 	case op == x86asm.POP:
 		v = val{}

@@ -376,6 +376,38 @@ func TestSoundness(t *testing.T) {
 			m.write(x.off, []byte{0x4c, 0x89, 0xd7, 0xaa}, shared...)
 			return where{"pages", "host", eGetres, x.off + 3, "STOSB addresses memory through DI implicitly"}
 		}},
+		{"branch into an alternative's middle", func(m *mut) where {
+			// The seqlock's JNE pause goes to the alternative's second
+			// instruction: another choice may start elsewhere.
+			s := m.site("host", "alternative")
+			j := m.at(s.Entry, func(im *image, in *inst) bool { return in.Op == x86asm.JNE && in.Len == 2 && in.off < s.Offset })
+			m.write(j.off+1, []byte{byte(s.Offset + 3 - (j.off + 2))}, shared...)
+			return where{"flow", "host", s.Entry, j.off, "inside alternative tsc"}
+		}},
+		{"absolute page address in an immediate", func(m *mut) where {
+			// LEAQ vdsoData(SB), R10 becomes MOVQ $vdsoData+4094, R10 (the
+			// harness links below 2 GiB): R10 is still the page.
+			lea := m.at(eTime, op(x86asm.LEA))
+			im := m.image("host")
+			mem, _ := ripMem(im.instAt(lea.off))
+			abs := im.addr + uint64(int64(lea.end())+int64(int32(mem.Disp)))
+			m.write(lea.off, cat([]byte{0x49, 0xc7, 0xc2}, binary.LittleEndian.AppendUint32(nil, uint32(abs+4094))), shared...)
+			x := m.at(eTime, bytesAre(0x41, 0x8b, 0x42, 0x04))
+			return where{"pages", "host", eTime, x.off, "reads 4 bytes at vdsoData+4098"}
+		}},
+		{"address of the image's own code as a base", func(m *mut) where {
+			// LEAQ vdsoData(SB), R10 becomes LEAQ image+0(SB), R10.
+			lea := m.at(eTime, op(x86asm.LEA))
+			m.write(lea.off+3, rel32(lea.end(), 0), shared...)
+			x := m.at(eTime, bytesAre(0x45, 0x8b, 0x0a)) // MOVL (R10), R9
+			return where{"pages", "host", eTime, x.off, "lost track of"}
+		}},
+		{"store into the image's code", func(m *mut) where {
+			// LEAQ vdsoData(SB), R10 becomes MOVL AX, image+0(SB); NOP.
+			lea := m.at(eTime, op(x86asm.LEA))
+			m.write(lea.off, cat([]byte{0x89, 0x05}, rel32(lea.off+6, 0), []byte{0x90}), shared...)
+			return where{"pages", "host", eTime, lea.off, "stores to image+0x0, the image's own code"}
+		}},
 		{"alternative choice stores to the page", func(m *mut) where {
 			// The rdtsc choice of the tsc alternative becomes MOVL AX,
 			// (R10) (3 bytes, as RDTSC is 2 it takes one padding byte).

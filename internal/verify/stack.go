@@ -200,7 +200,7 @@ func (st *stackState) entry(e layout.Entry) int {
 		if in.Op == x86asm.RET && after != 0 {
 			st.p.errorf(im, off, nil, "returns with %d bytes still on the stack", after)
 		}
-		if ce, ok := g.calls[off]; ok {
+		for _, ce := range g.calls[off] {
 			maxD = max(maxD, after+8+st.entry(ce))
 		}
 		for _, ed := range g.succ[off] {
