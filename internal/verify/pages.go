@@ -882,6 +882,13 @@ func (pc *pageCheck) effect(in *inst, before, s *pstate) {
 		return // the argument is a source
 	}
 	dst, ok := in.Args[0].(x86asm.Reg)
+	if m, isMem := in.Args[0].(x86asm.Mem); isMem && (op == x86asm.XCHG || op == x86asm.XADD) {
+		// The register side gets what memory held.
+		if r, ok := in.Args[1].(x86asm.Reg); ok {
+			pc.write(s, r, pc.read(in, m, before))
+		}
+		return
+	}
 	if !ok || family(dst) < 0 {
 		if _, known := implicit[op]; !known && !explicit[op] && !isCMOV(op) && !isSET(op) {
 			pc.unknown(in, before, s)

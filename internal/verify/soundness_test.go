@@ -181,6 +181,21 @@ func TestSoundness(t *testing.T) {
 			// the variant with the branch on reaches.
 			return where{"flow", "timens", eGettime, end - 1, "falls through past the end of entry clock_gettime"}
 		}},
+		{"table cuts an entry's last RET", func(m *mut) where {
+			// The table says entry time is one byte shorter: its last RET
+			// is filler now, and the SYSCALL before it falls off the end.
+			for _, v := range shared {
+				vv := m.variant(v)
+				for i := range vv.Entries {
+					if vv.Entries[i].Name == eTime {
+						vv.Entries[i].Size--
+					}
+				}
+			}
+			e, _ := m.variant("host").Entry(eTime)
+			sc := m.at(eTime, after(e.Offset+0x30, op(x86asm.SYSCALL)))
+			return where{"flow", "host", eTime, sc.off, "falls through past the end of entry time"}
+		}},
 		{"RET before a region's signature becomes NOP", func(m *mut) where {
 			r := m.variant("host").Regions[0]
 			sig := m.image("host").covering(r.Abort - 1)
