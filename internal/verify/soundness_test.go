@@ -492,3 +492,22 @@ func TestAsmPageOperands(t *testing.T) {
 	checkFinding(t, m.in, r, where{"pages", "host", eGettime, lea.off,
 		"refers to vdsoData+4096, outside the 4096 bytes declared for data page vdsoData (the linker resolved it into vdsoTimens+0)"})
 }
+
+// TestEveryControlTransferClassified: no operation x86asm decodes that
+// transfers control or traps is taken for one that falls through.
+func TestEveryControlTransferClassified(t *testing.T) {
+	transfer := regexp.MustCompile(`^(J|LOOP|CALL|LCALL|LJMP|RET|LRET|IRET|SYS|INT|UD|HLT|XBEGIN|XABORT|ICEBP|ENTER|LEAVE)`)
+	n := 0
+	for o := x86asm.Op(1); !strings.HasPrefix(o.String(), "Op("); o++ {
+		if !transfer.MatchString(o.String()) || o == x86asm.SYSCALL { // SYSCALL returns to the next instruction
+			continue
+		}
+		n++
+		if c, _ := classify(&inst{Inst: x86asm.Inst{Op: o, Len: 1}}); c == flowNext {
+			t.Errorf("%s is classified as falling through", o)
+		}
+	}
+	if n < 40 {
+		t.Errorf("only %d control-transfer operations found", n)
+	}
+}
