@@ -81,7 +81,8 @@ func Sites(p *Pass) {
 			if a != nil {
 				at = a.off
 			}
-			p.errorf(im, at, []*image{ref}, "variants %s and %s differ outside any marker site", im.v.Name, ref.v.Name)
+			wrong, right := p.culprit(im, ref, at)
+			p.errorf(wrong, at, []*image{right}, "variants %s and %s differ outside any marker site", im.v.Name, ref.v.Name)
 			if a != nil && b != nil {
 				i = max(a.end(), b.end()) - 1
 			}

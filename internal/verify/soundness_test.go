@@ -511,3 +511,17 @@ func TestEveryControlTransferClassified(t *testing.T) {
 		t.Errorf("only %d control-transfer operations found", n)
 	}
 }
+
+// TestDifferenceFiledUnderChangedVariant: a difference outside the sites
+// names the variant whose bytes changed (the standalone variant's code for
+// the same program line tells which), whichever of the two it is.
+func TestDifferenceFiledUnderChangedVariant(t *testing.T) {
+	for _, changed := range []string{"host", "timens"} {
+		t.Run(changed, func(t *testing.T) {
+			m := &mut{t: t, in: referenceInput(t)}
+			x := m.at(eGetres, bytesAre(0x31, 0xc0)) // XORL AX, AX
+			m.write(x.off, []byte{0x31, 0xd2}, changed)
+			checkFinding(t, m.in, Verify(m.in), where{"sites", changed, eGetres, x.off, "differ outside any marker site"})
+		})
+	}
+}
