@@ -66,7 +66,9 @@ func decodeImage(v *layout.Variant, img Image, resolve func(uint64) (string, int
 		for off := cuts[i]; off < cuts[i+1]; {
 			d, err := x86asm.Decode(im.b[off:cuts[i+1]], 64)
 			in := inst{off: off, Inst: d}
-			if err != nil || d.Len == 0 {
+			// x86asm may return no error but no operation for bytes cut
+			// short (a lone 0F): that is no instruction either.
+			if err != nil || d.Len == 0 || d.Op == 0 {
 				in = inst{off: off, Inst: x86asm.Inst{Len: 1}, bad: true}
 			}
 			im.at[off] = len(im.insts)
@@ -174,7 +176,8 @@ func (im *image) ref(in *inst) (string, bool) {
 	if sym, off, ok := im.resolve(abs); ok {
 		return fmt.Sprintf("%s%+#x", sym, off), true
 	}
-	return fmt.Sprintf("%#x", abs), true
+	// Never a harness address: it means nothing to the user.
+	return fmt.Sprintf("image%+#x", rel), true
 }
 
 // key is what must be equal for two instructions at the same offset of two
@@ -212,11 +215,17 @@ func (im *image) show(in *inst) string {
 		op := strings.Fields(x86asm.GoSyntax(in.Inst, 0, nil))[0]
 		return fmt.Sprintf("%s %#x", op, t)
 	}
-	symname := func(addr uint64) (string, uint64) {
-		if sym, off, ok := im.resolve(addr); ok {
-			return sym, addr - uint64(off)
+	// Only a RIP-relative operand is named by symbol (an immediate that
+	// happens to look like an address is a number), and never by a harness
+	// address: what no symbol holds is named relative to the image.
+	var symname x86asm.SymLookup
+	if _, rip := ripMem(in); rip {
+		symname = func(addr uint64) (string, uint64) {
+			if sym, off, ok := im.resolve(addr); ok {
+				return sym, addr - uint64(off)
+			}
+			return "image", im.addr
 		}
-		return "", 0
 	}
 	return x86asm.GoSyntax(in.Inst, im.addr+uint64(in.off), symname)
 }

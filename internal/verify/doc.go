@@ -5,10 +5,11 @@
 // variant's image bytes and link address as read back from a harness build,
 // and a resolver from addresses to the build's data symbols. Every image is
 // decoded with golang.org/x/arch/x86/x86asm, linearly from each entry start,
-// and the rules run in order, as a list in the manner of avo's pass list:
+// and the rules run in order, one file each; a rule that needs another's
+// result takes it as an argument (flow's graphs, stack's depths):
 //
-//	entries  every entry has the same offset and size in every shared variant,
-//	         decodes, and the filler between entries is INT3
+//	entries  every entry has the same offset and size in every shared
+//	         variant, decodes, and the filler between entries is INT3
 //	sites    variants differ only inside declared marker sites; every site
 //	         starts and ends on an instruction boundary; each site holds what
 //	         its marker declares (NOP5, JMP rel32 to the body, the
@@ -16,17 +17,47 @@
 //	         padded with NOPs and matching its copy in the replacement pool,
 //	         with no branch, stack change or RIP operand in any choice, or
 //	         CALL rel32 to a static call's declared target entry)
-//	stack    following control flow, the stack depth is consistent, zero at
-//	         RET, equal at every site boundary in every variant, and bounded;
-//	         the maximum depth of every entry is reported
+//	flow     the control-flow graph of every entry, from its start and its
+//	         regions' abort handlers, over every edge (fall-through, JMP,
+//	         both edges of Jcc, JCXZ/JRCXZ and LOOP*, CALL rel32 to an entry
+//	         start, which returns, a tail JMP or Jcc to another entry's
+//	         start, a region's restart): no path reaches a trap (INT3, UD0,
+//	         UD1 (a region's signature), UD2, HLT, INT n, bytes that do not
+//	         decode), an instruction it refuses (privileged or port I/O,
+//	         segment, control and debug registers, far or interrupt
+//	         returns, SYSENTER/SYSRET, transactions, ENTER/LEAVE, STD, RET
+//	         imm16, a CALL that is not to an entry's start) or the end of
+//	         its entry
+//	stack    along every edge of the graphs the depth is the same on every
+//	         path to an instruction, zero at RET and at every tail call,
+//	         never below the return address, changed only by PUSH, POP,
+//	         CALL, RET or ADD/SUB/LEA of a constant to SP (any other write
+//	         of SP is refused), never stored to above what the entry pushed
+//	         or below SP, bounded, and equal at every site boundary in
+//	         every shared variant (a difference is filed under the variant
+//	         most others disagree with); the maximum of every entry is
+//	         reported
 //	regions  every restartable region lies in its entry on instruction
 //	         boundaries; its abort handler is outside the critical section,
-//	         right after the signature (a UD1 no control flow falls into);
-//	         the stack depth is constant inside it (stack follows the abort
-//	         handler from the depth at the region's start)
+//	         right after the signature (a UD1 no control falls into), and
+//	         entered by no branch, only by a restart; the stack depth is
+//	         constant inside it (stack follows the handler from the depth
+//	         at the region's start)
 //	reach    no reference leaves the image except to a declared data page,
 //	         every branch lands on an instruction inside the image, and no
 //	         branch is indirect
+//	pages    an abstract interpretation of every entry's graph tracks which
+//	         registers hold a page's address plus a bounded offset and
+//	         which hold bounded numbers (constants, values compared with a
+//	         constant before a conditional branch, masks, shifts): no store
+//	         or read-modify-write reaches a data page (they are read-only),
+//	         every access through a page address, RIP-relative or through
+//	         registers with any displacement and index, lies inside the
+//	         page's declared size for its full width, no access goes
+//	         through a register whose page offset is lost, and no CALL or
+//	         tail call passes a page address; every alternative's choices
+//	         are interpreted; with the assembly text (Input.Asm), every
+//	         page operand as written lies inside its page
 //	swap     for each pair of variants, whether it can be switched live
 //	         (reported, never a failure)
 //

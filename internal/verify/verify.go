@@ -19,6 +19,17 @@ type Input struct {
 	// MaxStack bounds the stack depth of every entry, in bytes; 0 means
 	// DefaultMaxStack.
 	MaxStack int
+	// Asm optionally holds, by variant name, the Go assembly each image
+	// was built from (Package.ReadAsm fills it). The bytes cannot tell
+	// page+4096(SB) from the symbol the linker put after the page; the
+	// text can, and the pages rule checks every page operand in it.
+	Asm map[string]AsmFile
+}
+
+// AsmFile is one variant's assembly text and its path (for positions).
+type AsmFile struct {
+	Path string
+	Text []byte
 }
 
 // Image is one variant image as linked.
@@ -160,20 +171,30 @@ func (r *Report) Err() error {
 	return &Error{Findings: r.Findings}
 }
 
-// A Rule is one named check.
-type Rule struct {
-	Name  string
-	Check func(*Pass)
+// results are what a rule proves for the rules after it; each rule takes
+// what it needs as an argument.
+type results struct {
+	flow  *flowResult
+	stack *stackResult
 }
 
-// Rules are the checks Verify runs, in order.
-var Rules = []Rule{
-	{"entries", Entries},
-	{"sites", Sites},
-	{"stack", Stack},
-	{"regions", Regions},
-	{"reach", Reach},
-	{"swap", Swap},
+// rule is one named check.
+type rule struct {
+	name string
+	run  func(*Pass, *results)
+}
+
+// rules are the checks Verify runs, in order: flow builds the graphs the
+// stack, regions and pages rules follow; regions needs stack's depths.
+var rules = []rule{
+	{"entries", func(p *Pass, _ *results) { entries(p) }},
+	{"sites", func(p *Pass, _ *results) { Sites(p) }},
+	{"flow", func(p *Pass, r *results) { r.flow = flow(p) }},
+	{"stack", func(p *Pass, r *results) { r.stack = stack(p, r.flow) }},
+	{"regions", func(p *Pass, r *results) { regions(p, r.flow, r.stack) }},
+	{"reach", func(p *Pass, _ *results) { reach(p) }},
+	{"pages", func(p *Pass, r *results) { pages(p, r.flow) }},
+	{"swap", func(p *Pass, _ *results) { Swap(p) }},
 }
 
 // Pass is the state the rules share: the decoded images and the report.
@@ -185,23 +206,21 @@ type Pass struct {
 	images []*image
 	shared []*image
 	rule   string
-	// depth[variant][offset] is the stack depth at an instruction start,
-	// filled by Stack.
-	depth map[string]map[int]int
 }
 
 // Verify decodes every image and runs every rule.
 func Verify(in *Input) *Report {
 	p := newPass(in)
-	for _, r := range Rules {
-		p.rule = r.Name
-		r.Check(p)
+	var r results
+	for _, ru := range rules {
+		p.rule = ru.name
+		ru.run(p, &r)
 	}
 	return p.Report
 }
 
 func newPass(in *Input) *Pass {
-	p := &Pass{In: in, Report: &Report{Findings: []Finding{}, Stack: []EntryStack{}, Pairs: []Pair{}}, depth: map[string]map[int]int{}}
+	p := &Pass{In: in, Report: &Report{Findings: []Finding{}, Stack: []EntryStack{}, Pairs: []Pair{}}}
 	for i := range in.Table.Variants {
 		v := &in.Table.Variants[i]
 		im := decodeImage(v, in.Images[v.Name], in.Resolve)

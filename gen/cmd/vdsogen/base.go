@@ -134,6 +134,11 @@ func (c *cmdEnv) load(paths []string) (*verify.Package, *verify.Input, *verify.R
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	// The page operands as written: the bytes cannot tell page+4096(SB)
+	// from the symbol the linker put after the page.
+	if err := pkg.ReadAsm(in); err != nil {
+		return nil, nil, nil, err
+	}
 	return pkg, in, verify.Verify(in), nil
 }
 

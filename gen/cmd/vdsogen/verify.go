@@ -32,14 +32,23 @@ The checks are:
 	         declares (NOP5, JMP rel32 to the body, the tail then INT3, an
 	         alternative's choice and NOPs matching the replacement pool,
 	         CALL rel32 to a static call's target entry)
-	stack    the stack depth is consistent on every path, zero at RET,
-	         equal where control enters and leaves every site in every
-	         variant, and bounded
+	flow     every path from an entry ends in RET, a JMP or a tail call to
+	         another entry's start: no path reaches a trap (INT3 filler, a
+	         region's signature, UD2, HLT, INT, bytes that do not decode),
+	         a privileged, far or frame instruction, or the entry's end
+	stack    on every edge (JMP, Jcc, JCXZ, LOOP, CALL, abort) the depth is
+	         consistent, zero at RET and at a tail call, never written
+	         but by PUSH/POP/ADD/SUB, never stored above what was pushed,
+	         equal where control enters and leaves every site, and bounded
 	regions  every restartable region lies on instruction boundaries, its
-	         abort handler follows the signature, and the stack depth is
-	         the same throughout its critical section
+	         abort handler follows the signature and is entered only by a
+	         restart, and the stack depth is the same throughout it
 	reach    no reference leaves the image except to a declared data
 	         page; every branch lands inside the image; none is indirect
+	pages    data pages are read-only, and every access (RIP-relative or
+	         through a register holding a page address, in every
+	         alternative's choice) lies inside the page's declared size;
+	         so does every page operand of the assembly text
 
 Every failure is printed as
 

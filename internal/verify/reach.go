@@ -1,0 +1,85 @@
+package verify
+
+import (
+	"fmt"
+
+	"golang.org/x/arch/x86/x86asm"
+
+	"github.com/vdsogen/vdsogen/layout"
+)
+
+// reach: no instruction refers outside its image except to a declared
+// data page (the pages rule bounds every access to one); every direct
+// branch or call lands on an instruction inside the image (a call or jump
+// to another entry only at its start); there is no indirect branch or
+// call, no absolute and no segment-relative memory operand. It looks at
+// every instruction of every entry, reached or not.
+func reach(p *Pass) {
+	pages := map[string]int{}
+	for _, pg := range p.In.Table.Pages {
+		pages[pg.Symbol] = pg.Size
+	}
+	for _, im := range p.images {
+		for _, e := range im.entries {
+			ins := im.instsIn(e.Offset, e.Offset+e.Size)
+			for i := range ins {
+				in := &ins[i]
+				if in.bad {
+					continue
+				}
+				p.reachInst(im, e, in, pages)
+			}
+		}
+	}
+}
+
+func (p *Pass) reachInst(im *image, e layout.Entry, in *inst, pages map[string]int) {
+	off := in.off
+	if (in.Op == x86asm.JMP || in.Op == x86asm.CALL) && in.Args[0] != nil {
+		if _, ok := in.Args[0].(x86asm.Rel); !ok {
+			p.errorf(im, off, nil, "indirect %s: every branch must be direct", in.Op)
+			return
+		}
+	}
+	if t, ok := relTarget(in); ok {
+		switch te, inEntry := im.entryAt(t); {
+		case t < 0 || t >= len(im.b):
+			p.errorf(im, off, nil, "%s goes to %#x, outside the %d-byte image", in.Op, t, len(im.b))
+		case !inEntry:
+			p.errorf(im, off, nil, "%s goes to %#x, between entries", in.Op, t)
+		case te.Name != e.Name && t != te.Offset:
+			p.errorf(im, off, nil, "%s goes to %#x, inside entry %s but not to its start", in.Op, t, te.Name)
+		case !im.boundary(t):
+			p.errorf(im, off, nil, "%s goes to %#x, inside the instruction at %#x", in.Op, t, im.covering(t).off)
+		}
+		return
+	}
+	for _, a := range in.Args {
+		m, ok := a.(x86asm.Mem)
+		if !ok {
+			continue
+		}
+		switch {
+		case m.Segment != 0:
+			p.errorf(im, off, nil, "memory operand relative to segment %s refers outside the image", m.Segment)
+		case m.Base == x86asm.RIP:
+			rel := int64(in.end()) + int64(int32(m.Disp))
+			if rel >= 0 && rel < int64(len(im.b)) {
+				continue // inside the image
+			}
+			abs := im.addr + uint64(rel)
+			sym, o, ok := im.resolve(abs)
+			if _, declared := pages[sym]; !ok || !declared {
+				// Not a page: named relative to the image, never by a
+				// harness address.
+				what := fmt.Sprintf("image%+#x, in no symbol of the build", rel)
+				if ok {
+					what = fmt.Sprintf("%s%+d", sym, o)
+				}
+				p.errorf(im, off, nil, "refers to %s, which is not a declared data page", what)
+			}
+		case m.Base == 0 && m.Index == 0:
+			p.errorf(im, off, nil, "refers to the absolute address %#x", m.Disp)
+		}
+	}
+}
