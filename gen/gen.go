@@ -396,7 +396,7 @@ func buildTable(prog *dsl.Program, set *variants.Set, name string, ms map[string
 		}
 		for _, e := range prog.Entries {
 			off := m.labels[entryLabel(e.Name)]
-			lv.Entries = append(lv.Entries, layout.Entry{Name: e.Name, Offset: off, Size: m.labels[entryEndLabel(e.Name)] - off})
+			lv.Entries = append(lv.Entries, layout.Entry{Name: e.Name, Offset: off, Size: m.labels[entryEndLabel(e.Name)] - off, Signature: e.Signature})
 		}
 		entryOf := map[int]string{}
 		for _, e := range prog.Entries {
