@@ -19,6 +19,10 @@ type Input struct {
 	// MaxStack bounds the stack depth of every entry, in bytes; 0 means
 	// DefaultMaxStack.
 	MaxStack int
+	// Stubs are the Go stubs that call the entries, for the stubs rule;
+	// nil (the generator's layout builds, which have none yet) leaves only
+	// the table's side of that rule.
+	Stubs *StubFiles
 }
 
 // Image is one variant image as linked.
@@ -174,6 +178,7 @@ var Rules = []Rule{
 	{"regions", Regions},
 	{"reach", Reach},
 	{"swap", Swap},
+	{"stubs", Stubs},
 }
 
 // Pass is the state the rules share: the decoded images and the report.

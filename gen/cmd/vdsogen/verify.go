@@ -40,6 +40,12 @@ The checks are:
 	         the same throughout its critical section
 	reach    no reference leaves the image except to a declared data
 	         page; every branch lands inside the image; none is indirect
+	stubs    the stub files define one Go stub per entry and variant and
+	         one address function per image, each declared with the
+	         entry's signature (in the table), and each linked stub loads
+	         its arguments from their ABI0 slots into the C ABI registers,
+	         calls its own variant's image at the entry's offset, stores
+	         the result in its slot and returns, nothing else
 
 Every failure is printed as
 
