@@ -3,6 +3,7 @@ package verify
 import (
 	"fmt"
 	"go/types"
+	"regexp"
 	"strings"
 
 	"golang.org/x/arch/x86/x86asm"
@@ -257,7 +258,7 @@ func entrySig(p *Pass, v *layout.Variant, e layout.Entry) (*types.Signature, boo
 	for _, vars := range []*types.Tuple{sig.Params(), sig.Results()} {
 		for i := range vars.Len() {
 			if _, ok := scalarSize(vars.At(i).Type()); !ok {
-				return fail("signature %q of entry %s: %s has type %s, which does not fit in a register", e.Signature, e.Name, nameOr(vars.At(i).Name(), "the result"), vars.At(i).Type())
+				return fail("signature %q of entry %s: %s has type %s, which does not fit in a register", e.Signature, e.Name, nameOr(vars.At(i).Name(), "the result"), types.TypeString(vars.At(i).Type(), pkgName))
 			}
 		}
 	}
@@ -365,9 +366,9 @@ func stubDecls(p *Pass, s *StubFiles, want []*wantStub, names map[string]*wantSt
 }
 
 // sigString spells a signature with package names, as Go source does.
-func sigString(sig *types.Signature) string {
-	return types.TypeString(sig, func(p *types.Package) string { return p.Name() })
-}
+func sigString(sig *types.Signature) string { return types.TypeString(sig, pkgName) }
+
+func pkgName(p *types.Package) string { return p.Name() }
 
 // frameSize is the ABI0 argument size of sig: parameters laid out as
 // struct fields, results from the next pointer-aligned offset.
@@ -611,7 +612,18 @@ func showWant(st step) string {
 		}
 		return fmt.Sprintf("%s %s%+#x(SB)", op, st.target.sym, st.target.off)
 	}
-	return x86asm.GoSyntax(st.want, 0, nil)
+	return goExtension(st.want, x86asm.GoSyntax(st.want, 0, nil))
+}
+
+// goExtension spells a widening load as the Go assembler does (MOVBLSX,
+// not x86asm's MOVSX), so that a message reads like the stub's source.
+func goExtension(in x86asm.Inst, s string) string {
+	op, rest, _ := strings.Cut(s, " ")
+	if (op != "MOVSX" && op != "MOVZX") || (in.MemBytes != 1 && in.MemBytes != 2) || in.DataSize != 32 {
+		return s
+	}
+	w := map[int]string{1: "B", 2: "W"}[in.MemBytes]
+	return "MOV" + w + "L" + op[3:] + " " + rest
 }
 
 // showInst renders a linked instruction in Go syntax, targets by symbol.
@@ -625,10 +637,21 @@ func showInst(p *Pass, img Image, off int, d x86asm.Inst) string {
 			}
 		}
 	}
-	return x86asm.GoSyntax(d, pc, func(addr uint64) (string, uint64) {
+	text := goExtension(d, x86asm.GoSyntax(d, pc, func(addr uint64) (string, uint64) {
 		if sym, o, ok := p.In.Resolve(addr); ok {
 			return sym, addr - uint64(o)
 		}
 		return "", 0
-	})
+	}))
+	for _, a := range d.Args {
+		if m, ok := a.(x86asm.Mem); ok && m.Base == x86asm.RIP {
+			if sym, o, ok := p.In.Resolve(pc + uint64(d.Len) + uint64(int64(int32(m.Disp)))); ok {
+				text = ripOperand.ReplaceAllLiteralString(text, fmt.Sprintf("%s%+#x(SB)", sym, o))
+			}
+		}
+	}
+	return text
 }
+
+// ripOperand is how x86asm.GoSyntax prints a RIP-relative operand.
+var ripOperand = regexp.MustCompile(`-?0x[0-9a-f]+\(IP\)`)
