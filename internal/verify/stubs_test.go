@@ -225,8 +225,8 @@ func TestStubMutations(t *testing.T) {
 		// file is edited by replacing old (once) with new; at is text of
 		// the line the finding must cite after the edit ("" cites the file).
 		file, old, new, at string
-		variant, entry    string
-		msg               string
+		variant, entry     string
+		msg                string
 	}{
 		{name: "wrong entry offset", file: stubsS,
 			old: "CALL ·clock_host+0(SB)", new: "CALL ·clock_host+288(SB)", at: "CALL ·clock_host+288(SB)",
