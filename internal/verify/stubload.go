@@ -113,7 +113,9 @@ func (s *StubFiles) linkStubs(res *harness.Result) {
 	s.Line = res.Line
 }
 
-var textRE = regexp.MustCompile(`^\s*TEXT\s+·([^\s(]*)\(SB\)\s*,(.*)$`)
+// textRE matches a TEXT directive; a symbol not of the form ·name keeps
+// its spelling (vdso·x, ·x<>), which no stub has.
+var textRE = regexp.MustCompile(`^\s*TEXT\s+([^\s(]*)\(SB\)\s*,(.*)$`)
 
 // parseTexts lists the TEXT directives of an assembly file.
 func parseTexts(src []byte) []StubText {
@@ -124,11 +126,15 @@ func parseTexts(src []byte) []StubText {
 		if m == nil {
 			continue
 		}
-		tx := StubText{Name: m[1], Line: line, Frame: -1, Args: -1}
+		name := m[1]
+		if n, ok := strings.CutPrefix(name, "·"); ok && token.IsIdentifier(n) {
+			name = n
+		}
+		tx := StubText{Name: name, Line: line, Frame: -1, Args: -1}
 		parts := strings.Split(m[2], ",")
 		spec := strings.TrimSpace(parts[len(parts)-1])
 		if len(parts) == 2 {
-			tx.Flags = strings.TrimSpace(parts[0])
+			tx.Flags = strings.Join(strings.Fields(parts[0]), "")
 		}
 		if frame, ok := strings.CutPrefix(spec, "$"); ok {
 			frame, args, hasArgs := strings.Cut(frame, "-")
@@ -167,35 +173,26 @@ func (pkg *Package) declareStubs(s *StubFiles) {
 	}
 	p := pkgs[0]
 	var stubFile *ast.File
-	files := []*ast.File{}
 	for _, f := range p.Syntax {
 		if filepath.Base(p.Fset.File(f.FileStart).Name()) == s.GoFile {
 			stubFile = f
-			files = append([]*ast.File{f}, files...)
-			continue
 		}
-		files = append(files, f)
-	}
-	s.Signature = func(expr string) (*types.Signature, error) {
-		// Each file of the package has its own imports; the stubs' file
-		// imports every package a stub signature names.
-		err := fmt.Errorf("the package has no Go file")
-		for _, f := range files {
-			var tv types.TypeAndValue
-			tv, err = types.Eval(p.Fset, p.Types, f.Name.Pos(), expr)
-			if err != nil {
-				continue
-			}
-			if sig, ok := tv.Type.(*types.Signature); ok && tv.IsType() {
-				return sig, nil
-			}
-			return nil, fmt.Errorf("not a func type")
-		}
-		return nil, err
 	}
 	if stubFile == nil {
 		s.Err = fmt.Errorf("the package in %s has no Go file %s declaring the stubs", dir, s.GoFile)
 		return
+	}
+	s.Signature = func(expr string) (*types.Signature, error) {
+		// Read as if written in the stubs' file, whose imports name every
+		// package a stub's signature refers to.
+		tv, err := types.Eval(p.Fset, p.Types, stubFile.Name.Pos(), expr)
+		if err != nil {
+			return nil, err
+		}
+		if sig, ok := tv.Type.(*types.Signature); ok && tv.IsType() {
+			return sig, nil
+		}
+		return nil, fmt.Errorf("not a func type")
 	}
 	// Type errors inside the stubs' file, by line.
 	errLines := map[int]string{}

@@ -291,6 +291,12 @@ func TestStubMutations(t *testing.T) {
 		{name: "wrong argument size", file: stubsS,
 			old: "TEXT ·clock_gettime_host(SB), NOSPLIT, $0-20", new: "TEXT ·clock_gettime_host(SB), NOSPLIT, $0-16", at: "TEXT ·clock_gettime_host(SB)",
 			variant: "host", entry: "clock_gettime", msg: "declares frame $0-16; its signature func(clockid int32, ts *vdso.Timespec) int32 needs $0-20"},
+		{name: "flags beyond NOSPLIT", file: stubsS,
+			old: "TEXT ·clock_getres_timens(SB), NOSPLIT, $0-20", new: "TEXT ·clock_getres_timens(SB), NOSPLIT|TOPFRAME, $0-20", at: "TEXT ·clock_getres_timens(SB)",
+			variant: "timens", entry: "clock_getres", msg: `stub clock_getres_timens has flags "NOSPLIT|TOPFRAME"; a stub is NOSPLIT and nothing else`},
+		{name: "static helper among the stubs", file: stubsS,
+			old: "// func clock_timens_addr", new: "TEXT ·helper<>(SB), NOSPLIT, $0-0\n\tRET\n\n// func clock_timens_addr", at: "TEXT ·helper<>(SB)",
+			msg: "TEXT ·helper<> is no stub of the table"},
 		{name: "missing stub", file: stubsS,
 			old: "// func gettimeofday_nomarker(tv *Timeval, tz unsafe.Pointer) int32\nTEXT ·gettimeofday_nomarker(SB), NOSPLIT, $0-20\n\tMOVQ tv+0(FP), DI\n\tMOVQ tz+8(FP), SI\n\tCALL ·clock_nomarker+512(SB)\n\tMOVL AX, ret+16(FP)\n\tRET\n", new: "",
 			variant: "nomarker", entry: "gettimeofday", msg: "no TEXT gettimeofday_nomarker: the stub of entry gettimeofday in variant nomarker (clock_nomarker+0x200)"},
@@ -549,5 +555,28 @@ func TestStubSteps(t *testing.T) {
 		if tx.Frame != 0 || tx.Args < 0 {
 			t.Errorf("TEXT %s: frame $%d-%d", tx.Name, tx.Frame, tx.Args)
 		}
+	}
+}
+
+// TestStubFilesMissing: a package without its stub files is one finding
+// (not one per stub), at the missing file.
+func TestStubFilesMissing(t *testing.T) {
+	for _, c := range []struct {
+		remove, source, msg string
+	}{
+		{stubsS, stubsS, "no stub files: no zclock_stubs_amd64.s"},
+		{stubsGo, stubsS, "has no Go file zclock_stubs_amd64.go declaring the stubs"},
+	} {
+		t.Run(c.remove, func(t *testing.T) {
+			dir := stubFixture(t, func(fs map[string][]byte) { delete(fs, c.remove) })
+			_, r := verifyDir(t, dir)
+			fs := stubFindings(r)
+			if len(fs) != 1 || fs[0].Source != c.source || !strings.Contains(fs[0].Msg, c.msg) {
+				for _, f := range r.Findings {
+					t.Log(f)
+				}
+				t.Fatalf("want one stubs finding at %s with %q", c.source, c.msg)
+			}
+		})
 	}
 }
