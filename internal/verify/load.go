@@ -126,7 +126,7 @@ func (pkg *Package) Assemble(ctx context.Context) (*Input, error) {
 	if err != nil {
 		return nil, err
 	}
-	stubs.linkStubs(res)
+	stubs.Link(res)
 	pkg.declareStubs(stubs)
 	vin.Stubs = stubs
 	return vin, nil

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"go/ast"
+	"go/parser"
 	"go/token"
 	"go/types"
 	"os"
@@ -66,25 +67,35 @@ func findStubs(t *layout.Table, layoutFile string, named []string) (asmPath, goP
 	return asmPath, goPath
 }
 
-// addStubs reads the stubs' assembly into the harness input, keeping every
-// TEXT symbol it defines, and returns what the stubs rule will check; the
-// linked bytes follow from linkStubs, the declarations from declareStubs.
+// addStubs reads the stubs' assembly into the harness input (KeepStubs)
+// and returns what the stubs rule will check; the linked bytes follow from
+// Link, the declarations from declareStubs.
 func (pkg *Package) addStubs(in *harness.Input) *StubFiles {
 	prog := pkg.Table.Program
-	s := &StubFiles{AsmFile: "z" + prog + "_stubs_amd64.s", GoFile: "z" + prog + "_stubs_amd64.go", Linked: map[string]Image{}}
 	if pkg.StubsAsm == "" {
-		s.Err = fmt.Errorf("no stub files: no %s (or assembly file defining the stubs) beside %s", s.AsmFile, pkg.LayoutFile)
-		return s
+		asm := "z" + prog + "_stubs_amd64.s"
+		return &StubFiles{AsmFile: asm, GoFile: "z" + prog + "_stubs_amd64.go", Linked: map[string]Image{},
+			Err: fmt.Errorf("no stub files: no %s (or assembly file defining the stubs) beside %s", asm, pkg.LayoutFile)}
 	}
-	s.AsmFile = filepath.Base(pkg.StubsAsm)
-	s.GoFile = strings.TrimSuffix(s.AsmFile, ".s") + ".go"
 	src, err := os.ReadFile(pkg.StubsAsm)
 	if err != nil {
+		s := KeepStubs(in, filepath.Base(pkg.StubsAsm), nil)
 		s.Err = err
 		return s
 	}
+	return KeepStubs(in, filepath.Base(pkg.StubsAsm), src)
+}
+
+// KeepStubs adds the stubs' assembly file asmName (its Go file has the
+// same base name) to a harness input and keeps every TEXT symbol it
+// defines, so that Link can read them back from the build.
+func KeepStubs(in *harness.Input, asmName string, src []byte) *StubFiles {
+	s := &StubFiles{AsmFile: asmName, GoFile: strings.TrimSuffix(asmName, ".s") + ".go", Linked: map[string]Image{}}
+	if src == nil {
+		return s
+	}
 	s.Text = parseTexts(src)
-	in.AsmFiles[s.AsmFile] = src
+	in.AsmFiles[asmName] = src
 	taken := map[string]bool{"main": true, "keep": true, "init": true, "_": true}
 	for _, name := range in.Images {
 		taken[name] = true
@@ -103,14 +114,41 @@ func (pkg *Package) addStubs(in *harness.Input) *StubFiles {
 	return s
 }
 
-// linkStubs takes the stubs' linked bytes and line table from the build.
-func (s *StubFiles) linkStubs(res *harness.Result) {
+// Link takes the stubs' linked bytes and line table from the build of an
+// input KeepStubs prepared.
+func (s *StubFiles) Link(res *harness.Result) {
 	for _, tx := range s.Text {
 		if img, ok := res.Images[tx.Name]; ok {
 			s.Linked[tx.Name] = Image{Addr: img.Addr, Bytes: img.Bytes}
 		}
 	}
 	s.Line = res.Line
+}
+
+// Declare records the functions of the stubs' Go source, each signature
+// resolved with resolve (which also resolves the entries' signatures),
+// for a caller that has the package's types but no file on disk (the
+// generator, before it writes).
+func (s *StubFiles) Declare(src []byte, resolve func(expr string) (*types.Signature, error)) error {
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, s.GoFile, src, parser.SkipObjectResolution)
+	if err != nil {
+		return err
+	}
+	s.Signature = resolve
+	for _, d := range f.Decls {
+		fd, ok := d.(*ast.FuncDecl)
+		if !ok || fd.Recv != nil {
+			continue
+		}
+		pos := fset.Position(fd.Name.Pos())
+		decl := StubDecl{Name: fd.Name.Name, Pos: fmt.Sprintf("%s:%d:%d", s.GoFile, pos.Line, pos.Column), HasBody: fd.Body != nil}
+		if decl.Sig, decl.Err = resolve(types.ExprString(fd.Type)); decl.Err != nil {
+			decl.Sig = nil
+		}
+		s.Decls = append(s.Decls, decl)
+	}
+	return nil
 }
 
 // textRE matches a TEXT directive; a symbol not of the form ·name keeps

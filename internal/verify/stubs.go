@@ -45,6 +45,13 @@ type StubText struct {
 	Frame, Args int
 }
 
+func (tx StubText) frameSpec() string {
+	if tx.Args < 0 {
+		return fmt.Sprintf("$%d", tx.Frame)
+	}
+	return fmt.Sprintf("$%d-%d", tx.Frame, tx.Args)
+}
+
 // StubDecl is one function declaration of the stubs' Go file.
 type StubDecl struct {
 	Name string
@@ -148,8 +155,10 @@ func Stubs(p *Pass) {
 			p.stubErrorf(s.AsmFile, w, "", 0, "no TEXT %s: %s", w.name, w.what())
 			continue
 		}
-		if args := frameSize(w.sig); tx.Frame != 0 || tx.Args != args {
-			p.stubErrorf(fmt.Sprintf("%s:%d", s.AsmFile, tx.Line), w, "", 0, "stub %s declares frame $%d-%d; its signature %s needs $0-%d", w.name, tx.Frame, tx.Args, sigString(w.sig), args)
+		// "$0" without an argument size is how a function of no arguments
+		// is written (avo does); any other function states its size.
+		if args := frameSize(w.sig); tx.Frame != 0 || (tx.Args != args && !(tx.Args < 0 && args == 0)) {
+			p.stubErrorf(fmt.Sprintf("%s:%d", s.AsmFile, tx.Line), w, "", 0, "stub %s declares frame %s; its signature %s needs $0-%d", w.name, tx.frameSpec(), sigString(w.sig), args)
 		}
 		if tx.Flags != "NOSPLIT" {
 			// The bytes rule out most other flags (a stack check, no
