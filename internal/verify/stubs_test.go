@@ -164,6 +164,22 @@ func TestStubsClean(t *testing.T) {
 			}
 		})
 	}
+	t.Run("renamed stub files", func(t *testing.T) {
+		// A generator run with -stubs callers.go writes callers.go and
+		// callers.s: found by the address function the assembly defines.
+		dir := stubFixture(t, func(fs map[string][]byte) {
+			fs["callers.s"], fs["callers.go"] = fs[stubsS], fs[stubsGo]
+			delete(fs, stubsS)
+			delete(fs, stubsGo)
+		})
+		in, r := verifyDir(t, dir)
+		for _, f := range r.Findings {
+			t.Errorf("%s", f)
+		}
+		if in.Stubs.AsmFile != "callers.s" || in.Stubs.GoFile != "callers.go" || len(in.Stubs.Linked) != 18 {
+			t.Errorf("stub files %s, %s with %d stubs linked, want callers.s, callers.go with 18", in.Stubs.AsmFile, in.Stubs.GoFile, len(in.Stubs.Linked))
+		}
+	})
 	t.Run("fixture", func(t *testing.T) {
 		cleanStubInput(t)
 		for _, f := range cleanStubs.r.Findings {
