@@ -130,10 +130,7 @@ func Stubs(p *Pass) {
 	case s.Signature == nil:
 		p.stubErrorf(s.AsmFile, nil, "", 0, "no way to resolve the entries' signatures in the package")
 	}
-	want, ok := wantStubs(p, sigs)
-	if !ok {
-		return
-	}
+	want := wantStubs(p, sigs)
 	names := map[string]*wantStub{}
 	for _, w := range want {
 		names[w.name] = w
@@ -154,6 +151,9 @@ func Stubs(p *Pass) {
 		if !ok {
 			p.stubErrorf(s.AsmFile, w, "", 0, "no TEXT %s: %s", w.name, w.what())
 			continue
+		}
+		if w.sig == nil {
+			continue // the entry's signature is unknown, as reported
 		}
 		// "$0" without an argument size is how a function of no arguments
 		// is written (avo does); any other function states its size.
@@ -316,9 +316,10 @@ func signed(t types.Type) bool {
 
 // wantStubs lists the functions the table implies, in table order, and
 // reports names that collide (entry a_b in variant c and entry a in
-// variant b_c both give a_b_c). It returns false if an entry's signature
-// is unknown, so that no stub can be checked against it.
-func wantStubs(p *Pass, sigs map[string]map[string]*types.Signature) ([]*wantStub, bool) {
+// variant b_c both give a_b_c). A stub whose entry's signature is unknown
+// has a nil sig: its name is known, its declaration and bytes cannot be
+// checked.
+func wantStubs(p *Pass, sigs map[string]map[string]*types.Signature) []*wantStub {
 	t := p.In.Table
 	var out []*wantStub
 	owner := map[string]*wantStub{}
@@ -330,7 +331,6 @@ func wantStubs(p *Pass, sigs map[string]map[string]*types.Signature) ([]*wantStu
 		owner[w.name] = w
 		out = append(out, w)
 	}
-	complete := true
 	for i := range t.Variants {
 		v := &t.Variants[i]
 		add(&wantStub{name: AddrFuncName(v.Symbol), kind: addrStub, variant: v, sig: addrSignature})
@@ -338,12 +338,7 @@ func wantStubs(p *Pass, sigs map[string]map[string]*types.Signature) ([]*wantStu
 	for i := range t.Variants {
 		v := &t.Variants[i]
 		for _, e := range v.Entries {
-			sig, ok := sigs[v.Name][e.Name]
-			if !ok {
-				complete = false
-				continue
-			}
-			add(&wantStub{name: StubName(e.Name, v.Name), kind: entryStub, variant: v, entry: e, sig: sig})
+			add(&wantStub{name: StubName(e.Name, v.Name), kind: entryStub, variant: v, entry: e, sig: sigs[v.Name][e.Name]})
 		}
 	}
 	// Image symbols are Go symbols of the same package too.
@@ -353,7 +348,7 @@ func wantStubs(p *Pass, sigs map[string]map[string]*types.Signature) ([]*wantStu
 			p.tableErrorf([]string{v.Name}, o.entry.Name, 0, "%s is both the image of variant %s and %s", v.Symbol, v.Name, o.what())
 		}
 	}
-	return out, complete
+	return out
 }
 
 // stubDecls checks the stubs' Go declarations against the table.
@@ -373,6 +368,8 @@ func stubDecls(p *Pass, s *StubFiles, want []*wantStub, names map[string]*wantSt
 			p.stubErrorf(d.Pos, w, "", 0, "func %s: %v", d.Name, d.Err)
 		case d.Sig == nil:
 			p.stubErrorf(d.Pos, w, "", 0, "func %s has no signature", d.Name)
+		case w.sig == nil:
+			// The entry's signature is unknown, as reported.
 		case !types.Identical(d.Sig, w.sig):
 			want := "func() unsafe.Pointer"
 			if w.kind == entryStub {
