@@ -57,7 +57,7 @@ var namePattern = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 
 // Generate runs the pipeline and returns the outputs without writing them:
 //
-//	check keys -> load package -> (expand -> print -> assemble -> measure -> pad)* -> table -> verify -> stubs
+//	check keys -> load package -> (expand -> print -> assemble -> measure -> pad)* -> table -> verify -> stubs -> verify stubs
 func Generate(ctx context.Context, prog *dsl.Program, cfg Config) (*Output, error) {
 	if !namePattern.MatchString(cfg.Name) {
 		return nil, fmt.Errorf("program name %q must match %s (it becomes part of file and symbol names)", cfg.Name, namePattern)
@@ -104,10 +104,14 @@ func Generate(ctx context.Context, prog *dsl.Program, cfg Config) (*Output, erro
 	for _, v := range table.Variants {
 		images = append(images, v.Symbol)
 	}
-	if files[strings.TrimSuffix(stubsGo, ".go")+".s"], err = printStubs(pkg.types, stubs, images); err != nil {
+	stubsAsm := strings.TrimSuffix(stubsGo, ".go") + ".s"
+	if files[stubsAsm], err = printStubs(pkg.types, stubs, images); err != nil {
 		return nil, err
 	}
 	if files[stubsGo], err = stubDecls(pkg.name, pkg.types, stubs, images); err != nil {
+		return nil, err
+	}
+	if err := verifyStubs(ctx, prog, table, files, stubsAsm, stubsGo, pkg.types); err != nil {
 		return nil, err
 	}
 	if files["z"+cfg.Name+"_layout_amd64.go"], err = tableFile(pkg.name, cfg.Name+"Layout", table); err != nil {
@@ -396,7 +400,7 @@ func buildTable(prog *dsl.Program, set *variants.Set, name string, ms map[string
 		}
 		for _, e := range prog.Entries {
 			off := m.labels[entryLabel(e.Name)]
-			lv.Entries = append(lv.Entries, layout.Entry{Name: e.Name, Offset: off, Size: m.labels[entryEndLabel(e.Name)] - off})
+			lv.Entries = append(lv.Entries, layout.Entry{Name: e.Name, Offset: off, Size: m.labels[entryEndLabel(e.Name)] - off, Signature: e.Signature})
 		}
 		entryOf := map[int]string{}
 		for _, e := range prog.Entries {

@@ -23,9 +23,10 @@ func tableFile(pkgName, varName string, t *layout.Table) ([]byte, error) {
 		var entries, sites []jen.Code
 		for _, e := range v.Entries {
 			entries = append(entries, jen.Values(jen.Dict{
-				jen.Id("Name"):   jen.Lit(e.Name),
-				jen.Id("Offset"): jen.Lit(e.Offset),
-				jen.Id("Size"):   jen.Lit(e.Size),
+				jen.Id("Name"):      jen.Lit(e.Name),
+				jen.Id("Offset"):    jen.Lit(e.Offset),
+				jen.Id("Size"):      jen.Lit(e.Size),
+				jen.Id("Signature"): jen.Lit(e.Signature),
 			}))
 		}
 		for _, s := range v.Sites {

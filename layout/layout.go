@@ -62,6 +62,12 @@ type Entry struct {
 	Name   string
 	Offset int
 	Size   int
+	// Signature is the Go func type the program declared for the entry
+	// ("func(clockid int32, ts *Timespec) int32"), spelled as in the target
+	// package. Its parameters are the C ABI's integer arguments (DI, SI,
+	// DX, CX, R8, R9) and its result comes back in AX; the Go stub of
+	// every variant has exactly this signature.
+	Signature string
 }
 
 // Kind is the kind of a marker site.

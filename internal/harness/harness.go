@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"debug/elf"
+	"debug/gosym"
 	"errors"
 	"fmt"
 	"go/build"
@@ -52,6 +53,23 @@ type Result struct {
 	// Addr (then Name): the images, the Data arrays, any other symbol of
 	// AsmFiles the linker kept, and the harness's own "main" and "keep".
 	Symbols []Symbol
+	// lines is the build's PC-to-line table (.gopclntab), or nil.
+	lines *gosym.Table
+}
+
+// Line returns the source line that produced the instruction at addr: the
+// base name of the file (e.g. "zclock_stubs_amd64.s") and the line, as the
+// toolchain recorded them in the binary's line table. An instruction the
+// assembler inserted (a frame prologue) has the line of its TEXT or RET.
+func (r *Result) Line(addr uint64) (file string, line int, ok bool) {
+	if r == nil || r.lines == nil {
+		return "", 0, false
+	}
+	f, l, fn := r.lines.PCToLine(addr)
+	if fn == nil || f == "" {
+		return "", 0, false
+	}
+	return filepath.Base(f), l, true
 }
 
 // Resolve maps an absolute address to the package-main symbol containing it
@@ -359,7 +377,7 @@ func readBinary(path string, images []string) (*Result, error) {
 		return nil, fmt.Errorf("harness: reading the built binary's symbol table: %w", err)
 	}
 
-	res := &Result{Images: make(map[string]Image, len(images))}
+	res := &Result{Images: make(map[string]Image, len(images)), lines: lineTable(f)}
 	type found struct {
 		sym  elf.Symbol
 		abi0 bool
@@ -402,6 +420,24 @@ func readBinary(path string, images []string) (*Result, error) {
 		res.Images[name] = Image{Name: name, Addr: fs.sym.Value, Bytes: b}
 	}
 	return res, nil
+}
+
+// lineTable reads the binary's PC-to-line table, or returns nil if it has
+// none (Line then reports nothing).
+func lineTable(f *elf.File) *gosym.Table {
+	pcln, text := f.Section(".gopclntab"), f.Section(".text")
+	if pcln == nil || text == nil {
+		return nil
+	}
+	data, err := pcln.Data()
+	if err != nil {
+		return nil
+	}
+	t, err := gosym.NewTable(nil, gosym.NewLineTable(data, text.Addr))
+	if err != nil {
+		return nil
+	}
+	return t
 }
 
 // symbolBytes reads a symbol's st_size bytes from the section containing it.

@@ -60,6 +60,17 @@
 //	         page operand as written lies inside its page
 //	swap     for each pair of variants, whether it can be switched live
 //	         (reported, never a failure)
+//	stubs    the table's promises to the stubs hold (unique variant,
+//	         image, entry and stub names; every entry's signature recorded,
+//	         resolvable, C-ABI-callable and equal in every variant); the
+//	         stub files define exactly one stub per entry and variant and
+//	         one address function per image, each declared in Go with the
+//	         entry's signature; and each stub's linked bytes are exactly:
+//	         the frame the assembler gives a NOSPLIT $0 function, every
+//	         argument loaded from its ABI0 slot into its C ABI register
+//	         (DI, SI, DX, CX, R8, R9; widened to 32 bits with its sign), a
+//	         direct CALL of its own variant's image at the entry's offset,
+//	         the result stored at its width into its slot, and RET
 //
 // Every finding names its check, the variant(s), the entry, the offset, the
 // decoded instruction on each side and the generator program position (from
@@ -68,6 +79,12 @@
 //	asm.go:244:2: sites: variants timens, host, entry clock_gettime, offset 0xaf: variants timens and host differ outside any marker site [timens: MOVL $0x3b9aca01, CX; host: MOVL $0x3b9aca00, CX]
 //
 // The generator (gen.Generate) runs Verify on its final harness build
-// before it writes anything; the vdsogen command (gen/cmd/vdsogen) runs it
-// on generated files found on disk, read back with Load and Assemble.
+// before it writes anything (that build holds no stubs yet, so the stubs
+// rule checks only the table there); the vdsogen command (gen/cmd/vdsogen)
+// runs it on generated files found on disk, read back with Load and
+// Assemble, which links the stubs with the images and type-checks the
+// package for their Go declarations. A stub finding cites the stub file's
+// line (zclock_stubs_amd64.s:33, zclock_stubs_amd64.go:12:6): the stubs
+// are generated whole from the table, so the line shows what is wrong and
+// regenerating is the fix.
 package verify

@@ -24,6 +24,8 @@ type Package struct {
 	Table      *layout.Table
 	// AsmFiles maps a variant name to the path of its assembly file.
 	AsmFiles map[string]string
+	// StubsAsm and StubsGo are the paths of the stub files ("" if missing).
+	StubsAsm, StubsGo string
 }
 
 // Load finds a generated program from paths: one package directory, or the
@@ -95,6 +97,7 @@ func load(layoutFile string, asm []string) (*Package, error) {
 		}
 		pkg.AsmFiles[v.Name] = path
 	}
+	pkg.StubsAsm, pkg.StubsGo = findStubs(t, layoutFile, asm)
 	return pkg, nil
 }
 
@@ -114,11 +117,19 @@ func (pkg *Package) Assemble(ctx context.Context) (*Input, error) {
 		in.AsmFiles[filepath.Base(pkg.AsmFiles[v.Name])] = b
 		in.Images = append(in.Images, v.Symbol)
 	}
+	stubs := pkg.addStubs(&in)
 	res, err := harness.Build(ctx, in)
 	if err != nil {
 		return nil, err
 	}
-	return FromHarness(pkg.Table, res)
+	vin, err := FromHarness(pkg.Table, res)
+	if err != nil {
+		return nil, err
+	}
+	stubs.Link(res)
+	pkg.declareStubs(stubs)
+	vin.Stubs = stubs
+	return vin, nil
 }
 
 // ReadTable parses a generated layout file: the one package-level variable

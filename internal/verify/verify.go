@@ -24,6 +24,10 @@ type Input struct {
 	// page+4096(SB) from the symbol the linker put after the page; the
 	// text can, and the pages rule checks every page operand in it.
 	Asm map[string]AsmFile
+	// Stubs are the Go stubs that call the entries, for the stubs rule;
+	// nil (the generator's layout builds, which have none yet) leaves only
+	// the table's side of that rule.
+	Stubs *StubFiles
 }
 
 // AsmFile is one variant's assembly text and its path (for positions).
@@ -195,6 +199,7 @@ var rules = []rule{
 	{"reach", func(p *Pass, _ *results) { reach(p) }},
 	{"pages", func(p *Pass, r *results) { pages(p, r.flow) }},
 	{"swap", func(p *Pass, _ *results) { Swap(p) }},
+	{"stubs", func(p *Pass, _ *results) { Stubs(p) }},
 }
 
 // Pass is the state the rules share: the decoded images and the report.

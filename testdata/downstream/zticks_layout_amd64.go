@@ -13,13 +13,15 @@ var ticksLayout = layout.Table{
 	Program: "ticks",
 	Variants: []layout.Variant{{
 		Entries: []layout.Entry{{
-			Name:   "ticks_now",
-			Offset: 4,
-			Size:   86,
+			Name:      "ticks_now",
+			Offset:    4,
+			Signature: "func() uint64",
+			Size:      86,
 		}, {
-			Name:   "ticks_since",
-			Offset: 92,
-			Size:   89,
+			Name:      "ticks_since",
+			Offset:    92,
+			Signature: "func(start uint64) uint64",
+			Size:      89,
 		}},
 		Keys: map[string]bool{
 			"clamp":  false,
@@ -123,13 +125,15 @@ var ticksLayout = layout.Table{
 		Symbol:     "ticks_base",
 	}, {
 		Entries: []layout.Entry{{
-			Name:   "ticks_now",
-			Offset: 4,
-			Size:   86,
+			Name:      "ticks_now",
+			Offset:    4,
+			Signature: "func() uint64",
+			Size:      86,
 		}, {
-			Name:   "ticks_since",
-			Offset: 92,
-			Size:   89,
+			Name:      "ticks_since",
+			Offset:    92,
+			Signature: "func(start uint64) uint64",
+			Size:      89,
 		}},
 		Keys: map[string]bool{
 			"clamp":  false,
@@ -233,13 +237,15 @@ var ticksLayout = layout.Table{
 		Symbol:     "ticks_shifted",
 	}, {
 		Entries: []layout.Entry{{
-			Name:   "ticks_now",
-			Offset: 4,
-			Size:   86,
+			Name:      "ticks_now",
+			Offset:    4,
+			Signature: "func() uint64",
+			Size:      86,
 		}, {
-			Name:   "ticks_since",
-			Offset: 92,
-			Size:   89,
+			Name:      "ticks_since",
+			Offset:    92,
+			Signature: "func(start uint64) uint64",
+			Size:      89,
 		}},
 		Keys: map[string]bool{
 			"clamp":  true,

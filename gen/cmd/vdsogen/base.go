@@ -142,9 +142,12 @@ func (c *cmdEnv) load(paths []string) (*verify.Package, *verify.Input, *verify.R
 	return pkg, in, verify.Verify(in), nil
 }
 
-// where names the file a finding is about: its first variant's assembly,
-// or the layout table.
+// where names the file a finding is about: a stub file for the stubs
+// rule, else its first variant's assembly, or the layout table.
 func where(pkg *verify.Package, f verify.Finding) string {
+	if p, ok := pkg.StubsFileOf(f); ok {
+		return p
+	}
 	if len(f.Variants) > 0 {
 		if p, ok := pkg.AsmFiles[f.Variants[0]]; ok {
 			return p

@@ -49,6 +49,12 @@ The checks are:
 	         through a register holding a page address, in every
 	         alternative's choice) lies inside the page's declared size;
 	         so does every page operand of the assembly text
+	stubs    the stub files define one Go stub per entry and variant and
+	         one address function per image, each declared with the
+	         entry's signature (in the table), and each linked stub loads
+	         its arguments from their ABI0 slots into the C ABI registers,
+	         calls its own variant's image at the entry's offset, stores
+	         the result in its slot and returns, nothing else
 
 Every failure is printed as
 

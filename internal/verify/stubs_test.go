@@ -1,0 +1,598 @@
+package verify
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// stubShim declares what vdso's generated files need from the rest of
+// package vdso (whose internal imports do not resolve outside the module),
+// so that a copy of them type-checks and links in a module of its own.
+const stubShim = `package vdso
+
+type Timespec struct{ Sec, Nsec int64 }
+
+type Timeval struct{ Sec, Usec int64 }
+
+var vdsoData [4096]byte
+
+var vdsoTimens [4096]byte
+
+var _ = clockLayout
+`
+
+// stubFiles are vdso's generated files a stubs fixture copies.
+var stubFiles = []string{"zclock_layout_amd64.go", "zclock_host_amd64.s", "zclock_timens_amd64.s", "zclock_nomarker_amd64.s", "zclock_stubs_amd64.s", "zclock_stubs_amd64.go"}
+
+// stubFixture writes vdso's generated files, with edit applied, into a
+// module of their own (downstream's go.mod and go.sum, replacing vdsogen
+// with this checkout) and returns the package directory.
+func stubFixture(t *testing.T, edit func(files map[string][]byte)) string {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	files := map[string][]byte{"shim.go": []byte(stubShim)}
+	for _, name := range stubFiles {
+		b, err := os.ReadFile(filepath.Join(root, "vdso", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[name] = b
+	}
+	mod, err := os.ReadFile(filepath.Join(root, "testdata/downstream/go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod = bytes.Replace(mod, []byte("module example.com/ticks"), []byte("module example.com/stubfixture"), 1)
+	mod = bytes.Replace(mod, []byte("=> ../.."), []byte("=> "+root), 1)
+	files["go.mod"] = mod
+	if files["go.sum"], err = os.ReadFile(filepath.Join(root, "testdata/downstream/go.sum")); err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(files)
+	}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// verifyDir loads, assembles and verifies the program in dir.
+func verifyDir(t *testing.T, dir string) (*Input, *Report) {
+	t.Helper()
+	pkg, err := Load([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := pkg.Assemble(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in, Verify(in)
+}
+
+// The clean fixture, assembled once, for the cases that patch the input.
+var cleanStubs struct {
+	once sync.Once
+	dir  string
+	in   *Input
+	r    *Report
+}
+
+func cleanStubInput(t *testing.T) *Input {
+	t.Helper()
+	cleanStubs.once.Do(func() {
+		dir, err := os.MkdirTemp("", "stubs-clean-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub := stubFixture(t, nil)
+		if err := os.CopyFS(dir, os.DirFS(sub)); err != nil {
+			t.Fatal(err)
+		}
+		cleanStubs.dir = dir
+		cleanStubs.in, cleanStubs.r = verifyDir(t, dir)
+	})
+	if cleanStubs.in == nil {
+		t.Fatal("the clean stubs fixture did not assemble")
+	}
+	in := clone(cleanStubs.in)
+	in.Stubs = cloneStubs(cleanStubs.in.Stubs)
+	return in
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if cleanStubs.dir != "" {
+		os.RemoveAll(cleanStubs.dir)
+	}
+	os.Exit(code)
+}
+
+func cloneStubs(s *StubFiles) *StubFiles {
+	c := *s
+	c.Text = slices.Clone(s.Text)
+	c.Decls = slices.Clone(s.Decls)
+	c.Linked = maps.Clone(s.Linked)
+	for name, img := range c.Linked {
+		c.Linked[name] = Image{Addr: img.Addr, Bytes: bytes.Clone(img.Bytes)}
+	}
+	return &c
+}
+
+// stubFindings are the findings of the stubs rule.
+func stubFindings(r *Report) []Finding {
+	var out []Finding
+	for _, f := range r.Findings {
+		if f.Check == "stubs" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func TestStubsClean(t *testing.T) {
+	for _, dir := range []string{"../../vdso", "../../testdata/downstream"} {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			in, r := verifyDir(t, dir)
+			for _, f := range r.Findings {
+				t.Errorf("%s", f)
+			}
+			// Every stub the table implies was linked and checked.
+			n := 0
+			for _, v := range in.Table.Variants {
+				n += 1 + len(v.Entries)
+			}
+			if len(in.Stubs.Linked) != n || len(in.Stubs.Decls) != n {
+				t.Errorf("%d stubs linked and %d declared, want %d of each", len(in.Stubs.Linked), len(in.Stubs.Decls), n)
+			}
+		})
+	}
+	t.Run("renamed stub files", func(t *testing.T) {
+		// A generator run with -stubs callers.go writes callers.go and
+		// callers.s: found by the address function the assembly defines.
+		dir := stubFixture(t, func(fs map[string][]byte) {
+			fs["callers.s"], fs["callers.go"] = fs[stubsS], fs[stubsGo]
+			delete(fs, stubsS)
+			delete(fs, stubsGo)
+		})
+		in, r := verifyDir(t, dir)
+		for _, f := range r.Findings {
+			t.Errorf("%s", f)
+		}
+		if in.Stubs.AsmFile != "callers.s" || in.Stubs.GoFile != "callers.go" || len(in.Stubs.Linked) != 18 {
+			t.Errorf("stub files %s, %s with %d stubs linked, want callers.s, callers.go with 18", in.Stubs.AsmFile, in.Stubs.GoFile, len(in.Stubs.Linked))
+		}
+	})
+	t.Run("fixture", func(t *testing.T) {
+		cleanStubInput(t)
+		for _, f := range cleanStubs.r.Findings {
+			t.Errorf("%s", f)
+		}
+	})
+}
+
+// lineOf returns "file:line" of the only line of files[file] containing
+// text (after the edit), the position a finding must cite.
+func lineOf(t *testing.T, files map[string][]byte, file, text string) string {
+	t.Helper()
+	var found []int
+	sc := bufio.NewScanner(bytes.NewReader(files[file]))
+	for n := 1; sc.Scan(); n++ {
+		if strings.Contains(sc.Text(), text) {
+			found = append(found, n)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%q is on lines %v of %s, want exactly one", text, found, file)
+	}
+	return fmt.Sprintf("%s:%d", file, found[0])
+}
+
+// lineAfter returns "file:line" of the first line containing text in the
+// stub the edit at offset edited is in (from its TEXT line on).
+func lineAfter(t *testing.T, b []byte, file string, edited int, text string) string {
+	t.Helper()
+	from := max(bytes.LastIndex(b[:min(edited+len("TEXT "), len(b))], []byte("\nTEXT ")), 0)
+	i := bytes.Index(b[from:], []byte(text))
+	if i < 0 {
+		t.Fatalf("%q is not in %s after offset %d", text, file, from)
+	}
+	return fmt.Sprintf("%s:%d", file, 1+bytes.Count(b[:from+i], []byte("\n")))
+}
+
+// replaceOnce replaces the only occurrence of old in files[file].
+func replaceOnce(t *testing.T, files map[string][]byte, file, old, new string) {
+	t.Helper()
+	if n := bytes.Count(files[file], []byte(old)); n != 1 {
+		t.Fatalf("%q occurs %d times in %s, want once", old, n, file)
+	}
+	files[file] = bytes.Replace(files[file], []byte(old), []byte(new), 1)
+}
+
+const (
+	stubsS  = "zclock_stubs_amd64.s"
+	stubsGo = "zclock_stubs_amd64.go"
+)
+
+// TestStubMutations corrupts the stub files on a copy of vdso's generated
+// files, re-assembles and verifies: each corruption is one finding class
+// of the stubs rule, reported for the stub's variant and entry at the line
+// (file:line or file:line:col) a user must fix.
+func TestStubMutations(t *testing.T) {
+	cases := []struct {
+		name string
+		// file is edited by replacing old (once) with new; at is text of
+		// the line the finding must cite after the edit ("" cites the file).
+		file, old, new, at string
+		variant, entry     string
+		msg                string
+	}{
+		{name: "wrong entry offset", file: stubsS,
+			old: "CALL ·clock_host+0(SB)", new: "CALL ·clock_host+288(SB)", at: "CALL ·clock_host+288(SB)",
+			variant: "host", entry: "clock_gettime", msg: "reaches clock_host+0x120, entry clock_gettime_tl of variant host; want CALL clock_host+0x0(SB)"},
+		{name: "offset inside an entry", file: stubsS,
+			old: "CALL ·clock_timens+864(SB)", new: "CALL ·clock_timens+865(SB)", at: "CALL ·clock_timens+865(SB)",
+			variant: "timens", entry: "clock_getres", msg: "reaches clock_timens+0x361, variant timens's image; want CALL clock_timens+0x360(SB)"},
+		{name: "wrong variant symbol", file: stubsS,
+			old: "CALL ·clock_host+0(SB)", new: "CALL ·clock_timens+0(SB)", at: "CALL ·clock_timens+0(SB)",
+			variant: "host", entry: "clock_gettime", msg: "reaches clock_timens+0x0, entry clock_gettime of variant timens"},
+		{name: "standalone stub calls a shared image", file: stubsS,
+			old: "CALL ·clock_nomarker+704(SB)", new: "CALL ·clock_host+784(SB)", at: "CALL ·clock_host+784(SB)",
+			variant: "nomarker", entry: "time", msg: "reaches clock_host+0x310, entry time of variant host"},
+		{name: "calls another stub", file: stubsS,
+			old: "CALL ·clock_host+784(SB)", new: "CALL ·clock_getres_host(SB)", at: "CALL ·clock_getres_host(SB)",
+			variant: "host", entry: "time", msg: "reaches clock_getres_host+0x0"},
+		{name: "tail jump instead of a call", file: stubsS,
+			old: "CALL ·clock_timens+592(SB)", new: "JMP ·clock_timens+592(SB)", at: "MOVQ tv+0(FP), DI",
+			// Without a call the assembler adds no frame: the first
+			// instruction differs, and every FP slot with it.
+			variant: "timens", entry: "gettimeofday", msg: "a different instruction; want PUSHQ BP"},
+		{name: "swapped argument registers", file: stubsS,
+			old: "MOVL clockid+0(FP), DI\n\tMOVQ ts+8(FP), SI\n\tCALL ·clock_host+0(SB)", new: "MOVL clockid+0(FP), SI\n\tMOVQ ts+8(FP), DI\n\tCALL ·clock_host+0(SB)", at: "MOVL clockid+0(FP), SI",
+			variant: "host", entry: "clock_gettime", msg: "register ESI instead of EDI; want MOVL 0x10(SP), DI (argument 1 clockid"},
+		{name: "argument in a callee-saved register", file: stubsS,
+			old: "MOVQ tz+8(FP), SI\n\tCALL ·clock_nomarker+512(SB)", new: "MOVQ tz+8(FP), BX\n\tCALL ·clock_nomarker+512(SB)", at: "MOVQ tz+8(FP), BX",
+			variant: "nomarker", entry: "gettimeofday", msg: "register RBX instead of RSI"},
+		{name: "wrong FP offset", file: stubsS,
+			old: "MOVQ t+0(FP), DI\n\tCALL ·clock_timens+784(SB)", new: "MOVQ t+8(FP), DI\n\tCALL ·clock_timens+784(SB)", at: "MOVQ t+8(FP), DI",
+			variant: "timens", entry: "time", msg: "frame slot 0x18(SP) (+8(FP)) instead of 0x10(SP) (+0(FP))"},
+		{name: "64-bit load of an int32", file: stubsS,
+			old: "MOVL clockid+0(FP), DI\n\tMOVQ ts+8(FP), SI\n\tCALL ·clock_timens+0(SB)", new: "MOVQ clockid+0(FP), DI\n\tMOVQ ts+8(FP), SI\n\tCALL ·clock_timens+0(SB)", at: "MOVQ clockid+0(FP), DI",
+			variant: "timens", entry: "clock_gettime", msg: "register RDI instead of EDI"},
+		{name: "32-bit load of a pointer", file: stubsS,
+			old: "MOVQ res+8(FP), SI\n\tCALL ·clock_host+864(SB)", new: "MOVL res+8(FP), SI\n\tCALL ·clock_host+864(SB)", at: "MOVL res+8(FP), SI",
+			variant: "host", entry: "clock_getres", msg: "register ESI instead of RSI"},
+		{name: "sign-extended int32", file: stubsS,
+			// MOVLQSX is a 64-bit sign extension, not the C ABI's 32-bit load.
+			old: "MOVL clockid+0(FP), DI\n\tMOVQ ts+8(FP), SI\n\tCALL ·clock_host+288(SB)", new: "MOVLQSX clockid+0(FP), DI\n\tMOVQ ts+8(FP), SI\n\tCALL ·clock_host+288(SB)", at: "MOVLQSX",
+			variant: "host", entry: "clock_gettime_tl", msg: "a different instruction; want MOVL 0x10(SP), DI"},
+		{name: "missing result store", file: stubsS,
+			old: "CALL ·clock_host+592(SB)\n\tMOVL AX, ret+16(FP)\n", new: "CALL ·clock_host+592(SB)\n", at: "RET",
+			variant: "host", entry: "gettimeofday", msg: "a different instruction; want MOVL AX, 0x20(SP) (the result (4 bytes) from EAX to ret+16(FP))"},
+		{name: "result stored to an argument slot", file: stubsS,
+			old: "CALL ·clock_host+784(SB)\n\tMOVQ AX, ret+8(FP)", new: "CALL ·clock_host+784(SB)\n\tMOVQ AX, t+0(FP)", at: "MOVQ AX, t+0(FP)",
+			variant: "host", entry: "time", msg: "frame slot 0x10(SP) (+0(FP)) instead of 0x18(SP) (+8(FP))"},
+		{name: "result stored 8 bytes wide", file: stubsS,
+			old: "CALL ·clock_timens+0(SB)\n\tMOVL AX, ret+16(FP)", new: "CALL ·clock_timens+0(SB)\n\tMOVQ AX, ret+16(FP)", at: "MOVQ AX, ret+16(FP)",
+			variant: "timens", entry: "clock_gettime", msg: "register RAX instead of EAX"},
+		{name: "result from the wrong register", file: stubsS,
+			old: "CALL ·clock_nomarker+0(SB)\n\tMOVL AX, ret+16(FP)", new: "CALL ·clock_nomarker+0(SB)\n\tMOVL DX, ret+16(FP)", at: "MOVL DX, ret+16(FP)",
+			variant: "nomarker", entry: "clock_gettime", msg: "register EDX instead of EAX"},
+		{name: "stray store through an argument", file: stubsS,
+			old: "MOVQ res+8(FP), SI\n\tCALL ·clock_timens+864(SB)", new: "MOVQ res+8(FP), SI\n\tMOVQ $0, (SI)\n\tCALL ·clock_timens+864(SB)", at: "MOVQ $0, (SI)",
+			variant: "timens", entry: "clock_getres", msg: "a different instruction; want CALL clock_timens+0x360(SB)"},
+		{name: "instruction after RET", file: stubsS,
+			old: "MOVQ AX, ret+8(FP)\n\tRET\n\n// func time_nomarker", new: "MOVQ AX, ret+8(FP)\n\tRET\n\tINT $3\n\n// func time_nomarker", at: "INT $3",
+			variant: "host", entry: "time", msg: "goes on after its RET"},
+		{name: "not NOSPLIT", file: stubsS,
+			old: "TEXT ·time_host(SB), NOSPLIT, $0-16", new: "TEXT ·time_host(SB), $0-16", at: "TEXT ·time_host(SB), $0-16",
+			variant: "host", entry: "time", msg: "stub time_host: a different instruction; want PUSHQ BP"},
+		{name: "wrong argument size", file: stubsS,
+			old: "TEXT ·clock_gettime_host(SB), NOSPLIT, $0-20", new: "TEXT ·clock_gettime_host(SB), NOSPLIT, $0-16", at: "TEXT ·clock_gettime_host(SB)",
+			variant: "host", entry: "clock_gettime", msg: "declares frame $0-16; its signature func(clockid int32, ts *vdso.Timespec) int32 needs $0-20"},
+		{name: "flags beyond NOSPLIT", file: stubsS,
+			old: "TEXT ·clock_getres_timens(SB), NOSPLIT, $0-20", new: "TEXT ·clock_getres_timens(SB), NOSPLIT|TOPFRAME, $0-20", at: "TEXT ·clock_getres_timens(SB)",
+			variant: "timens", entry: "clock_getres", msg: `stub clock_getres_timens has flags "NOSPLIT|TOPFRAME"; a stub is NOSPLIT and nothing else`},
+		{name: "static helper among the stubs", file: stubsS,
+			old: "// func clock_timens_addr", new: "TEXT ·helper<>(SB), NOSPLIT, $0-0\n\tRET\n\n// func clock_timens_addr", at: "TEXT ·helper<>(SB)",
+			msg: "TEXT ·helper<> is no stub of the table"},
+		{name: "missing stub", file: stubsS,
+			old: "// func gettimeofday_nomarker(tv *Timeval, tz unsafe.Pointer) int32\nTEXT ·gettimeofday_nomarker(SB), NOSPLIT, $0-20\n\tMOVQ tv+0(FP), DI\n\tMOVQ tz+8(FP), SI\n\tCALL ·clock_nomarker+512(SB)\n\tMOVL AX, ret+16(FP)\n\tRET\n", new: "",
+			variant: "nomarker", entry: "gettimeofday", msg: "no TEXT gettimeofday_nomarker: the stub of entry gettimeofday in variant nomarker (clock_nomarker+0x200)"},
+		{name: "extra stub", file: stubsS,
+			old: "// func clock_host_addr", new: "TEXT ·clock_settime_host(SB), NOSPLIT, $0-0\n\tRET\n\n// func clock_host_addr", at: "TEXT ·clock_settime_host",
+			msg: "TEXT clock_settime_host is no stub of the table"},
+		{name: "stub of a renamed entry", file: stubsS,
+			old: "TEXT ·time_timens(SB)", new: "TEXT ·times_timens(SB)", at: "TEXT ·times_timens(SB)",
+			msg: "TEXT times_timens is no stub of the table"},
+		{name: "address function of the wrong image", file: stubsS,
+			old: "TEXT ·clock_timens_addr(SB), NOSPLIT, $0-8\n\tLEAQ ·clock_timens+0(SB), AX", new: "TEXT ·clock_timens_addr(SB), NOSPLIT, $0-8\n\tLEAQ ·clock_host+0(SB), AX", at: "LEAQ ·clock_host+0(SB), AX",
+			variant: "timens", msg: "stub clock_timens_addr: reaches clock_host+0x0, entry clock_gettime of variant host; want LEAQ clock_timens+0x0(SB), AX"},
+		{name: "Go declaration's result type changed", file: stubsGo,
+			old: "func time_host(t *int64) int64", new: "func time_host(t *int64) int32", at: "func time_host(",
+			variant: "host", entry: "time", msg: "func time_host is declared func(t *int64) int32; the stub of entry time in variant host (clock_host+0x310) must be \"func(t *int64) int64\""},
+		{name: "Go declaration's parameter type changed", file: stubsGo,
+			old: "func clock_gettime_tl_timens(clockid int32, ts *Timespec) int32", new: "func clock_gettime_tl_timens(clockid int32, ts *Timeval) int32", at: "func clock_gettime_tl_timens(",
+			variant: "timens", entry: "clock_gettime_tl", msg: "is declared func(clockid int32, ts *vdso.Timeval) int32"},
+		{name: "Go declaration of a wider argument", file: stubsGo,
+			old: "func clock_getres_nomarker(clockid int32, res *Timespec) int32", new: "func clock_getres_nomarker(clockid int64, res *Timespec) int32", at: "func clock_getres_nomarker(",
+			variant: "nomarker", entry: "clock_getres", msg: "is declared func(clockid int64, res *vdso.Timespec) int32"},
+		{name: "Go declaration missing", file: stubsGo,
+			old: "func gettimeofday_host(tv *Timeval, tz unsafe.Pointer) int32\n", new: "",
+			variant: "host", entry: "gettimeofday", msg: "no Go declaration of gettimeofday_host"},
+		{name: "extra Go declaration", file: stubsGo,
+			old: "func time_timens(t *int64) int64\n", new: "func time_timens(t *int64) int64\n\nfunc time_extra(t *int64) int64\n", at: "func time_extra(",
+			msg: "func time_extra is no stub of the table"},
+		{name: "Go declaration with a body", file: stubsGo,
+			old: "func clock_nomarker_addr() unsafe.Pointer\n", new: "func clock_nomarker_addr() unsafe.Pointer { return nil }\n", at: "func clock_nomarker_addr(",
+			variant: "nomarker", msg: "func clock_nomarker_addr has a Go body"},
+		{name: "address function declared with a result of another type", file: stubsGo,
+			old: "func clock_host_addr() unsafe.Pointer\n", new: "func clock_host_addr() uintptr\n", at: "func clock_host_addr(",
+			variant: "host", msg: "func clock_host_addr is declared func() uintptr; the address function of image clock_host (variant host) must be func() unsafe.Pointer"},
+		{name: "Go declaration that does not type-check", file: stubsGo,
+			old: "func time_nomarker(t *int64) int64", new: "func time_nomarker(t *Int64) int64", at: "func time_nomarker(",
+			variant: "nomarker", entry: "time", msg: "func time_nomarker: does not type-check: undefined: Int64"},
+		{name: "table entry offset changed", file: "zclock_layout_amd64.go",
+			// The nomarker variant's time entry moves by 16 bytes in the
+			// table only: its stub still calls the old offset.
+			old: "Name:      \"time\",\n\t\t\tOffset:    704,", new: "Name:      \"time\",\n\t\t\tOffset:    720,", at: "",
+			variant: "nomarker", entry: "time", msg: "reaches clock_nomarker+0x2c0, variant nomarker's image; want CALL clock_nomarker+0x2d0(SB)"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var files map[string][]byte
+			edited := -1
+			dir := stubFixture(t, func(fs map[string][]byte) {
+				edited = bytes.Index(fs[c.file], []byte(c.old))
+				replaceOnce(t, fs, c.file, c.old, c.new)
+				files = fs
+			})
+			wantSource := c.file
+			if c.at != "" {
+				wantSource = lineAfter(t, files[c.file], c.file, edited, c.at)
+			}
+			if c.file == "zclock_layout_amd64.go" {
+				wantSource = lineOf(t, files, stubsS, "CALL ·clock_nomarker+704(SB)")
+			}
+			_, r := verifyDir(t, dir)
+			assertStubFinding(t, r, c.variant, c.entry, wantSource, c.msg)
+		})
+	}
+}
+
+// assertStubFinding requires a finding of the stubs rule for variant and
+// entry at source whose message contains msg; a Go source position may
+// carry a column.
+func assertStubFinding(t *testing.T, r *Report, variant, entry, source, msg string) {
+	t.Helper()
+	fs := stubFindings(r)
+	for _, f := range fs {
+		v := ""
+		if len(f.Variants) > 0 {
+			v = f.Variants[0]
+		}
+		at := f.Source == source || strings.HasPrefix(f.Source, source+":")
+		if v == variant && f.Entry == entry && at && strings.Contains(f.Msg, msg) {
+			return
+		}
+	}
+	var all []string
+	for _, f := range r.Findings {
+		all = append(all, f.String())
+	}
+	t.Errorf("no stubs finding for variant %q, entry %q at %s with %q; findings:\n%s", variant, entry, source, msg, strings.Join(all, "\n"))
+}
+
+// TestStubTable corrupts the layout table the stubs rely on, on the clean
+// fixture's input: each is a finding of the stubs rule about the table.
+func TestStubTable(t *testing.T) {
+	cases := []struct {
+		name           string
+		corrupt        func(in *Input)
+		variant, entry string
+		msg            string
+	}{
+		{"signature differs across variants", func(in *Input) {
+			in.Table.Variants[1].Entries[3].Signature = "func(t *int64) int32"
+		}, "timens", "time", `entry time has signature "func(t *int64) int32" in variant timens but "func(t *int64) int64" in variant host`},
+		{"signature missing", func(in *Input) {
+			in.Table.Variants[0].Entries[0].Signature = ""
+		}, "host", "clock_gettime", "the table records no signature for entry clock_gettime"},
+		{"signature does not resolve", func(in *Input) {
+			in.Table.Variants[2].Entries[4].Signature = "func(clockid int32, res *Timespek) int32"
+		}, "nomarker", "clock_getres", `signature "func(clockid int32, res *Timespek) int32" of entry clock_getres does not resolve in the package`},
+		{"signature the C ABI cannot carry", func(in *Input) {
+			for i := range in.Table.Variants {
+				in.Table.Variants[i].Entries[0].Signature = "func(clockid int32, ts Timespec) int32"
+			}
+		}, "host", "clock_gettime", "ts has type vdso.Timespec, which does not fit in a register"},
+		{"seven parameters", func(in *Input) {
+			for i := range in.Table.Variants {
+				in.Table.Variants[i].Entries[3].Signature = "func(a, b, c, d, e, f, g int64) int64"
+			}
+		}, "host", "time", "cannot be called with the C ABI"},
+		{"variant declared twice", func(in *Input) {
+			in.Table.Variants[2].Name = "timens"
+		}, "timens", "", "the table declares variant timens twice"},
+		{"image symbol shared", func(in *Input) {
+			in.Table.Variants[1].Symbol = "clock_host"
+		}, "timens", "", "variants timens and host both have image symbol clock_host"},
+		{"entry declared twice", func(in *Input) {
+			in.Table.Variants[0].Entries[4].Name = "time"
+		}, "host", "time", "the variant declares entry time twice"},
+		{"entry missing from a variant", func(in *Input) {
+			v := &in.Table.Variants[2]
+			v.Entries = v.Entries[:4]
+		}, "nomarker", "clock_getres", "variant nomarker declares no entry clock_getres, variant host does"},
+		{"stub named like an image", func(in *Input) {
+			// Entry "clock" has the stub clock_host: the host image's name.
+			for i := range in.Table.Variants {
+				in.Table.Variants[i].Entries[3].Name = "clock"
+			}
+		}, "host", "clock", "clock_host is both the image of variant host and the stub of entry clock in variant host"},
+		{"two stubs of one name", func(in *Input) {
+			// Entry time_host in variant addr... is spelled by renaming an
+			// entry so that its stub is another image's address function.
+			for i := range in.Table.Variants {
+				in.Table.Variants[i].Entries[3].Name = "clock_host"
+			}
+			in.Table.Variants[0].Name = "addr"
+		}, "addr", "clock_host", "clock_host_addr is both the stub of entry clock_host in variant addr"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			in := cleanStubInput(t)
+			c.corrupt(in)
+			r := Verify(in)
+			found := false
+			for _, f := range stubFindings(r) {
+				v := ""
+				if len(f.Variants) > 0 {
+					v = f.Variants[0]
+				}
+				if v == c.variant && f.Entry == c.entry && strings.Contains(f.Msg, c.msg) {
+					found = true
+				}
+			}
+			if !found {
+				for _, f := range r.Findings {
+					t.Log(f)
+				}
+				t.Errorf("no stubs finding for variant %q, entry %q with %q", c.variant, c.entry, c.msg)
+			}
+		})
+	}
+}
+
+// TestStubLinkedBytes patches a stub's linked bytes, as a linker or a
+// later rewrite could: the rule reads the bytes, not the assembly text.
+func TestStubLinkedBytes(t *testing.T) {
+	cases := []struct {
+		name    string
+		stub    string
+		patch   func(b []byte)
+		off     int
+		variant string
+		entry   string
+		msg     string
+	}{
+		{"call displaced", "clock_gettime_host", func(b []byte) {
+			// PUSHQ BP; MOVQ SP, BP; MOVL; MOVQ; CALL rel32 at 13.
+			rel := binary.LittleEndian.Uint32(b[14:])
+			binary.LittleEndian.PutUint32(b[14:], rel+288)
+		}, 13, "host", "clock_gettime", "reaches clock_host+0x120, entry clock_gettime_tl of variant host"},
+		{"load displacement", "time_timens", func(b []byte) {
+			b[8] = 0x18 // MOVQ 0x10(SP), DI -> 0x18(SP)
+		}, 4, "timens", "time", "frame slot 0x18(SP) (+8(FP)) instead of 0x10(SP) (+0(FP))"},
+		{"store register", "clock_getres_nomarker", func(b []byte) {
+			// MOVL AX, 0x20(SP) at 18: ModRM 0x44 -> 0x4c (ECX).
+			b[19] = 0x4c
+		}, 18, "nomarker", "clock_getres", "register ECX instead of EAX"},
+		{"RET made a trap", "time_host", func(b []byte) {
+			b[len(b)-1] = 0xcc
+		}, 20, "host", "time", "a different instruction; want RET"},
+		{"frame pointer not restored", "gettimeofday_timens", func(b []byte) {
+			b[len(b)-2] = 0x90 // POPQ BP -> NOP
+		}, 23, "timens", "gettimeofday", "a different instruction; want POPQ BP"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			in := cleanStubInput(t)
+			img, ok := in.Stubs.Linked[c.stub]
+			if !ok {
+				t.Fatalf("no stub %s linked", c.stub)
+			}
+			c.patch(img.Bytes)
+			r := Verify(in)
+			for _, f := range stubFindings(r) {
+				if len(f.Variants) == 1 && f.Variants[0] == c.variant && f.Entry == c.entry && f.Offset == c.off && strings.Contains(f.Msg, c.msg) && strings.HasPrefix(f.Source, stubsS+":") {
+					return
+				}
+			}
+			for _, f := range r.Findings {
+				t.Log(f)
+			}
+			t.Errorf("no stubs finding for %s at offset %#x with %q", c.stub, c.off, c.msg)
+		})
+	}
+}
+
+// TestStubSteps pins the instruction sequences the rule expects on widths
+// the reference vDSO does not use: narrow arguments are widened to 32
+// bits with the extension of their signedness, and results stored at
+// their width.
+func TestStubSteps(t *testing.T) {
+	in := cleanStubInput(t)
+	v := &in.Table.Variants[0]
+	cases := []struct {
+		sig  string
+		want []string
+	}{
+		{"func(a int8, b uint16, c bool, d int64, e uintptr, f int16) uint8", []string{
+			"PUSHQ BP", "MOVQ SP, BP",
+			"MOVBLSX 0x10(SP), DI", "MOVWLZX 0x12(SP), SI", "MOVBLZX 0x14(SP), DX", "MOVQ 0x18(SP), CX", "MOVQ 0x20(SP), R8", "MOVWLSX 0x28(SP), R9",
+			"CALL clock_host+0x0(SB)", "MOVB AL, 0x30(SP)", "POPQ BP", "RET"}},
+		{"func()", []string{"PUSHQ BP", "MOVQ SP, BP", "CALL clock_host+0x0(SB)", "POPQ BP", "RET"}},
+		{"func(x int32) int16", []string{"PUSHQ BP", "MOVQ SP, BP", "MOVL 0x10(SP), DI", "CALL clock_host+0x0(SB)", "MOVW AX, 0x18(SP)", "POPQ BP", "RET"}},
+	}
+	for _, c := range cases {
+		sig, err := in.Stubs.Signature(c.sig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, st := range stubSteps(&wantStub{kind: entryStub, variant: v, entry: v.Entries[0], sig: sig}) {
+			got = append(got, showWant(st))
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s:\n got %q\nwant %q", c.sig, got, c.want)
+		}
+	}
+	// The sizes and offsets agree with the toolchain's own ABI0 frame
+	// (the arguments size in each TEXT line of the reference stubs).
+	for _, tx := range in.Stubs.Text {
+		if tx.Frame != 0 || tx.Args < 0 {
+			t.Errorf("TEXT %s: frame $%d-%d", tx.Name, tx.Frame, tx.Args)
+		}
+	}
+}
+
+// TestStubFilesMissing: a package without its stub files is one finding
+// (not one per stub), at the missing file.
+func TestStubFilesMissing(t *testing.T) {
+	for _, c := range []struct {
+		remove, source, msg string
+	}{
+		{stubsS, stubsS, "no stub files: no zclock_stubs_amd64.s"},
+		{stubsGo, stubsS, "has no Go file zclock_stubs_amd64.go declaring the stubs"},
+	} {
+		t.Run(c.remove, func(t *testing.T) {
+			dir := stubFixture(t, func(fs map[string][]byte) { delete(fs, c.remove) })
+			_, r := verifyDir(t, dir)
+			fs := stubFindings(r)
+			if len(fs) != 1 || fs[0].Source != c.source || !strings.Contains(fs[0].Msg, c.msg) {
+				for _, f := range r.Findings {
+					t.Log(f)
+				}
+				t.Fatalf("want one stubs finding at %s with %q", c.source, c.msg)
+			}
+		})
+	}
+}
