@@ -58,33 +58,46 @@ cannot be assembled, and 2 on a usage error.`,
 }
 
 func runVerify(c *cmdEnv, args []string) int {
-	pkg, _, r, err := c.load(args)
+	elfArgs, err := isELFArgs(args)
+	if err != nil {
+		return c.usage("%v", err)
+	}
+	if elfArgs {
+		return verifyELF(c, args)
+	}
+	pkg, in, r, err := c.load(args)
 	if err != nil {
 		return c.fail(err)
 	}
+	elfFs, soFiles, err := packageELF(pkg, in)
+	if err != nil {
+		return c.fail(err)
+	}
+	n := len(r.Findings) + len(elfFs)
 	if *c.json {
-		type finding struct {
-			File string `json:"file"`
-			verify.Finding
-		}
 		out := struct {
 			Program  string              `json:"program"`
 			Layout   string              `json:"layout"`
+			Images   []string            `json:"images"`
 			OK       bool                `json:"ok"`
-			Findings []finding           `json:"findings"`
+			Findings []fileFinding       `json:"findings"`
 			Stack    []verify.EntryStack `json:"stack"`
 			Pairs    []verify.Pair       `json:"pairs"`
-		}{Program: pkg.Table.Program, Layout: pkg.LayoutFile, OK: r.OK(), Findings: []finding{}, Stack: r.Stack, Pairs: r.Pairs}
+		}{Program: pkg.Table.Program, Layout: pkg.LayoutFile, Images: append([]string{}, soFiles...), OK: n == 0, Findings: []fileFinding{}, Stack: r.Stack, Pairs: r.Pairs}
 		for _, f := range r.Findings {
-			out.Findings = append(out.Findings, finding{where(pkg, f), f})
+			out.Findings = append(out.Findings, fileFinding{where(pkg, f), f})
 		}
+		out.Findings = append(out.Findings, elfFs...)
 		writeJSON(c.stdout, out)
 	} else {
 		printFindings(c.stdout, pkg, r)
+		for _, f := range elfFs {
+			fmt.Fprintf(c.stdout, "%s: %s\n", f.File, f.Finding)
+		}
 	}
-	if !r.OK() {
+	if n > 0 {
 		if !*c.json {
-			fmt.Fprintf(c.stderr, "vdsogen verify: %s: %d finding%s\n", filepath.Dir(pkg.LayoutFile), len(r.Findings), plural(len(r.Findings)))
+			fmt.Fprintf(c.stderr, "vdsogen verify: %s: %d finding%s\n", filepath.Dir(pkg.LayoutFile), n, plural(n))
 		}
 		return 1
 	}
@@ -93,7 +106,11 @@ func runVerify(c *cmdEnv, args []string) int {
 		if len(pkg.Table.Variants) > 0 {
 			entries = len(pkg.Table.Variants[0].Entries)
 		}
-		fmt.Fprintf(c.stdout, "ok %s: program %s, %d variants, %d entries\n", filepath.Dir(pkg.LayoutFile), pkg.Table.Program, len(pkg.Table.Variants), entries)
+		images := ""
+		if len(soFiles) > 0 {
+			images = fmt.Sprintf(", %d ELF images", len(soFiles))
+		}
+		fmt.Fprintf(c.stdout, "ok %s: program %s, %d variants, %d entries%s\n", filepath.Dir(pkg.LayoutFile), pkg.Table.Program, len(pkg.Table.Variants), entries, images)
 		printEntries(c.stdout, pkg.Table, r)
 		printPairs(c.stdout, r)
 	}
