@@ -12,12 +12,20 @@ import (
 // address, ends at or below it, and overlaps no other page (each takes
 // whole pages, at least one). Offsets point at the page's record.
 func PageProblems(file []byte) []Problem {
+	_, _, _, ps := ReadNote(file)
+	return ps
+}
+
+// ReadNote reads the vdsogen note as Pages does, but leniently, for a
+// verifier: it returns the pages whose records are sound and the program
+// and variant names, and reports every unsound record as a Problem
+// (PageProblems) instead of failing.
+func ReadNote(file []byte) (pages []Page, program, variant string, ps []Problem) {
 	f, err := elf.NewFile(bytesReader(file))
 	if err != nil {
-		return []Problem{{Check: CheckPages, Msg: err.Error()}}
+		return nil, "", "", []Problem{{Check: CheckPages, Msg: err.Error()}}
 	}
 	defer f.Close()
-	var ps []Problem
 	bad := func(off int64, format string, args ...any) {
 		ps = append(ps, Problem{Check: CheckPages, Offset: off, Msg: fmt.Sprintf(format, args...)})
 	}
@@ -54,7 +62,16 @@ func PageProblems(file []byte) []Problem {
 			}
 			owner, desc, descAt := string(n[12:12+namesz]), n[no:no+descsz], base+int64(no)
 			n, base = n[de:], base+int64(de)
-			if owner != noteOwner+"\x00" || typ != NotePages {
+			if owner != noteOwner+"\x00" {
+				continue
+			}
+			if typ == NoteVariant {
+				parts := strings.Split(string(desc), "\x00")
+				if len(parts) >= 2 {
+					program, variant = parts[0], parts[1]
+				}
+			}
+			if typ != NotePages {
 				continue
 			}
 			notes++
@@ -90,11 +107,12 @@ func PageProblems(file []byte) []Problem {
 					}
 				}
 				recs = append(recs, r)
+				pages = append(pages, Page{Symbol: r.name, Index: int(-r.off / PageSize), Size: int(r.size)})
 			}
 		}
 	}
 	if notes != 1 {
 		bad(0, "%d vdsogen data-page notes, want exactly 1", notes)
 	}
-	return ps
+	return pages, program, variant, ps
 }

@@ -120,14 +120,11 @@ func SymbolProblems(file []byte, entries []Entry) []Problem {
 			case int(s.shndx) != textIndex:
 				bad(s, "%s is in section %d, not .text (%d)", s.name, s.shndx, textIndex)
 			case s.value != want || s.size != uint64(e.Size):
-				what := "entry " + e.Name
-				if c.bind == elf.STB_WEAK {
-					what = "its strong symbol " + strong
-					if st := byName[strong]; len(st) == 1 && (st[0].value != want || st[0].size != uint64(e.Size)) {
-						what = fmt.Sprintf("its strong symbol %s is at %#x (%d bytes), entry %s", strong, st[0].value, st[0].size, e.Name)
-					}
+				msg := fmt.Sprintf("%s is at %#x (.text offset %#x), %d bytes; entry %s is at %#x (.text offset %#x), %d bytes", s.name, s.value, int64(s.value)-int64(text), s.size, e.Name, want, e.Offset, e.Size)
+				if st := byName[strong]; c.bind == elf.STB_WEAK && len(st) == 1 && (st[0].value != s.value || st[0].size != s.size) {
+					msg += fmt.Sprintf("; the weak alias differs from its strong symbol %s at %#x, %d bytes", strong, st[0].value, st[0].size)
 				}
-				bad(s, "%s is at %#x (%d bytes), %s at %#x (%d bytes): .text offset %#x, not %#x", s.name, s.value, s.size, what, want, e.Size, int64(s.value)-int64(text), e.Offset)
+				bad(s, "%s", msg)
 			case e.Offset < 0 || e.Size <= 0 || e.Offset+e.Size > len(code):
 				bad(s, "%s [%#x, +%d) is not inside the %d-byte .text", s.name, s.value, s.size, len(code))
 			}

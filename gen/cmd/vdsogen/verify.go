@@ -85,14 +85,14 @@ func runVerify(c *cmdEnv, args []string) int {
 			Pairs    []verify.Pair       `json:"pairs"`
 		}{Program: pkg.Table.Program, Layout: pkg.LayoutFile, Images: append([]string{}, soFiles...), OK: n == 0, Findings: []fileFinding{}, Stack: r.Stack, Pairs: r.Pairs}
 		for _, f := range r.Findings {
-			out.Findings = append(out.Findings, fileFinding{where(pkg, f), f})
+			out.Findings = append(out.Findings, fileFinding{Path: where(pkg, f), Finding: f})
 		}
 		out.Findings = append(out.Findings, elfFs...)
 		writeJSON(c.stdout, out)
 	} else {
 		printFindings(c.stdout, pkg, r)
 		for _, f := range elfFs {
-			fmt.Fprintf(c.stdout, "%s: %s\n", f.File, f.Finding)
+			fmt.Fprintf(c.stdout, "%s: %s\n", f.Path, f.Finding)
 		}
 	}
 	if n > 0 {

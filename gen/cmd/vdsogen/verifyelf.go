@@ -11,64 +11,7 @@ import (
 )
 
 // fileFinding is a finding with the file it is about.
-type fileFinding struct {
-	File string `json:"file"`
-	verify.Finding
-}
-
-// elfFindings verifies ELF images as a whole, from the files alone: each
-// image's own checks (verify.CheckELF), then every image rule
-// (verify.Verify) on the input the images describe (verify.FromELF), all
-// images of one program together, so that their variants are compared as
-// the package's are. It returns the findings, each with its image's path,
-// and per program the table and report of the images.
-func elfFindings(images []*verify.ELF) ([]fileFinding, []*elfProgram, error) {
-	var out []fileFinding
-	var progs []*elfProgram
-	byProgram := map[string][]*verify.ELF{}
-	var order []string
-	for _, e := range images {
-		if _, ok := byProgram[e.Program]; !ok {
-			order = append(order, e.Program)
-		}
-		byProgram[e.Program] = append(byProgram[e.Program], e)
-	}
-	for _, prog := range order {
-		group := byProgram[prog]
-		pathOf := map[string]string{}
-		for _, e := range group {
-			pathOf[e.Variant] = e.Path
-			for _, f := range verify.CheckELF(e) {
-				out = append(out, fileFinding{e.Path, f})
-			}
-		}
-		in, err := verify.FromELF(group)
-		if err != nil {
-			return nil, nil, err
-		}
-		r := verify.Verify(in)
-		for _, f := range r.Findings {
-			file := group[0].Path
-			if len(f.Variants) > 0 && pathOf[f.Variants[0]] != "" {
-				file = pathOf[f.Variants[0]]
-			}
-			out = append(out, fileFinding{file, f})
-		}
-		prog := &elfProgram{Table: in.Table, Report: r}
-		for _, e := range group {
-			prog.Files = append(prog.Files, e.Path)
-		}
-		progs = append(progs, prog)
-	}
-	return out, progs, nil
-}
-
-// elfProgram is what verify says of the images of one program.
-type elfProgram struct {
-	Table  *layout.Table
-	Report *verify.Report
-	Files  []string
-}
+type fileFinding = verify.ImageFinding
 
 // packageELF finds the ELF images beside a verified package,
 // z<program>_<variant>.so for every shared variant, and checks each one
@@ -102,25 +45,35 @@ func packageELF(pkg *verify.Package, in *verify.Input) ([]fileFinding, []string,
 	}
 	var out []fileFinding
 	for _, v := range missing {
-		out = append(out, fileFinding{pkg.LayoutFile, verify.Finding{Check: "elf-files", Variants: []string{v.Name},
+		out = append(out, fileFinding{Path: pkg.LayoutFile, Finding: verify.Finding{Check: "elf-files", Variants: []string{v.Name},
 			Msg: fmt.Sprintf("no z%s_%s.so beside the other images of the program", pkg.Table.Program, v.Name)}})
 	}
 	for _, e := range images {
 		v, ok := pkg.Table.Variant(e.Variant)
 		if !ok || !strings.HasSuffix(e.Path, "_"+e.Variant+".so") {
-			out = append(out, fileFinding{e.Path, verify.Finding{Check: verify.CheckELFNote, Variants: []string{e.Variant},
+			out = append(out, fileFinding{Path: e.Path, Finding: verify.Finding{Check: verify.CheckELFNote, Variants: []string{e.Variant},
 				Msg: fmt.Sprintf("the note says variant %s, program %s: not the variant the file name says", e.Variant, e.Program)}})
 			continue
 		}
 		for _, f := range verify.CompareELF(in, v, e) {
-			out = append(out, fileFinding{e.Path, f})
+			out = append(out, fileFinding{Path: e.Path, Finding: f})
 		}
 	}
-	whole, _, err := elfFindings(images)
+	whole, _, err := verify.VerifyImages(images)
 	if err != nil {
 		return nil, nil, err
 	}
-	return append(out, whole...), files, nil
+	// The table's entries and the image's own symbols may both find a
+	// symbol wrong: say it once.
+	seen := map[string]bool{}
+	var uniq []fileFinding
+	for _, f := range append(out, whole...) {
+		if k := f.Path + "\x00" + f.Finding.String(); !seen[k] {
+			seen[k] = true
+			uniq = append(uniq, f)
+		}
+	}
+	return uniq, files, nil
 }
 
 // verifyELF is verify on ELF images alone.
@@ -134,7 +87,7 @@ func verifyELF(c *cmdEnv, paths []string) int {
 		}
 		images = append(images, e)
 	}
-	fs, progs, err := elfFindings(images)
+	fs, groups, err := verify.VerifyImages(images)
 	if err != nil {
 		return c.fail(err)
 	}
@@ -150,13 +103,13 @@ func verifyELF(c *cmdEnv, paths []string) int {
 			Findings []fileFinding `json:"findings"`
 			Programs []program     `json:"programs"`
 		}{OK: len(fs) == 0, Findings: append([]fileFinding{}, fs...)}
-		for _, p := range progs {
-			out.Programs = append(out.Programs, program{p.Table.Program, p.Files, p.Report.Stack, p.Report.Pairs})
+		for _, g := range groups {
+			out.Programs = append(out.Programs, program{g.Input.Table.Program, groupFiles(g), g.Report.Stack, g.Report.Pairs})
 		}
 		writeJSON(c.stdout, out)
 	} else {
 		for _, f := range fs {
-			fmt.Fprintf(c.stdout, "%s: %s\n", f.File, f.Finding)
+			fmt.Fprintf(c.stdout, "%s: %s\n", f.Path, f.Finding)
 		}
 	}
 	if len(fs) > 0 {
@@ -166,15 +119,26 @@ func verifyELF(c *cmdEnv, paths []string) int {
 		return 1
 	}
 	if !*c.json {
-		for _, p := range progs {
+		for _, g := range groups {
+			t := g.Input.Table
 			entries := 0
-			if len(p.Table.Variants) > 0 {
-				entries = len(p.Table.Variants[0].Entries)
+			if len(t.Variants) > 0 {
+				entries = len(t.Variants[0].Entries)
 			}
-			fmt.Fprintf(c.stdout, "ok %s: program %s, %d image%s, %d entries\n", strings.Join(p.Files, " "), p.Table.Program, len(p.Files), plural(len(p.Files)), entries)
-			printEntries(c.stdout, p.Table, p.Report)
-			printPairs(c.stdout, p.Report)
+			files := groupFiles(g)
+			fmt.Fprintf(c.stdout, "ok %s: program %s, %d image%s, %d entries\n", strings.Join(files, " "), t.Program, len(files), plural(len(files)), entries)
+			printEntries(c.stdout, t, g.Report)
+			printPairs(c.stdout, g.Report)
 		}
 	}
 	return 0
+}
+
+// groupFiles lists the paths of a group's images.
+func groupFiles(g *verify.ImageGroup) []string {
+	var out []string
+	for _, e := range g.Images {
+		out = append(out, e.Path)
+	}
+	return out
 }
