@@ -93,6 +93,10 @@ func (r *Resolver) dynSyms(n uint64) ([]dynSym, error) {
 	return out, nil
 }
 
+// maxSymbols bounds the symbol table the whole-image checks accept (a vDSO
+// has a few dozen), which bounds their work on a hostile file.
+const maxSymbols = 4096
+
 // symbolCount is the number of dynamic symbols: the size of .dynsym from
 // the section headers (which a hash table cannot corrupt).
 func symbolCount(file []byte) (uint64, error) {
@@ -105,8 +109,8 @@ func symbolCount(file []byte) (uint64, error) {
 	if s == nil {
 		return 0, errors.New("no .dynsym section")
 	}
-	if s.Size%symSize != 0 || s.Size > 1<<24 {
-		return 0, fmt.Errorf(".dynsym is %d bytes, not a whole number of %d-byte symbols", s.Size, symSize)
+	if s.Size%symSize != 0 || s.Size > maxSymbols*symSize {
+		return 0, fmt.Errorf(".dynsym is %d bytes, not a whole number of %d-byte symbols, at most %d", s.Size, symSize, maxSymbols)
 	}
 	return s.Size / symSize, nil
 }
@@ -124,11 +128,12 @@ func symbolCount(file []byte) (uint64, error) {
 //     visits exactly the symbols of its class.
 //   - Lookups: glibc's and parse_vdso's lookups through each table find
 //     every exported symbol, with its version, value and size; they reject
-//     absent names: for each exported name, one with the same GNU hash,
-//     one with the same SysV hash, and names that pass the bloom filter
-//     and land in an occupied bucket.
+//     absent names (probes): for each exported name, one with the same GNU
+//     hash and one with the same SysV hash, names that pass the bloom
+//     filter, and a name in every occupied bucket of each table.
 //
-// A lookup failure is reported only where the table itself looked sound.
+// Lookups run only through a table that looked sound as a whole (what is
+// wrong with the others is reported where it is).
 func HashProblems(file []byte) []Problem {
 	r, err := NewResolver(file)
 	if err != nil {
@@ -175,8 +180,12 @@ func HashProblems(file []byte) []Problem {
 	for _, name := range r.probes(syms) {
 		for _, t := range []struct {
 			name   string
+			sound  bool
 			lookup func(string, string) (Symbol, error)
-		}{{"DT_GNU_HASH", r.LookupGNU}, {"DT_HASH", r.LookupSysV}} {
+		}{{"DT_GNU_HASH", len(gnu) == 0, r.LookupGNU}, {"DT_HASH", len(sysv) == 0, r.LookupSysV}} {
+			if !t.sound {
+				continue
+			}
 			got, err := t.lookup(name, "")
 			switch {
 			case err == nil:
@@ -294,13 +303,19 @@ func (r *Resolver) sysvProblems(syms []dynSym) []Problem {
 		return ps
 	}
 	chains := 8 + 4*uint64(nbucket)
+	class := map[uint32]map[uint64]bool{} // bucket -> its symbols
+	for _, s := range syms[1:] {
+		b := s.sysvH % nbucket
+		if class[b] == nil {
+			class[b] = map[uint64]bool{}
+		}
+		class[b][s.index] = true
+	}
 	for b := range nbucket {
 		link := 8 + 4*uint64(b) // the word that holds the next index
-		want := map[uint64]bool{}
-		for _, s := range syms[1:] {
-			if s.sysvH%nbucket == b {
-				want[s.index] = true
-			}
+		want := class[b]
+		if want == nil {
+			want = map[uint64]bool{}
 		}
 		visited := 0
 		for n := 0; ; n++ {
@@ -334,8 +349,9 @@ func (r *Resolver) sysvProblems(syms []dynSym) []Problem {
 
 // probes are absent names that exercise the lookups: for every exported
 // name, a name with the same GNU hash and one with the same SysV hash
-// (both differ only in the last two bytes), and names that pass the bloom
-// filter and land in an occupied bucket of both tables.
+// (both differ only in the last two bytes), names that pass the bloom
+// filter, and for every occupied bucket of either table a name that lands
+// in it.
 func (r *Resolver) probes(syms []dynSym) []string {
 	present := map[string]bool{}
 	for _, s := range syms {
@@ -361,13 +377,35 @@ func (r *Resolver) probes(syms []dynSym) []string {
 		add(s.name + "_")
 	}
 	add("")
-	// Bloom false positives: up to 4 names the filter lets through.
+	// Bloom false positives: up to 4 names the filter lets through; and
+	// for every bucket of either table that holds a symbol, a name that
+	// lands in it (a lookup must walk the chain and reject it there).
 	found := 0
-	for i := 0; i < 4096 && found < 4 && r.hasGNU; i++ {
+	gnuBuckets, _ := r.u32(r.gnuHash, 0)
+	sysvBuckets, _ := r.u32(r.hash, 0)
+	wantGNU, wantSysV := map[uint32]bool{}, map[uint32]bool{}
+	for _, s := range syms {
+		if s.exported() && gnuBuckets > 0 && r.hasGNU {
+			wantGNU[s.gnuH%gnuBuckets] = true
+		}
+		if s.exported() && sysvBuckets > 0 && r.hasHash {
+			wantSysV[s.sysvH%sysvBuckets] = true
+		}
+	}
+	for i := 0; i < 4096 && (found < 4 || len(wantGNU) > 0 || len(wantSysV) > 0); i++ {
 		name := fmt.Sprintf("__vdso_probe%d", i)
-		if pass, err := r.bloomPasses(GNUHash(name)); err == nil && pass {
+		g, h := GNUHash(name), ELFHash(name)
+		if pass, err := r.bloomPasses(g); r.hasGNU && err == nil && pass && found < 4 {
 			add(name)
 			found++
+		}
+		if gnuBuckets > 0 && wantGNU[g%gnuBuckets] {
+			delete(wantGNU, g%gnuBuckets)
+			add(name)
+		}
+		if sysvBuckets > 0 && wantSysV[h%sysvBuckets] {
+			delete(wantSysV, h%sysvBuckets)
+			add(name)
 		}
 	}
 	return out
