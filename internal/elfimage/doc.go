@@ -5,10 +5,22 @@
 // references and data-page placement into an ELF file; Check rejects what
 // the kernel's (arch/x86/entry/vdso/vdso2c) and gVisor's (check_vdso.py)
 // build checks reject; CheckSame compares the symbols of several variants;
-// Lookup and Resolver find a symbol the way a libc does (parse_vdso.c:
-// DT_GNU_HASH or DT_HASH, then the version). The package has no
-// dependencies beyond the standard library; it is read back with debug/elf
-// in its tests.
+// Lookup and Resolver find a symbol the way a libc does (DT_GNU_HASH with
+// its bloom filter first, as glibc's do_lookup_x and musl do, or DT_HASH as
+// parse_vdso.c does, then the version).
+//
+// The whole-image checks report each problem at the file offset of the
+// record at fault, under a check name: HashProblems (elf-hash: both hash
+// tables as a whole, every symbol found through each, absent names and
+// hash collisions rejected), VersionProblems (elf-versions: LINUX_2.6 as
+// glibc's dl_vdso_vsym needs it), PageProblems (elf-pages: the note's data
+// pages) and SymbolProblems (elf-symbols: every entry's __vdso_ symbol and
+// weak alias). internal/verify runs them, compares .text with the
+// assembled variants and runs its rules on the image (vdsogen verify).
+// A test cross-checks the lookup against glibc's dlvsym.
+//
+// The package has no dependencies beyond the standard library and the
+// layout types; it is read back with debug/elf in its tests.
 //
 // # File layout
 //

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/vdsogen/vdsogen/internal/verify"
@@ -40,10 +41,22 @@ func packageELF(pkg *verify.Package, in *verify.Input) ([]fileFinding, []string,
 		images = append(images, e)
 		files = append(files, path)
 	}
-	if len(images) == 0 {
-		return nil, nil, nil
-	}
+	// An image of no shared variant is one the generator would have
+	// removed: stale, or not of this program's making.
 	var out []fileFinding
+	all, err := filepath.Glob(filepath.Join(dir, "z"+pkg.Table.Program+"_*.so"))
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, p := range all {
+		if !slices.Contains(files, p) {
+			out = append(out, fileFinding{Path: p, Finding: verify.Finding{Check: "elf-files",
+				Msg: fmt.Sprintf("an ELF image of program %s that is not one of its shared variants' (%s)", pkg.Table.Program, strings.Join(sharedNames(pkg.Table), ", "))}})
+		}
+	}
+	if len(images) == 0 {
+		return out, nil, nil
+	}
 	for _, v := range missing {
 		out = append(out, fileFinding{Path: pkg.LayoutFile, Finding: verify.Finding{Check: "elf-files", Variants: []string{v.Name},
 			Msg: fmt.Sprintf("no z%s_%s.so beside the other images of the program", pkg.Table.Program, v.Name)}})
@@ -139,6 +152,17 @@ func groupFiles(g *verify.ImageGroup) []string {
 	var out []string
 	for _, e := range g.Images {
 		out = append(out, e.Path)
+	}
+	return out
+}
+
+// sharedNames lists the names of a table's shared variants.
+func sharedNames(t *layout.Table) []string {
+	var out []string
+	for _, v := range t.Variants {
+		if !v.Standalone {
+			out = append(out, v.Name)
+		}
 	}
 	return out
 }
