@@ -30,6 +30,7 @@ type Resolver struct {
 	strtab, strsz, symtab uint64
 	hash, gnuHash         uint64
 	versym, verdef        uint64
+	verdefNum             uint64 // DT_VERDEFNUM, 0 if absent
 	hasHash, hasGNU       bool
 	hasVersym, hasVerdef  bool
 }
@@ -99,6 +100,8 @@ func NewResolver(file []byte) (*Resolver, error) {
 			r.versym, r.hasVersym = val, true
 		case elf.DT_VERDEF:
 			r.verdef, r.hasVerdef = val, true
+		case elf.DT_VERDEFNUM:
+			r.verdefNum = val
 		}
 	}
 	if !haveStr || !haveSym {

@@ -7,7 +7,7 @@ import (
 // VersionProblems checks the symbol versions the way glibc's dl_vdso_vsym
 // needs them (it looks every vDSO symbol up as name@LINUX_2.6): the
 // DT_VERDEF chain is well formed (vd_version 1, each vd_hash the ELF hash
-// of its name, indices unique), it has the base definition (index 1,
+// of its name, indices unique, as many as DT_VERDEFNUM says), it has the base definition (index 1,
 // VER_FLG_BASE) and a definition of DefaultVersion, and every exported
 // symbol's DT_VERSYM entry is that definition's index, not hidden.
 func VersionProblems(file []byte) []Problem {
@@ -39,7 +39,9 @@ func (r *Resolver) versionProblems(syms []dynSym) []Problem {
 	var want uint16 // the index of DefaultVersion
 	base := false
 	def := r.verdef
+	count := uint64(0)
 	for n := 0; ; n++ {
+		count++
 		at := r.fileOff(def, 0)
 		d := r.at(def, 0, verdefSize)
 		if d == nil || n > 1<<10 {
@@ -80,6 +82,9 @@ func (r *Resolver) versionProblems(syms []dynSym) []Problem {
 	}
 	if !base {
 		bad(r.fileOff(r.verdef, 0), "", "no base version definition (VER_FLG_BASE)")
+	}
+	if count != r.verdefNum {
+		bad(r.fileOff(r.verdef, 0), "", "%d version definitions, DT_VERDEFNUM says %d", count, r.verdefNum)
 	}
 	if want < 2 {
 		bad(r.fileOff(r.verdef, 0), "", "no version definition named %s (with index 2 or more): glibc's dl_vdso_vsym looks every symbol up as name@%s", DefaultVersion, DefaultVersion)

@@ -131,6 +131,15 @@ func TestWholeRejects(t *testing.T) {
 			b[vd+2] = 1 // VER_FLG_BASE: a second base, no LINUX_2.6
 			return sec(".gnu.version_d")
 		}},
+		{"DT_VERDEFNUM wrong", CheckVersions, "DT_VERDEFNUM says 3", func(b []byte) int {
+			d := sec(".dynamic")
+			for i := 0; ; i += 16 {
+				if elf.DynTag(le.Uint64(b[d+i:])) == elf.DT_VERDEFNUM {
+					le.PutUint64(b[d+i+8:], 3)
+					return sec(".gnu.version_d")
+				}
+			}
+		}},
 		{"page not aligned", CheckPages, "not a multiple", func(b []byte) int {
 			le.PutUint64(b[note:], le.Uint64(b[note:])+8)
 			return note
