@@ -39,4 +39,13 @@
 // The generator (gen.Generate) runs Verify on its final harness build
 // before it writes anything; the vdsogen command (gen/cmd/vdsogen) runs it
 // on generated files found on disk, read back with Load and Assemble.
+//
+// ELF images (internal/elfimage) are verified too (fromelf.go): ReadELF
+// reads one; CompareELF checks it against its assembled variant (elf-text:
+// .text is the verified bytes, modulo data-page fields and load-time
+// choices; elf-symbols, elf-markers, elf-pages: the table's entries,
+// descriptors and pages); CheckELF runs the checks that need only the file
+// (elf-hash, elf-versions, elf-pages, elf-symbols, the relocated fields of
+// the descriptors); and FromELF turns images into an Input, so that every
+// rule above runs on an image without its Go table (VerifyImages).
 package verify

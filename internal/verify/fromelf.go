@@ -8,7 +8,6 @@ import (
 	"os"
 	"reflect"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/vdsogen/vdsogen/internal/elfimage"
@@ -428,16 +427,4 @@ func compareText(in *Input, v *layout.Variant, e *ELF) []Finding {
 		}
 	}
 	return fs
-}
-
-// SortFindings orders findings by variant, offset and check, for output
-// that does not depend on the order checks ran in.
-func SortFindings(fs []Finding) {
-	sort.SliceStable(fs, func(i, j int) bool {
-		a, b := fs[i], fs[j]
-		if va, vb := strings.Join(a.Variants, ","), strings.Join(b.Variants, ","); va != vb {
-			return va < vb
-		}
-		return a.Offset < b.Offset
-	})
 }
