@@ -34,7 +34,7 @@ var Rules = []Rule{
 	{"sections-in-load", "every allocated section lies inside the PT_LOAD, at vaddr == offset"},
 	{"duplicate-symbols", "no two dynamic symbols have the same name and version"},
 	{"symbol-bounds", "every defined FUNC symbol lies inside an executable section"},
-	{"hash-tables", "every GLOBAL/WEAK FUNC symbol is found, with its version and value, through DT_GNU_HASH and through DT_HASH (parse_vdso.c lookup)"},
+	{"hash-tables", "every GLOBAL/WEAK FUNC symbol is found, with its version and value, through DT_GNU_HASH (bloom filter first, as glibc and musl) and through DT_HASH (parse_vdso.c lookup); HashProblems checks the tables as a whole"},
 	{"markers", "the " + MarkersSection + " section, if present, is a non-allocated SHT_PROGBITS section that ReadMarkers decodes and whose descriptors fit the code (Markers.Validate: sites inside the code and not overlapping, choices as long as their site, every region's abort handler after layout.RegionSignature)"},
 }
 
@@ -382,8 +382,11 @@ func CheckSame(images map[string][]byte) error {
 }
 
 // CheckDir checks the ELF images of program in dir, z<program>_*.so, with
-// CheckSame (what `vdsogen verify` runs). It returns the files it checked,
-// sorted; none is not an error (the images are optional, vdsogen -elf).
+// CheckSame. It returns the files it checked, sorted; none is not an error
+// (the images are optional, vdsogen -elf). `vdsogen verify` checks more:
+// the whole-image checks of this package (HashProblems, VersionProblems,
+// PageProblems, SymbolProblems) and, in internal/verify, the code against
+// the assembled variants and the verifier's rules.
 func CheckDir(dir, program string) ([]string, error) {
 	paths, err := filepath.Glob(filepath.Join(dir, "z"+program+"_*.so"))
 	if err != nil {

@@ -5,10 +5,22 @@
 // references and data-page placement into an ELF file; Check rejects what
 // the kernel's (arch/x86/entry/vdso/vdso2c) and gVisor's (check_vdso.py)
 // build checks reject; CheckSame compares the symbols of several variants;
-// Lookup and Resolver find a symbol the way a libc does (parse_vdso.c:
-// DT_GNU_HASH or DT_HASH, then the version). The package has no
-// dependencies beyond the standard library; it is read back with debug/elf
-// in its tests.
+// Lookup and Resolver find a symbol the way a libc does (DT_GNU_HASH with
+// its bloom filter first, as glibc's do_lookup_x and musl do, or DT_HASH as
+// parse_vdso.c does, then the version).
+//
+// The whole-image checks report each problem at the file offset of the
+// record at fault, under a check name: HashProblems (elf-hash: both hash
+// tables as a whole, every symbol found through each, absent names and
+// hash collisions rejected), VersionProblems (elf-versions: LINUX_2.6 as
+// glibc's dl_vdso_vsym needs it), PageProblems (elf-pages: the note's data
+// pages) and SymbolProblems (elf-symbols: every entry's __vdso_ symbol and
+// weak alias). internal/verify runs them, compares .text with the
+// assembled variants and runs its rules on the image (vdsogen verify).
+// A test cross-checks the lookup against glibc's dlvsym.
+//
+// The package has no dependencies beyond the standard library and the
+// layout types; it is read back with debug/elf in its tests.
 //
 // # File layout
 //
@@ -84,11 +96,13 @@
 // start of the section. Integers are little-endian; a string or byte
 // string is a reference (uint32 offset, uint32 length) into the string
 // table that ends the section (strings are not NUL-terminated; equal ones
-// are stored once). Version 1:
+// are stored once). Version 2 (version 1 lacks the relocation records, its
+// header is 32 bytes and its site records' last word is 0; ReadMarkers
+// reads both):
 //
-//	header, 32 bytes:
+//	header, 40 bytes:
 //	  0   [4]byte  magic "VGMK"
-//	  4   uint16   version (1)
+//	  4   uint16   version (2)
 //	  6   uint16   reserved, 0
 //	  8   uint32   code size: the size of .text the records describe
 //	  12  uint32   pool: offset of the replacement pool (layout.Variant.Pool)
@@ -96,6 +110,8 @@
 //	  20  uint32   number of choice records
 //	  24  uint32   number of region records
 //	  28  uint32   size of the string table
+//	  32  uint32   number of relocation records
+//	  36  uint32   reserved, 0
 //	site records, 56 bytes each, in layout-table order:
 //	  0   uint8    kind: 1 static_branch, 2 three_label, 3 alternative,
 //	               4 static_call
@@ -112,7 +128,7 @@
 //	  40  ref      source (generator program line, "asm.go:63")
 //	  48  uint32   offset of the site's bytes in the string table (the
 //	               length is the site's)
-//	  52  uint32   reserved, 0
+//	  52  uint32   number of the site's relocation records
 //	choice records, 24 bytes each: the choices of site 0, then those of
 //	site 1, ... (a site's first choice index is the sum of the counts
 //	before it):
@@ -131,10 +147,15 @@
 //	  32  uint32   abort handler, preceded in the code by the 4 bytes of
 //	               layout.RegionSignature
 //	  36  uint32   reserved, 0
+//	relocation records, 16 bytes each: those of site 0, then those of
+//	site 1, ... (layout.Site.Relocs, in order):
+//	  0   uint32   offset of the 4-byte PC-relative field in the site
+//	  4   int32    addend: the field refers to the data page's byte at it
+//	  8   ref      data page symbol
 //	string table: the bytes every ref and byte offset points into
 //
 // The section is exactly as long as the header says. Site and choice bytes
 // are those of the layout table: the 4-byte PC-relative data-page fields
-// inside a site (layout.Site.Relocs, not recorded here) are zero, while
-// .text holds them resolved. A reader rejects another magic or version.
+// inside a site (layout.Site.Relocs) are zero, while .text holds them
+// resolved. A reader rejects another magic or version.
 package elfimage

@@ -450,7 +450,8 @@ func TestReadelf(t *testing.T) {
 	}
 }
 
-// FuzzCheck: Check, Lookup, Pages and ReadMarkers return on any input;
+// FuzzCheck: Check, Lookup, Pages, ReadMarkers and the whole-image checks
+// return on any input;
 // they never panic. The seed corpus (testdata/fuzz/FuzzCheck) holds
 // truncated and damaged images, with and without marker descriptors; the
 // good images are added here.
@@ -469,6 +470,15 @@ func FuzzCheck(f *testing.F) {
 		}
 		Pages(b)
 		Symbols(b)
+		// The whole-image checks return on any input too.
+		HashProblems(b)
+		VersionProblems(b)
+		PageProblems(b)
+		if text, _, err := TextSection(b); err == nil {
+			if entries, err := EntriesOf(b, text); err == nil {
+				SymbolProblems(b, entries)
+			}
+		}
 		if err == nil {
 			// A file that passes resolves its own symbols through both tables.
 			syms, serr := Symbols(b)

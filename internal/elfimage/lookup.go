@@ -30,6 +30,7 @@ type Resolver struct {
 	strtab, strsz, symtab uint64
 	hash, gnuHash         uint64
 	versym, verdef        uint64
+	verdefNum             uint64 // DT_VERDEFNUM, 0 if absent
 	hasHash, hasGNU       bool
 	hasVersym, hasVerdef  bool
 }
@@ -99,6 +100,8 @@ func NewResolver(file []byte) (*Resolver, error) {
 			r.versym, r.hasVersym = val, true
 		case elf.DT_VERDEF:
 			r.verdef, r.hasVerdef = val, true
+		case elf.DT_VERDEFNUM:
+			r.verdefNum = val
 		}
 	}
 	if !haveStr || !haveSym {
@@ -172,7 +175,9 @@ func (r *Resolver) Lookup(name, version string) (Symbol, error) {
 	return r.LookupSysV(name, version)
 }
 
-// LookupGNU looks name up through DT_GNU_HASH.
+// LookupGNU looks name up through DT_GNU_HASH the way glibc's
+// do_lookup_x and musl's gnu_lookup_filtered do: the bloom filter first
+// (bloomPasses), then the bucket and its chain.
 func (r *Resolver) LookupGNU(name, version string) (Symbol, error) {
 	if !r.hasGNU {
 		return Symbol{}, errors.New("no DT_GNU_HASH")
@@ -186,6 +191,13 @@ func (r *Resolver) LookupGNU(name, version string) (Symbol, error) {
 	}
 	buckets := uint64(16) + 8*uint64(bloomSize)
 	h1 := GNUHash(name)
+	pass, err := r.bloomPasses(h1)
+	if err != nil {
+		return Symbol{}, err
+	}
+	if !pass {
+		return Symbol{}, fmt.Errorf("%s: %w (the bloom filter rejects it)", name, ErrNotFound)
+	}
 	i, ok := r.u32(g, buckets+4*uint64(h1%nbucket))
 	if !ok {
 		return Symbol{}, errors.New("DT_GNU_HASH bucket outside the image")

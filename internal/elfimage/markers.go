@@ -18,11 +18,15 @@ import (
 // documentation, "Marker descriptors").
 const MarkersSection = ".vdsogen_markers"
 
-// Layout of the marker descriptor section, version 1.
+// Layout of the marker descriptor section. Version 2 adds the relocation
+// records (the sites' PC-relative data-page fields); ParseMarkers still
+// reads version 1, whose sites have no Relocs.
 const (
 	markersMagic   = "VGMK"
-	MarkersVersion = 1
-	mkHeaderSize   = 32
+	MarkersVersion = 2
+	mkHeaderSizeV1 = 32
+	mkHeaderSize   = 40
+	mkRelocSize    = 16
 	mkSiteSize     = 56
 	mkChoiceSize   = 24
 	mkRegionSize   = 40
@@ -57,9 +61,9 @@ var ErrNoMarkers = errors.New("no " + MarkersSection + " section")
 
 // Markers describes the marker sites and restartable regions of one image,
 // with offsets relative to the start of the code (.text), as in its layout
-// table. Site.Relocs are not recorded: the bytes of a site's relocated
-// fields are zero in Site.Bytes and in every Choice.Bytes, as in the table
-// (their value depends on where the image is linked).
+// table. The bytes of a site's relocated fields (Site.Relocs) are zero in
+// Site.Bytes and in every Choice.Bytes, as in the table (their value
+// depends on where the image is linked); version 2 records the Relocs.
 type Markers struct {
 	// Pool is the offset of the replacement pool (layout.Variant.Pool).
 	Pool    int
@@ -100,6 +104,7 @@ func (m *Markers) problems(code []byte) []string {
 			bad("%s: target %#x is outside the %d-byte code", name, s.Target, n)
 		}
 		ps = append(ps, choiceProblems(name, s, m.Pool, n)...)
+		ps = append(ps, relocProblems(name, s)...)
 	}
 	ps = append(ps, overlaps(m.Sites)...)
 	for i, r := range m.Regions {
@@ -135,6 +140,29 @@ func choiceProblems(name string, s layout.Site, pool, n int) []string {
 		} else if s.Kind == layout.Alternative && c.Offset < pool {
 			bad("%s: choice %d (%q) at %#x is not in the replacement pool at %#x", name, j, c.Name, c.Offset, pool)
 		}
+	}
+	return ps
+}
+
+// relocProblems checks the relocated fields of site s, named name: each
+// lies inside the site, does not overlap the previous one, holds zero in
+// the recorded bytes and has an addend that fits the record.
+func relocProblems(name string, s layout.Site) []string {
+	var ps []string
+	end := 0
+	for j, r := range s.Relocs {
+		switch {
+		case r.Offset < end || !inside(r.Offset, 4, len(s.Bytes)):
+			ps = append(ps, fmt.Sprintf("%s: relocated field %d at site byte %d is outside the %d-byte site or overlaps the previous one", name, j, r.Offset, len(s.Bytes)))
+			continue
+		case r.Addend < math.MinInt32 || r.Addend > math.MaxInt32:
+			ps = append(ps, fmt.Sprintf("%s: relocated field %d: addend %d does not fit 32 bits", name, j, r.Addend))
+		case r.Symbol == "":
+			ps = append(ps, fmt.Sprintf("%s: relocated field %d names no data page", name, j))
+		case binary.LittleEndian.Uint32(s.Bytes[r.Offset:]) != 0:
+			ps = append(ps, fmt.Sprintf("%s: relocated field %d at site byte %d is % x in the recorded bytes, not zero", name, j, r.Offset, s.Bytes[r.Offset:r.Offset+4]))
+		}
+		end = r.Offset + 4
 	}
 	return ps
 }
@@ -219,11 +247,12 @@ func encodeMarkers(m *Markers, codeSize int) ([]byte, error) {
 	if codeSize > math.MaxUint32 {
 		return nil, fmt.Errorf("elfimage: %d bytes of code do not fit the marker descriptors", codeSize)
 	}
-	nchoices := 0
+	nchoices, nrelocs := 0, 0
 	for _, s := range m.Sites {
 		nchoices += len(s.Choices)
+		nrelocs += len(s.Relocs)
 	}
-	head := make([]byte, mkHeaderSize+len(m.Sites)*mkSiteSize+nchoices*mkChoiceSize+len(m.Regions)*mkRegionSize)
+	head := make([]byte, mkHeaderSize+len(m.Sites)*mkSiteSize+nchoices*mkChoiceSize+len(m.Regions)*mkRegionSize+nrelocs*mkRelocSize)
 	copy(head, markersMagic)
 	le.PutUint16(head[4:], MarkersVersion)
 	le.PutUint32(head[8:], uint32(codeSize))
@@ -231,6 +260,7 @@ func encodeMarkers(m *Markers, codeSize int) ([]byte, error) {
 	le.PutUint32(head[16:], uint32(len(m.Sites)))
 	le.PutUint32(head[20:], uint32(nchoices))
 	le.PutUint32(head[24:], uint32(len(m.Regions)))
+	le.PutUint32(head[32:], uint32(nrelocs))
 	st := &strtab{off: map[string]uint32{}}
 	sp := head[mkHeaderSize:]
 	cp := sp[len(m.Sites)*mkSiteSize:]
@@ -257,6 +287,15 @@ func encodeMarkers(m *Markers, codeSize int) ([]byte, error) {
 		le.PutUint32(rp[32:], uint32(r.Abort))
 		rp = rp[mkRegionSize:]
 	}
+	xp := rp // the relocation records follow the regions
+	for _, s := range m.Sites {
+		for _, r := range s.Relocs {
+			le.PutUint32(xp[0:], uint32(r.Offset))
+			le.PutUint32(xp[4:], uint32(int32(r.Addend)))
+			st.ref(xp[8:], r.Symbol)
+			xp = xp[mkRelocSize:]
+		}
+	}
 	if uint64(len(head))+uint64(len(st.b)) > math.MaxUint32 {
 		return nil, errors.New("elfimage: the marker descriptors exceed 4 GiB")
 	}
@@ -281,6 +320,7 @@ func encodeSite(p []byte, s layout.Site, first int, st *strtab) {
 	st.ref(p[32:], s.Entry)
 	st.ref(p[40:], s.Source)
 	le.PutUint32(p[48:], st.add(string(s.Bytes)))
+	le.PutUint32(p[52:], uint32(len(s.Relocs)))
 }
 
 // ParseMarkers decodes the contents of a .vdsogen_markers section that
@@ -290,14 +330,25 @@ func encodeSite(p []byte, s layout.Site, first int, st *strtab) {
 // inside the code; it does not look at the code (Markers.Validate does).
 // Any input gives a result or an error, never a panic.
 func ParseMarkers(sec []byte, codeSize int) (*Markers, error) {
-	if len(sec) < mkHeaderSize {
-		return nil, fmt.Errorf("%s: %d bytes, shorter than the %d-byte header", MarkersSection, len(sec), mkHeaderSize)
+	if len(sec) < mkHeaderSizeV1 {
+		return nil, fmt.Errorf("%s: %d bytes, shorter than the %d-byte header", MarkersSection, len(sec), mkHeaderSizeV1)
 	}
 	if string(sec[:4]) != markersMagic {
 		return nil, fmt.Errorf("%s: bad magic %q, want %q", MarkersSection, sec[:4], markersMagic)
 	}
-	if v := le.Uint16(sec[4:]); v != MarkersVersion {
-		return nil, fmt.Errorf("%s: version %d, this reader knows version %d", MarkersSection, v, MarkersVersion)
+	version := le.Uint16(sec[4:])
+	if version != 1 && version != MarkersVersion {
+		return nil, fmt.Errorf("%s: version %d, this reader knows versions 1 and %d", MarkersSection, version, MarkersVersion)
+	}
+	headerSize, nrelocs := uint64(mkHeaderSizeV1), uint64(0)
+	if version >= 2 {
+		if len(sec) < mkHeaderSize {
+			return nil, fmt.Errorf("%s: %d bytes, shorter than the %d-byte version %d header", MarkersSection, len(sec), mkHeaderSize, version)
+		}
+		headerSize, nrelocs = mkHeaderSize, uint64(le.Uint32(sec[32:]))
+		if le.Uint32(sec[36:]) != 0 {
+			return nil, fmt.Errorf("%s: reserved header bytes are not zero", MarkersSection)
+		}
 	}
 	if le.Uint16(sec[6:]) != 0 {
 		return nil, fmt.Errorf("%s: reserved header bytes are not zero", MarkersSection)
@@ -307,21 +358,44 @@ func ParseMarkers(sec []byte, codeSize int) (*Markers, error) {
 	}
 	nsites, nchoices, nregions := uint64(le.Uint32(sec[16:])), uint64(le.Uint32(sec[20:])), uint64(le.Uint32(sec[24:]))
 	strsz := uint64(le.Uint32(sec[28:]))
-	strOff := mkHeaderSize + nsites*mkSiteSize + nchoices*mkChoiceSize + nregions*mkRegionSize
+	strOff := headerSize + nsites*mkSiteSize + nchoices*mkChoiceSize + nregions*mkRegionSize + nrelocs*mkRelocSize
 	if strOff+strsz != uint64(len(sec)) {
-		return nil, fmt.Errorf("%s: %d sites, %d choices, %d regions and a %d-byte string table need %d bytes, the section has %d", MarkersSection, nsites, nchoices, nregions, strsz, strOff+strsz, len(sec))
+		return nil, fmt.Errorf("%s: %d sites, %d choices, %d regions, %d relocated fields and a %d-byte string table need %d bytes, the section has %d", MarkersSection, nsites, nchoices, nregions, nrelocs, strsz, strOff+strsz, len(sec))
 	}
 	d := &decoder{strs: sec[strOff:], codeSize: uint64(codeSize)}
 	m := &Markers{Pool: int(le.Uint32(sec[12:]))}
 	if uint64(m.Pool) > d.codeSize {
 		return nil, fmt.Errorf("%s: pool at %#x is outside the %d-byte code", MarkersSection, m.Pool, codeSize)
 	}
-	choices := sec[mkHeaderSize+nsites*mkSiteSize:]
-	next := uint64(0) // the first choice record of the next site
+	choices := sec[headerSize+nsites*mkSiteSize:]
+	regions := choices[nchoices*mkChoiceSize:]
+	relocs := regions[nregions*mkRegionSize:]
+	next, nextReloc := uint64(0), uint64(0) // the first choice and relocation record of the next site
 	for i := uint64(0); i < nsites; i++ {
-		s, err := d.site(sec[mkHeaderSize+i*mkSiteSize:], choices, next, nchoices)
+		p := sec[headerSize+i*mkSiteSize:]
+		s, err := d.site(p, choices, next, nchoices)
 		if err != nil {
 			return nil, fmt.Errorf("%s: site %d: %w", MarkersSection, i, err)
+		}
+		if version == 1 && le.Uint32(p[52:]) != 0 {
+			return nil, fmt.Errorf("%s: site %d: reserved bits are not zero", MarkersSection, i)
+		}
+		if version >= 2 {
+			n := uint64(le.Uint32(p[52:]))
+			if n > nrelocs-nextReloc {
+				return nil, fmt.Errorf("%s: site %d: %d relocated fields, only %d records are left", MarkersSection, i, n, nrelocs-nextReloc)
+			}
+			for j := nextReloc; j < nextReloc+n; j++ {
+				x := relocs[j*mkRelocSize:]
+				s.Relocs = append(s.Relocs, layout.Reloc{Offset: int(le.Uint32(x[0:])), Addend: int(int32(le.Uint32(x[4:]))), Symbol: d.str(x[8:], "a relocated field's data page")})
+				if r := s.Relocs[len(s.Relocs)-1]; !inside(r.Offset, 4, len(s.Bytes)) && d.err == nil {
+					d.err = fmt.Errorf("relocated field at site byte %d is outside the %d-byte site", r.Offset, len(s.Bytes))
+				}
+			}
+			if d.err != nil {
+				return nil, fmt.Errorf("%s: site %d: %w", MarkersSection, i, d.err)
+			}
+			nextReloc += n
 		}
 		next += uint64(len(s.Choices))
 		m.Sites = append(m.Sites, s)
@@ -329,7 +403,9 @@ func ParseMarkers(sec []byte, codeSize int) (*Markers, error) {
 	if next != nchoices {
 		return nil, fmt.Errorf("%s: the sites have %d choices, the header says %d", MarkersSection, next, nchoices)
 	}
-	regions := choices[nchoices*mkChoiceSize:]
+	if nextReloc != nrelocs {
+		return nil, fmt.Errorf("%s: the sites have %d relocated fields, the header says %d", MarkersSection, nextReloc, nrelocs)
+	}
 	for i := uint64(0); i < nregions; i++ {
 		r, err := d.region(regions[i*mkRegionSize:])
 		if err != nil {
@@ -380,7 +456,7 @@ func (d *decoder) site(p, choices []byte, want, nchoices uint64) (layout.Site, e
 	if !ok {
 		return layout.Site{}, fmt.Errorf("unknown kind %d", p[0])
 	}
-	if p[1]&^mkFlagOn != 0 || le.Uint32(p[52:]) != 0 {
+	if p[1]&^mkFlagOn != 0 {
 		return layout.Site{}, errors.New("reserved bits are not zero")
 	}
 	n := le.Uint32(p[8:])

@@ -135,7 +135,7 @@ func TestMarkersRoundTrip(t *testing.T) {
 		t.Errorf("ReadMarkers:\n got %+v\nwant %+v", got, img.Markers)
 	}
 	data, _ := s.Data()
-	if string(data[:4]) != "VGMK" || le.Uint16(data[4:]) != 1 || le.Uint32(data[16:]) != 4 || le.Uint32(data[20:]) != 5 || le.Uint32(data[24:]) != 1 {
+	if string(data[:4]) != "VGMK" || le.Uint16(data[4:]) != MarkersVersion || le.Uint32(data[16:]) != 4 || le.Uint32(data[20:]) != 5 || le.Uint32(data[24:]) != 1 {
 		t.Errorf("header % x", data[:mkHeaderSize])
 	}
 
@@ -267,9 +267,13 @@ var markerMutations = []struct {
 		sec, _ := markerField(t, f, b)
 		sec[0] = 'X'
 	}},
-	{"version 2", func(t *testing.T, f *elf.File, b []byte) {
+	{"version 3", func(t *testing.T, f *elf.File, b []byte) {
 		sec, _ := markerField(t, f, b)
-		le.PutUint16(sec[4:], 2)
+		le.PutUint16(sec[4:], 3)
+	}},
+	{"site 0: 1 relocated fields, only 0 records are left", func(t *testing.T, f *elf.File, b []byte) {
+		sec, _ := markerField(t, f, b)
+		le.PutUint32(sec[mkHeaderSize+52:], 1) // site 0 claims a relocation record the header does not count
 	}},
 	{"describes 122 bytes of code", func(t *testing.T, f *elf.File, b []byte) {
 		sec, _ := markerField(t, f, b)

@@ -87,4 +87,13 @@
 // line (zclock_stubs_amd64.s:33, zclock_stubs_amd64.go:12:6): the stubs
 // are generated whole from the table, so the line shows what is wrong and
 // regenerating is the fix.
+//
+// ELF images (internal/elfimage) are verified too (fromelf.go): ReadELF
+// reads one; CompareELF checks it against its assembled variant (elf-text:
+// .text is the verified bytes, modulo data-page fields and load-time
+// choices; elf-symbols, elf-markers, elf-pages: the table's entries,
+// descriptors and pages); CheckELF runs the checks that need only the file
+// (elf-hash, elf-versions, elf-pages, elf-symbols, the relocated fields of
+// the descriptors); and FromELF turns images into an Input, so that every
+// rule above runs on an image without its Go table (VerifyImages).
 package verify

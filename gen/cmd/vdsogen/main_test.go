@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"debug/elf"
+	hexenc "encoding/hex"
 	"errors"
 	"os"
 	"os/exec"
@@ -73,6 +75,7 @@ func TestScript(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"replace": replace,
 			"exits":   exits,
+			"sopatch": sopatch,
 		},
 	})
 }
@@ -147,4 +150,32 @@ func replace(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("%s does not contain %q", args[0], args[1])
 	}
 	ts.Check(os.WriteFile(path, []byte(strings.Replace(string(b), args[1], args[2], 1)), 0o644))
+}
+
+// sopatch file section offset hexbytes: overwrites bytes of an ELF file at
+// an offset inside one of its sections (e.g. the GNU hash bloom filter at
+// .gnu.hash+16), so that scripts corrupt images where the layout puts
+// their parts.
+func sopatch(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 4 {
+		ts.Fatalf("usage: sopatch file section offset hexbytes")
+	}
+	path := ts.MkAbs(args[0])
+	b, err := os.ReadFile(path)
+	ts.Check(err)
+	f, err := elf.NewFile(strings.NewReader(string(b)))
+	ts.Check(err)
+	s := f.Section(args[1])
+	if s == nil {
+		ts.Fatalf("%s has no section %s", args[0], args[1])
+	}
+	off, err := strconv.ParseUint(args[2], 0, 64)
+	ts.Check(err)
+	data, err := hexenc.DecodeString(args[3])
+	ts.Check(err)
+	if off+uint64(len(data)) > s.Size {
+		ts.Fatalf("%s+%d: %d bytes do not fit the %d-byte section", args[1], off, len(data), s.Size)
+	}
+	copy(b[s.Offset+off:], data)
+	ts.Check(os.WriteFile(path, b, 0o644))
 }

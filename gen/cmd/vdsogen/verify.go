@@ -16,7 +16,7 @@ import (
 
 var cmdVerify = &command{
 	name:      "verify",
-	usageLine: "vdsogen verify [-json] [dir | files]",
+	usageLine: "vdsogen verify [-json] [dir | files | images.so]",
 	short:     "check generated images on the bytes the toolchain produces",
 	long: `Verify assembles the generated files of one program with the Go toolchain,
 reads the linked bytes back and decodes them, and checks them against the
@@ -56,50 +56,92 @@ The checks are:
 	         calls its own variant's image at the entry's offset, stores
 	         the result in its slot and returns, nothing else
 
+A package's ELF images (z<name>_<variant>.so, written by gen's -elf) are
+verified too, if there are any: each against its variant, and as a whole:
+
+	elf-text      .text is the assembled variant, byte for byte, except
+	              that a RIP-relative data-page field counts by the page
+	              byte it refers to, and an alternative or static-call site
+	              may hold any of its choices (as a loader applies one)
+	elf-symbols   every entry has __vdso_<entry> (GLOBAL FUNC) and its weak
+	              alias <entry>, both at the entry's offset in .text with
+	              its size; no other symbol
+	elf-hash      DT_GNU_HASH (bloom filter, buckets, chains) and DT_HASH
+	              are sound: glibc's and parse_vdso's lookups find every
+	              symbol and reject absent names, hash collisions included
+	elf-versions  the version definitions are well formed and every symbol
+	              is LINUX_2.6, as glibc's dl_vdso_vsym asks for it
+	elf-pages     the note's data pages lie below the image, page-aligned,
+	              and do not overlap
+	elf-markers   the .vdsogen_markers descriptors are the table's, and each
+	              relocated field they record refers to its page byte
+	elf-<rule>    the ELF structure rules of vdso2c and gVisor's check_vdso
+
+Given .so files instead, verify checks the images alone, without a Go
+table or toolchain: the ELF checks above but elf-text, then every rule of
+the first list on what the images describe (entries from their symbols,
+sites, regions and pool from their descriptors, data pages from their
+notes); images of one program are compared with each other as variants.
+
 Every failure is printed as
 
 	file: asm.go:line:col: check: variant v, entry e, offset 0x..: message [v: instruction; w: instruction]
 
-naming the variant's assembly file and the generator program position that
-produced the bytes. Verify also says which pairs of variants can be
-switched live (every difference one atomic instruction).
+naming the variant's assembly file (or image) and the generator program
+position that produced the bytes; offsets are in the image's code, except
+that ELF findings whose message starts "file offset:" give the offset of
+the record at fault in the file. Verify also says which pairs of
+variants can be switched live (every difference one atomic instruction).
 
 The -json flag prints the whole report as JSON instead.
 
 Verify exits 0 when every check passes, 1 when one fails or the files
-cannot be assembled, and 2 on a usage error.`,
+cannot be assembled or read, and 2 on a usage error.`,
 	flags: func(fs *flag.FlagSet) {},
 	run:   runVerify,
 }
 
 func runVerify(c *cmdEnv, args []string) int {
-	pkg, _, r, err := c.load(args)
+	elfArgs, err := isELFArgs(args)
+	if err != nil {
+		return c.usage("%v", err)
+	}
+	if elfArgs {
+		return verifyELF(c, args)
+	}
+	pkg, in, r, err := c.load(args)
 	if err != nil {
 		return c.fail(err)
 	}
+	elfFs, soFiles, err := packageELF(pkg, in)
+	if err != nil {
+		return c.fail(err)
+	}
+	n := len(r.Findings) + len(elfFs)
 	if *c.json {
-		type finding struct {
-			File string `json:"file"`
-			verify.Finding
-		}
 		out := struct {
 			Program  string              `json:"program"`
 			Layout   string              `json:"layout"`
+			Images   []string            `json:"images"`
 			OK       bool                `json:"ok"`
-			Findings []finding           `json:"findings"`
+			Findings []fileFinding       `json:"findings"`
 			Stack    []verify.EntryStack `json:"stack"`
 			Pairs    []verify.Pair       `json:"pairs"`
-		}{Program: pkg.Table.Program, Layout: pkg.LayoutFile, OK: r.OK(), Findings: []finding{}, Stack: r.Stack, Pairs: r.Pairs}
+		}{Program: pkg.Table.Program, Layout: pkg.LayoutFile, Images: append([]string{}, soFiles...), OK: n == 0, Findings: []fileFinding{}, Stack: r.Stack, Pairs: r.Pairs}
 		for _, f := range r.Findings {
-			out.Findings = append(out.Findings, finding{where(pkg, f), f})
+			out.Findings = append(out.Findings, fileFinding{Path: where(pkg, f), Finding: f})
 		}
+		out.Findings = append(out.Findings, elfFs...)
 		writeJSON(c.stdout, out)
 	} else {
 		printFindings(c.stdout, pkg, r)
+		for _, f := range elfFs {
+			fmt.Fprintf(c.stdout, "%s: %s\n", f.Path, f.Finding)
+		}
 	}
-	if !r.OK() {
+	if n > 0 {
 		if !*c.json {
-			fmt.Fprintf(c.stderr, "vdsogen verify: %s: %d finding%s\n", filepath.Dir(pkg.LayoutFile), len(r.Findings), plural(len(r.Findings)))
+			fmt.Fprintf(c.stderr, "vdsogen verify: %s: %d finding%s\n", filepath.Dir(pkg.LayoutFile), n, plural(n))
 		}
 		return 1
 	}
@@ -108,7 +150,11 @@ func runVerify(c *cmdEnv, args []string) int {
 		if len(pkg.Table.Variants) > 0 {
 			entries = len(pkg.Table.Variants[0].Entries)
 		}
-		fmt.Fprintf(c.stdout, "ok %s: program %s, %d variants, %d entries\n", filepath.Dir(pkg.LayoutFile), pkg.Table.Program, len(pkg.Table.Variants), entries)
+		images := ""
+		if len(soFiles) > 0 {
+			images = fmt.Sprintf(", %d ELF images", len(soFiles))
+		}
+		fmt.Fprintf(c.stdout, "ok %s: program %s, %d variants, %d entries%s\n", filepath.Dir(pkg.LayoutFile), pkg.Table.Program, len(pkg.Table.Variants), entries, images)
 		printEntries(c.stdout, pkg.Table, r)
 		printPairs(c.stdout, r)
 	}
