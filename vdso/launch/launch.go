@@ -51,6 +51,10 @@ type Options struct {
 	// Log receives what happens to descendants that cannot be set up
 	// (they are killed); nil discards it.
 	Log io.Writer
+
+	// clock, if set, is the timekeeper's reader of the kernel's clocks
+	// (tests shift REALTIME with it to show whose clock a program reads).
+	clock func(clockid int32, ts *unix.Timespec) error
 }
 
 // Status is how the program ended.
@@ -151,7 +155,7 @@ func prepare(o *Options) (*image, error) {
 		im.Close()
 		return nil, &Error{"image", fmt.Errorf("the launcher runs in a time namespace (offsets %+v): only -variant timens gives the program its clocks", own)}
 	}
-	tk, err := vvar.Start(page, tn, vvar.Options{})
+	tk, err := vvar.Start(page, tn, vvar.Options{Clock: o.clock})
 	var tscErr *vvar.TSCError
 	switch {
 	case errors.As(err, &tscErr) && o.Monotonic == 0 && o.Boottime == 0 && own.IsZero():
@@ -314,7 +318,9 @@ func trace(path string, argv []string, o *Options, m mapping, started chan<- int
 	resume(pid, 0, pending)
 	var status Status
 	for {
-		wpid, err := unix.Wait4(-1, &ws, unix.WALL, nil)
+		// Only this thread's children and tracees: other goroutines may
+		// run their own children.
+		wpid, err := unix.Wait4(-1, &ws, unix.WALL|unix.WNOTHREAD, nil)
 		if err == unix.EINTR {
 			continue
 		}

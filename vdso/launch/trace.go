@@ -131,7 +131,7 @@ func (in *injector) done() error {
 
 func wait4(pid int, ws *unix.WaitStatus) (int, error) {
 	for {
-		wpid, err := unix.Wait4(pid, ws, unix.WALL, nil)
+		wpid, err := unix.Wait4(pid, ws, unix.WALL|unix.WNOTHREAD, nil)
 		if err == unix.EINTR {
 			continue
 		}
@@ -276,4 +276,3 @@ func groupStop(pid int) bool {
 	_, _, e := unix.Syscall6(unix.SYS_PTRACE, unix.PTRACE_GETSIGINFO, uintptr(pid), 0, uintptr(unsafe.Pointer(&si)), 0, 0)
 	return e == unix.EINVAL
 }
-
