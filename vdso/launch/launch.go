@@ -48,6 +48,10 @@ type Options struct {
 	Dir string
 	// Signals are forwarded to the program while it runs (nil: none).
 	Signals []os.Signal
+	// Ignore are caught and dropped while the program runs: signals the
+	// program gets anyway (a terminal's SIGINT and SIGQUIT go to its
+	// whole foreground process group), which must not end the launcher.
+	Ignore []os.Signal
 	// Log receives what happens to descendants that cannot be set up
 	// (they are killed); nil discards it.
 	Log io.Writer
@@ -232,6 +236,11 @@ func Run(argv []string, opts Options) (Status, error) {
 		sigs = make(chan os.Signal, 8)
 		signal.Notify(sigs, opts.Signals...)
 		defer signal.Stop(sigs)
+	}
+	if len(opts.Ignore) > 0 {
+		ignored := make(chan os.Signal, 8)
+		signal.Notify(ignored, opts.Ignore...)
+		defer signal.Stop(ignored)
 	}
 	pid := 0
 	for {

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vdsogen/vdsogen/vdso/launch"
 )
 
@@ -24,8 +26,9 @@ AT_SYSINFO_EHDR points at the image, so its C library or Go runtime reads
 the clocks through it. Every process prog starts, and every program they
 exec, gets the image too. The launcher keeps the image's data page (the
 timekeeper) while any of them runs, forwards SIGINT, SIGTERM, SIGHUP,
-SIGQUIT, SIGUSR1 and SIGUSR2 to prog, and exits with prog's status (or
-dies by the signal that killed it).
+SIGQUIT, SIGUSR1 and SIGUSR2 to prog (SIGINT and SIGQUIT only when not in
+the foreground of a terminal, which sends them to prog itself), and exits
+with prog's status (or dies by the signal that killed it).
 
 The flags are:
 
@@ -85,6 +88,12 @@ func runRun(c *cmdEnv, args []string) int {
 		Log:       c.stderr,
 		Signals:   []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2},
 	}
+	if foregroundOnTerminal() {
+		// The terminal sends Ctrl-C and Ctrl-\ to the program itself:
+		// forwarding them would deliver them twice.
+		opts.Signals = []os.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2}
+		opts.Ignore = []os.Signal{syscall.SIGINT, syscall.SIGQUIT}
+	}
 	if path := c.fs.Lookup("image").Value.String(); path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -133,4 +142,12 @@ func runRun(c *cmdEnv, args []string) int {
 		launch.Raise(st.Signal())
 	}
 	return st.ExitCode()
+}
+
+// foregroundOnTerminal reports whether the launcher's standard input is a
+// terminal whose foreground process group is the launcher's (the program
+// then shares it).
+func foregroundOnTerminal() bool {
+	pgrp, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
+	return err == nil && pgrp == unix.Getpgrp()
 }
