@@ -66,6 +66,14 @@
 //     shifted clock waits a day too long. Relative sleeps and timeouts are
 //     unaffected. So are file times, /proc/uptime, /proc/stat's btime and
 //     SO_TIMESTAMP.
+//   - The routines fall back to the system call, which knows nothing of
+//     the offsets, while the data page is invalid (the timekeeper found
+//     the TSC unusable, or is recalibrating after a TSC anomaly) or its
+//     writer stalls mid-update beyond the routines' spin limit (the
+//     launcher descheduled or stopped for a garbage collection): such a
+//     read of a shifted clock returns the kernel's unshifted value. Run
+//     refuses offsets when the TSC is unusable from the start; a real
+//     time namespace has no such gap.
 //   - /proc/PID/auxv still shows the kernel's vDSO (the kernel's copy of
 //     the vector is not writable); getauxval reads the rewritten stack.
 //   - 32-bit programs are refused, and a program that execs one is

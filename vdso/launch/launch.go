@@ -222,7 +222,9 @@ func Run(argv []string, opts Options) (Status, error) {
 		err error
 	}
 	done := make(chan result, 1)
-	started := make(chan int, 1)
+	// started gets the program's pid once it is set up, then -1 when it
+	// has ended.
+	started := make(chan int, 2)
 	// All ptrace calls come from one locked thread: the tracer is the
 	// thread that forked the program. The thread is never unlocked and so
 	// ends with the goroutine.
@@ -242,14 +244,24 @@ func Run(argv []string, opts Options) (Status, error) {
 		signal.Notify(ignored, opts.Ignore...)
 		defer signal.Stop(ignored)
 	}
+	// Signals that come before the program runs wait for it; none is
+	// sent after it ended (its pid may be reused).
 	pid := 0
+	var early []syscall.Signal
 	for {
 		select {
 		case p := <-started:
 			pid = p
+			for _, s := range early {
+				unix.Kill(pid, s)
+			}
+			early = nil
 		case s := <-sigs:
-			if pid > 0 {
+			switch {
+			case pid > 0:
 				unix.Kill(pid, s.(syscall.Signal))
+			case pid == 0:
+				early = append(early, s.(syscall.Signal))
 			}
 		case r := <-done:
 			return r.st, r.err
@@ -343,6 +355,7 @@ func trace(path string, argv []string, o *Options, m mapping, started chan<- int
 			delete(tracees, wpid)
 			if wpid == pid {
 				status = Status{ws}
+				started <- -1
 			}
 			continue
 		}
