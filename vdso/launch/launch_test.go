@@ -538,3 +538,19 @@ func TestTraceRefused(t *testing.T) {
 		t.Error("the program ran")
 	}
 }
+
+// TestRaise: a launcher whose program was killed by a signal dies by the
+// same signal, including those Go's runtime handles itself (SIGSEGV sent
+// by kill, SIGQUIT).
+func TestRaise(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGSEGV, syscall.SIGQUIT, syscall.SIGKILL} {
+		t.Run(sig.String(), func(t *testing.T) {
+			cmd, stderr := launcher(t, "/bin/sh", "-c", fmt.Sprintf("echo ready; kill -%d $$", int(sig)))
+			cmd.Wait()
+			ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+			if !ws.Signaled() || ws.Signal() != sig || ws.CoreDump() {
+				t.Errorf("launcher ended %v (core dumped %v), want killed by %v without a core; stderr %s", cmd.ProcessState, ws.CoreDump(), sig, stderr)
+			}
+		})
+	}
+}
