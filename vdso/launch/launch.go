@@ -3,6 +3,7 @@
 package launch
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vdsogen/vdsogen/internal/elfimage"
+	"github.com/vdsogen/vdsogen/layout"
 	"github.com/vdsogen/vdsogen/vdso"
 	"github.com/vdsogen/vdsogen/vdso/internal/vvar"
 	"github.com/vdsogen/vdsogen/vdso/loader"
@@ -35,9 +37,11 @@ type Options struct {
 	// CLOCK_BOOTTIME; another variant refuses non-zero offsets.
 	Monotonic, Boottime time.Duration
 	// Image, if not nil, replaces the variant's image: an ELF vDSO image
-	// of the same program (written by vdsogen -elf). It must pass
-	// elfimage.Check and define the reference image's symbols at the same
-	// places. ImageName names it in errors.
+	// of the same program and variant (written by vdsogen -elf). It must
+	// pass elfimage.Check, define the built-in image's symbols at the same
+	// places, have its code size, and hold at every site the loader
+	// rewrites (alternatives, static calls) bytes the layout table declares
+	// for it. ImageName names it in errors.
 	Image     []byte
 	ImageName string
 	// Stdin, Stdout and Stderr are the program's; nil means the launcher's.
@@ -132,6 +136,9 @@ func prepare(o *Options) (*image, error) {
 		}
 		if program != tab.Program || variant != o.Variant {
 			return nil, &Error{"image", fmt.Errorf("%s is variant %s of program %s, want variant %s of %s", name, variant, program, o.Variant, tab.Program)}
+		}
+		if err := sameLayout(name, o.Image, files[o.Variant], tab, o.Variant); err != nil {
+			return nil, &Error{"image", err}
 		}
 		files[o.Variant] = o.Image
 	}
@@ -425,4 +432,42 @@ func Raise(sig syscall.Signal) {
 	unix.PthreadSigmask(unix.SIG_UNBLOCK, &set, nil)
 	unix.Tgkill(unix.Getpid(), unix.Gettid(), sig)
 	time.Sleep(100 * time.Millisecond)
+}
+
+// sameLayout checks that a replacement image keeps the layout of the
+// built-in one, which the layout table describes: the same symbols at the
+// same places (elfimage.CheckSame), and at every site the loader writes
+// (alternatives and static calls without data references) bytes the table
+// declares for it: the site's, or one of its choices'.
+func sameLayout(name string, file, builtin []byte, tab *layout.Table, variant string) error {
+	if err := elfimage.CheckSame(map[string][]byte{name: file, "the built-in " + variant + " image": builtin}); err != nil {
+		return fmt.Errorf("%s does not match the layout of the built-in image: %w", name, err)
+	}
+	off, size, err := elfimage.Section(file, ".text")
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	v, _ := tab.Variant(variant)
+	if size != v.Size {
+		return fmt.Errorf("%s has %d bytes of code, the layout table of %s says %d", name, size, variant, v.Size)
+	}
+	code := file[off : off+size]
+	for _, s := range v.Sites {
+		if len(s.Choices) == 0 || len(s.Relocs) > 0 {
+			continue // the loader writes nothing there
+		}
+		end := s.Offset + len(s.Bytes)
+		if s.Offset < 0 || end > len(code) {
+			return fmt.Errorf("%s: %s site %s at %#x lies outside the code", name, s.Kind, s.Key, s.Offset)
+		}
+		have := code[s.Offset:end]
+		ok := bytes.Equal(have, s.Bytes)
+		for _, c := range s.Choices {
+			ok = ok || bytes.Equal(have, c.Bytes)
+		}
+		if !ok {
+			return fmt.Errorf("%s: %s site %s at %#x (%s) holds % x, which the layout table does not declare for it", name, s.Kind, s.Key, s.Offset, s.Source, have)
+		}
+	}
+	return nil
 }

@@ -18,6 +18,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vdsogen/vdsogen/internal/elfimage"
+	"github.com/vdsogen/vdsogen/layout"
 	"github.com/vdsogen/vdsogen/vdso"
 )
 
@@ -483,6 +485,27 @@ func TestErrors(t *testing.T) {
 	timens := vdso.ELFImages()["timens"]
 	corrupt := bytes.Clone(timens)
 	corrupt[0x10] = 1 // e_type ET_REL: not a shared object
+	// A marker site overwritten with bytes the layout table does not
+	// declare: the loader would write a choice over someone else's code.
+	badSite := bytes.Clone(timens)
+	textOff, _, err := elfimage.Section(badSite, ".text")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tv, _ := vdso.Layout().Variant("timens")
+	var site layout.Site
+	for _, s := range tv.Sites {
+		if len(s.Choices) > 0 && len(s.Relocs) == 0 {
+			site = s // one the loader rewrites
+			break
+		}
+	}
+	if site.Bytes == nil {
+		t.Fatal("no alternative or static-call site in the timens image")
+	}
+	for i := range site.Bytes {
+		badSite[textOff+site.Offset+i] = 0xcc
+	}
 	for _, c := range []struct {
 		name string
 		opts Options
@@ -494,6 +517,7 @@ func TestErrors(t *testing.T) {
 		{"not executable", Options{}, []string{"testdata/clocks.c"}, "start", "permission denied"},
 		{"corrupt image", Options{Variant: "timens", Image: corrupt, ImageName: "bad.so"}, nil, "image", "bad.so does not verify"},
 		{"wrong variant", Options{Variant: "timens", Image: vdso.ELFImages()["host"], ImageName: "host.so"}, nil, "image", "host.so is variant host of program clock, want variant timens"},
+		{"undeclared site bytes", Options{Variant: "timens", Image: badSite, ImageName: "site.so"}, nil, "image", fmt.Sprintf("site.so: %s site %s at %#x", site.Kind, site.Key, site.Offset)},
 		{"unknown variant", Options{Variant: "nomarker"}, nil, "image", `no image for variant "nomarker" (have host, timens)`},
 		{"offsets on host", Options{Variant: "host", Monotonic: time.Hour}, nil, "image", "need -variant timens"},
 	} {
@@ -553,4 +577,16 @@ func TestRaise(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestImageFlag: a replacement image that keeps the layout (here a copy of
+// the built-in one) is what the program runs.
+func TestImageFlag(t *testing.T) {
+	img := vdso.ELFImages()["timens"]
+	out, st := run(t, Options{Variant: "timens", Monotonic: monoOffset, Image: img, ImageName: "copy.so"}, glibcClient(t))
+	if st.ExitCode() != 0 {
+		t.Fatalf("%v\n%s", st, out)
+	}
+	checkReadings(t, readings(t, out), monoOffset, 0)
+	checkImage(t, out)
 }
