@@ -590,3 +590,25 @@ func TestImageFlag(t *testing.T) {
 	checkReadings(t, readings(t, out), monoOffset, 0)
 	checkImage(t, out)
 }
+
+// TestExecFromThreads: a Go program with several threads execs the C
+// client; the kernel reports the exec on the thread group leader's pid,
+// and the client gets the image.
+func TestExecFromThreads(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	goexec := build(t, "goexec", func(out string) *exec.Cmd {
+		c := exec.Command(goTool, "build", "-o", out, ".")
+		c.Dir = "testdata/goexec"
+		c.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
+		return c
+	})
+	out, st := run(t, Options{Variant: "timens", Monotonic: monoOffset, Boottime: bootOffset}, goexec, glibcClient(t))
+	if st.ExitCode() != 0 {
+		t.Fatalf("%v\n%s", st, out)
+	}
+	checkReadings(t, readings(t, out), monoOffset, bootOffset)
+	checkImage(t, out)
+}
