@@ -612,3 +612,49 @@ func TestExecFromThreads(t *testing.T) {
 	checkReadings(t, readings(t, out), monoOffset, bootOffset)
 	checkImage(t, out)
 }
+
+// TestUnprivileged: the launcher needs no privilege beyond tracing its own
+// child. As root, the test runs it as nobody, with no capabilities (a
+// setuid from root clears them), on copies of the test binary and the C
+// client that nobody may execute.
+func TestUnprivileged(t *testing.T) {
+	dir, err := os.MkdirTemp("", "launch-unprivileged")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyExec := func(from, name string) string {
+		b, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		to := filepath.Join(dir, name)
+		if err := os.WriteFile(to, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return to
+	}
+	launcherExe := copyExec(exe, "launcher")
+	client := copyExec(glibcClient(t), "clocks")
+	c := exec.Command(launcherExe, client)
+	c.Dir = dir
+	c.Env = append(os.Environ(), "LAUNCH_TEST_LAUNCHER=1")
+	if os.Getuid() == 0 {
+		c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	}
+	var stderr bytes.Buffer
+	c.Stderr = &stderr
+	out, err := c.Output()
+	if err != nil {
+		t.Fatalf("launcher as uid %d: %v\n%s", 65534, err, stderr.Bytes())
+	}
+	checkReadings(t, readings(t, string(out)), monoOffset, 0)
+	checkImage(t, string(out))
+}
