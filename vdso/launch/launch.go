@@ -211,6 +211,10 @@ func addOffset(o vvar.TimensOffset, d time.Duration) vvar.TimensOffset {
 // opts.Variant as its vDSO, and every process it starts with it too, and
 // returns when the program and all its descendants have ended, with the
 // program's status. An *Error means the program did not run.
+//
+// Run waits only for the processes it traces (wait4 with __WNOTHREAD on
+// its own tracing thread), so other goroutines may run their own
+// children meanwhile.
 func Run(argv []string, opts Options) (Status, error) {
 	if len(argv) == 0 {
 		return Status{}, &Error{"start", errors.New("no program")}
@@ -232,14 +236,7 @@ func Run(argv []string, opts Options) (Status, error) {
 	// started gets the program's pid once it is set up, then -1 when it
 	// has ended.
 	started := make(chan int, 2)
-	// All ptrace calls come from one locked thread: the tracer is the
-	// thread that forked the program. The thread is never unlocked and so
-	// ends with the goroutine.
-	go func() {
-		runtime.LockOSThread()
-		st, err := trace(path, argv, &opts, img.m, started)
-		done <- result{st, err}
-	}()
+	// Catch the signals before the program can print that it runs.
 	var sigs chan os.Signal
 	if len(opts.Signals) > 0 {
 		sigs = make(chan os.Signal, 8)
@@ -251,6 +248,14 @@ func Run(argv []string, opts Options) (Status, error) {
 		signal.Notify(ignored, opts.Ignore...)
 		defer signal.Stop(ignored)
 	}
+	// All ptrace calls come from one locked thread: the tracer is the
+	// thread that forked the program. The thread is never unlocked and so
+	// ends with the goroutine.
+	go func() {
+		runtime.LockOSThread()
+		st, err := trace(path, argv, &opts, img.m, started)
+		done <- result{st, err}
+	}()
 	// Signals that come before the program runs wait for it; none is
 	// sent after it ended (its pid may be reused).
 	pid := 0
