@@ -4,6 +4,7 @@ package launch
 
 import (
 	"bytes"
+	"debug/elf"
 	"errors"
 	"fmt"
 	"os"
@@ -113,8 +114,15 @@ func muslClient(t *testing.T) string {
 		return exec.Command(musl, "-static", "-O2", "-o", out, "testdata/clocks.c")
 	})
 	// Static: no interpreter, the C library is inside the program.
-	if b, err := exec.Command("file", out).Output(); err == nil && strings.Contains(string(b), "dynamically") {
-		t.Fatalf("%s is not static: %s", out, b)
+	f, err := elf.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Fatalf("%s is not static: it has an interpreter", out)
+		}
 	}
 	return out
 }
