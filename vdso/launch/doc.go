@@ -74,9 +74,10 @@
 //     read of a shifted clock returns the kernel's unshifted value. Run
 //     refuses offsets when the TSC is unusable from the start; a real
 //     time namespace has no such gap.
-//   - The image exports clock_gettime, gettimeofday, time and
-//     clock_getres only: a C library that looks for getcpu or getrandom
-//     in the vDSO does not find them and makes the system call.
+//   - The image exports clock_gettime, gettimeofday, time, clock_getres
+//     (and vdsogen's clock_gettime_tl) only: a C library that looks for
+//     getcpu or getrandom in the vDSO does not find them and makes the
+//     system call.
 //   - /proc/PID/auxv still shows the kernel's vDSO (the kernel's copy of
 //     the vector is not writable); getauxval reads the rewritten stack.
 //   - 32-bit programs are refused, and a program that execs one is
