@@ -6,6 +6,7 @@
 #include <time.h>
 #include <sys/auxv.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 static long long ns(struct timespec t) { return t.tv_sec * 1000000000LL + t.tv_nsec; }
@@ -25,6 +26,17 @@ int main(void) {
 		syscall(SYS_clock_gettime, clocks[i].id, &b);
 		printf("clock %s %lld %lld %lld\n", clocks[i].name, ns(a), ns(v), ns(b));
 	}
+	// gettimeofday and time read REALTIME through their own entries.
+	struct timespec a, b;
+	struct timeval tv;
+	syscall(SYS_clock_gettime, CLOCK_REALTIME, &a);
+	gettimeofday(&tv, NULL);
+	syscall(SYS_clock_gettime, CLOCK_REALTIME, &b);
+	printf("clock gettimeofday %lld %lld %lld\n", ns(a), tv.tv_sec * 1000000000LL + tv.tv_usec * 1000LL, ns(b));
+	syscall(SYS_clock_gettime, CLOCK_REALTIME, &a);
+	time_t now = time(NULL);
+	syscall(SYS_clock_gettime, CLOCK_REALTIME, &b);
+	printf("clock time %lld %lld %lld\n", ns(a), (long long)now * 1000000000LL, ns(b));
 	FILE *f = fopen("/proc/self/maps", "r");
 	char line[512];
 	while (f && fgets(line, sizeof line, f)) {
