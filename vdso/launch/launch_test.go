@@ -150,28 +150,37 @@ func python(t *testing.T) string { return need(t, "python3", "python3") }
 // run runs argv under Run and returns its standard output.
 func run(t *testing.T, opts Options, argv ...string) (string, Status) {
 	t.Helper()
-	out, err := os.CreateTemp(t.TempDir(), "stdout")
+	out, errs, st := runAll(t, opts, argv...)
+	if errs != "" {
+		t.Logf("%q stderr:\n%s", argv, errs)
+	}
+	return out, st
+}
+
+// runAll runs argv under Run and returns its standard output, its
+// standard error followed by Run's log, and its status.
+func runAll(t *testing.T, opts Options, argv ...string) (stdout, stderr string, st Status) {
+	t.Helper()
+	dir := t.TempDir()
+	out, err := os.Create(filepath.Join(dir, "stdout"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer out.Close()
-	var stderr bytes.Buffer
-	errf, err := os.CreateTemp(t.TempDir(), "stderr")
+	errf, err := os.Create(filepath.Join(dir, "stderr"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer errf.Close()
-	opts.Stdout, opts.Stderr, opts.Log = out, errf, &stderr
-	st, err := Run(argv, opts)
+	var log bytes.Buffer
+	opts.Stdout, opts.Stderr, opts.Log = out, errf, &log
+	st, err = Run(argv, opts)
 	if err != nil {
 		t.Fatalf("Run %q: %v", argv, err)
 	}
 	b, _ := os.ReadFile(out.Name())
 	e, _ := os.ReadFile(errf.Name())
-	if len(e) > 0 || stderr.Len() > 0 {
-		t.Logf("%q stderr:\n%s%s", argv, e, stderr.Bytes())
-	}
-	return string(b), st
+	return string(b), string(e) + log.String(), st
 }
 
 // reading is one line "clock NAME k0 v k1" of a client: v read through the
@@ -567,16 +576,13 @@ func TestErrors(t *testing.T) {
 // TestTraceRefused: under a seccomp filter that forbids ptrace, the
 // launcher says so and the program does not run.
 func TestTraceRefused(t *testing.T) {
-	gcc := need(t, "gcc", "gcc")
-	noptrace := build(t, "noptrace", func(out string) *exec.Cmd {
-		return exec.Command(gcc, "-o", out, "testdata/noptrace.c")
-	})
+	deny := denyTool(t)
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	marker := filepath.Join(t.TempDir(), "ran")
-	c := exec.Command(noptrace, exe, "/bin/sh", "-c", "touch "+marker)
+	c := exec.Command(deny, "ptrace", exe, "/bin/sh", "-c", "touch "+marker)
 	c.Env = append(os.Environ(), "LAUNCH_TEST_LAUNCHER=1")
 	out, err := c.CombinedOutput()
 	var ee *exec.ExitError
@@ -682,4 +688,35 @@ func TestUnprivileged(t *testing.T) {
 	}
 	checkReadings(t, readings(t, string(out)), monoOffset, 0)
 	checkImage(t, string(out))
+}
+
+func denyTool(t *testing.T) string {
+	gcc := need(t, "gcc", "gcc")
+	return build(t, "deny", func(out string) *exec.Cmd {
+		return exec.Command(gcc, "-o", out, "testdata/deny.c")
+	})
+}
+
+// TestDescendantNotSetUp: a descendant whose exec cannot be given the
+// image (a seccomp filter makes the injected openat fail) is killed before
+// its first instruction, with a message; the rest of the program goes on.
+func TestDescendantNotSetUp(t *testing.T) {
+	deny := denyTool(t)
+	marker := filepath.Join(t.TempDir(), "ran")
+	_, errs, st := runAll(t, Options{}, "/bin/sh", "-c", `"$0" openat /bin/sh -c "touch $1"; echo status $? >&2; exit 3`, deny, marker)
+	if st.ExitCode() != 3 {
+		t.Errorf("program ended %v, want exit status 3 (the shell goes on)", st)
+	}
+	for _, want := range []string{
+		"status 137", // the shell saw its child killed by SIGKILL
+		"its exec could not be given the image: the program could not open the image's memfd",
+		"operation not permitted",
+	} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("stderr and log lack %q:\n%s", want, errs)
+		}
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("the descendant ran without the image")
+	}
 }
