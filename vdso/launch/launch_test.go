@@ -251,16 +251,30 @@ func checkReadings(t *testing.T, rs []reading, mono, boot time.Duration) {
 }
 
 // checkImage: a C client's AT_SYSINFO_EHDR points at the launcher's
-// memfd, mapped read+exec, shared, not writable.
+// memfd, mapped read+exec and shared; the data pages sit right below it,
+// read-only; no mapping of the memfd is writable, and the kernel's own
+// vDSO is still there but not the one the client uses.
 func checkImage(t *testing.T, out string) {
 	t.Helper()
-	var ehdr, mapLine string
+	var ehdr, mapLine, below string
+	var memfd, kernel []string
 	for _, line := range strings.Split(out, "\n") {
 		if v, ok := strings.CutPrefix(line, "ehdr "); ok {
 			ehdr = v
 		}
 		if v, ok := strings.CutPrefix(line, "map "); ok {
 			mapLine = v
+		}
+		if v, ok := strings.CutPrefix(line, "below "); ok {
+			below = v
+		}
+		if v, ok := strings.CutPrefix(line, "vdso "); ok {
+			if strings.Contains(v, "memfd:vdso-clock") {
+				memfd = append(memfd, v)
+			}
+			if strings.HasSuffix(v, "[vdso]") {
+				kernel = append(kernel, v)
+			}
 		}
 	}
 	if ehdr == "" || ehdr == "0" {
@@ -269,6 +283,23 @@ func checkImage(t *testing.T, out string) {
 	f := strings.Fields(mapLine)
 	if len(f) < 6 || f[1] != "r-xs" || !strings.Contains(mapLine, "memfd:vdso-clock") {
 		t.Errorf("AT_SYSINFO_EHDR %s is not the image mapped r-xs from the launcher's memfd: maps line %q", ehdr, mapLine)
+	}
+	f = strings.Fields(below)
+	if len(f) < 6 || f[1] != "r--s" || f[2] != "00000000" || !strings.Contains(below, "memfd:vdso-clock") {
+		t.Errorf("the data pages below the image are not the memfd's first pages, read-only: %q", below)
+	}
+	for _, m := range memfd {
+		if perms := strings.Fields(m)[1]; strings.Contains(perms, "w") {
+			t.Errorf("the image's memfd is mapped writable in the program: %q", m)
+		}
+	}
+	if len(memfd) != 2 {
+		t.Errorf("%d mappings of the memfd, want the data pages and the code:\n%s", len(memfd), strings.Join(memfd, "\n"))
+	}
+	for _, k := range kernel {
+		if strings.HasPrefix(k, ehdr+"-") {
+			t.Errorf("AT_SYSINFO_EHDR points at the kernel's vDSO: %q", k)
+		}
 	}
 }
 

@@ -40,9 +40,15 @@ int main(void) {
 	FILE *f = fopen("/proc/self/maps", "r");
 	char line[512];
 	while (f && fgets(line, sizeof line, f)) {
-		unsigned long lo;
-		if (sscanf(line, "%lx-", &lo) == 1 && lo == ehdr)
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx", &lo, &hi) != 2)
+			continue;
+		if (lo == ehdr)
 			printf("map %s", line);
+		if (hi == ehdr)
+			printf("below %s", line);
+		if (strstr(line, "vdso"))
+			printf("vdso %s", line);
 	}
 	return 0;
 }
