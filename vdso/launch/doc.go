@@ -46,6 +46,11 @@
 // strace -f does), and Raise lets a launcher die by the signal that killed
 // the program, as a shell reports it.
 //
+// The program runs at full speed: clock reads never leave it, and the
+// tracer wakes only for signals, new processes and threads, and execs (a
+// signal delivered to a traced process costs a round trip through the
+// launcher, an exec a few injected system calls).
+//
 // # What is covered
 //
 // Every read of a clock the image serves that goes through the vDSO:

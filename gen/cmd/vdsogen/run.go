@@ -80,6 +80,9 @@ func runRun(c *cmdEnv, args []string) int {
 	if len(args) == 0 {
 		return c.usage("no program to run")
 	}
+	if *c.json {
+		return c.usage("-json: run prints the program's output, not a report")
+	}
 	opts := launch.Options{
 		Variant:   c.fs.Lookup("variant").Value.String(),
 		Monotonic: time.Duration(*c.fs.Lookup("monotonic").Value.(*offsetFlag)),
