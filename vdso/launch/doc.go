@@ -87,9 +87,12 @@
 //     the vector is not writable); getauxval reads the rewritten stack.
 //   - 32-bit programs are refused, and a program that execs one is
 //     killed at that exec.
-//   - Job control: a tracee stopped by SIGTSTP or SIGSTOP is resumed by
-//     the tracer (PTRACE_TRACEME cannot hold a group stop; PTRACE_SEIZE
-//     would be needed).
+//   - Job control: a SIGSTOP or SIGTSTP sent to a traced process alone
+//     does not keep it stopped: the tracer resumes it (PTRACE_TRACEME
+//     cannot hold a group stop; that takes PTRACE_SEIZE and LISTEN). A
+//     terminal's Ctrl-Z stops the whole foreground process group, the
+//     launcher included, and the program then waits in its ptrace stop
+//     until the launcher is continued.
 //   - A program that is itself a debugger cannot trace its children: the
 //     launcher traces them. Setuid programs run without their privileges
 //     unless the launcher has them, as under any tracer.
