@@ -31,8 +31,6 @@ func main() {
 		{"monotonic", 1, nanotime},
 		{"realtime", 0, func() int64 { return time.Now().UnixNano() }},
 	} {
-		a := c.read // warm up the call path
-		_ = a
 		k0 := kernel(c.id)
 		v := c.read()
 		k1 := kernel(c.id)
