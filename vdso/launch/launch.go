@@ -292,7 +292,11 @@ type tracee struct {
 }
 
 func trace(path string, argv []string, o *Options, m mapping, started chan<- int) (Status, error) {
-	files := []uintptr{fdOf(o.Stdin, os.Stdin), fdOf(o.Stdout, os.Stdout), fdOf(o.Stderr, os.Stderr)}
+	files, closeFiles, err := stdio(o)
+	if err != nil {
+		return Status{}, &Error{"start", err}
+	}
+	defer closeFiles()
 	env := o.Env
 	if env == nil {
 		env = os.Environ()
@@ -420,11 +424,35 @@ func trace(path string, argv []string, o *Options, m mapping, started chan<- int
 	}
 }
 
-func fdOf(f, def *os.File) uintptr {
-	if f == nil {
-		f = def
+// stdio returns the program's standard files: o's, or the launcher's,
+// or /dev/null for one that is not open (a launcher started without
+// standard input). Close closes what it opened.
+func stdio(o *Options) (fds []uintptr, closeAll func(), err error) {
+	var opened []*os.File
+	closeAll = func() {
+		for _, f := range opened {
+			f.Close()
+		}
 	}
-	return f.Fd()
+	for i, f := range []*os.File{o.Stdin, o.Stdout, o.Stderr} {
+		if f == nil {
+			f = []*os.File{os.Stdin, os.Stdout, os.Stderr}[i]
+		}
+		if f != nil {
+			if _, err := unix.FcntlInt(f.Fd(), unix.F_GETFD, 0); err == nil {
+				fds = append(fds, f.Fd())
+				continue
+			}
+		}
+		null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		opened = append(opened, null)
+		fds = append(fds, null.Fd())
+	}
+	return fds, closeAll, nil
 }
 
 // Raise ends the calling process by signal sig, with the kernel's default
