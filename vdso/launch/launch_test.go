@@ -751,3 +751,18 @@ func TestDescendantNotSetUp(t *testing.T) {
 		t.Error("the descendant ran without the image")
 	}
 }
+
+// TestClosedStdin: a launcher started without standard input (as CI runs)
+// gives the program /dev/null there instead of failing to start it.
+func TestClosedStdin(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := exec.Command("/bin/sh", "-c", `exec "$0" /bin/sh -c 'read x; echo "read status $?"' <&-`, exe)
+	c.Env = append(os.Environ(), "LAUNCH_TEST_LAUNCHER=1")
+	out, err := c.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "read status 1" {
+		t.Errorf("launcher without stdin: %v\n%s", err, out)
+	}
+}
