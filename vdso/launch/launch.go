@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -225,6 +226,11 @@ func Run(argv []string, opts Options) (Status, error) {
 		return Status{}, &Error{"start", errors.New("no program")}
 	}
 	path, err := exec.LookPath(argv[0])
+	if err == nil {
+		// The program starts in opts.Dir: a relative path is the
+		// launcher's.
+		path, err = filepath.Abs(path)
+	}
 	if err != nil {
 		return Status{}, &Error{"start", err}
 	}
