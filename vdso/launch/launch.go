@@ -124,6 +124,18 @@ func prepare(o *Options) (*image, error) {
 	if o.Variant != "timens" && (o.Monotonic != 0 || o.Boottime != 0) {
 		return nil, &Error{"image", fmt.Errorf("variant %s has no time-namespace offsets: -monotonic and -boottime need -variant timens", o.Variant)}
 	}
+	// As the kernel refuses for a time namespace: no offset may turn a
+	// clock negative.
+	for _, c := range []struct {
+		flag string
+		id   int32
+		off  time.Duration
+	}{{"-monotonic", unix.CLOCK_MONOTONIC, o.Monotonic}, {"-boottime", unix.CLOCK_BOOTTIME, o.Boottime}} {
+		var ts unix.Timespec
+		if c.off < 0 && unix.ClockGettime(c.id, &ts) == nil && ts.Nano()+int64(c.off) < 0 {
+			return nil, &Error{"image", fmt.Errorf("%s %v would make the clock negative (it reads %v)", c.flag, c.off, time.Duration(ts.Nano()))}
+		}
+	}
 	if o.Image != nil {
 		name := o.ImageName
 		if name == "" {

@@ -584,6 +584,7 @@ func TestErrors(t *testing.T) {
 		{"wrong variant", Options{Variant: "timens", Image: vdso.ELFImages()["host"], ImageName: "host.so"}, nil, "image", "host.so is variant host of program clock, want variant timens"},
 		{"undeclared site bytes", Options{Variant: "timens", Image: badSite, ImageName: "site.so"}, nil, "image", fmt.Sprintf("site.so: %s site %s at %#x", site.Kind, site.Key, site.Offset)},
 		{"unknown variant", Options{Variant: "nomarker"}, nil, "image", `no image for variant "nomarker" (have host, timens)`},
+		{"negative clock", Options{Variant: "timens", Boottime: -1000000 * time.Hour}, nil, "image", "-boottime -1000000h0m0s would make the clock negative"},
 		{"offsets on host", Options{Variant: "host", Monotonic: time.Hour}, nil, "image", "need -variant timens"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
