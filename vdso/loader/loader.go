@@ -352,6 +352,26 @@ func (im *Image) Close() error {
 // Base returns the load address of the image (its ELF header).
 func (im *Image) Base() uintptr { return uintptr(im.base()) }
 
+// Memfd describes the memfd an image lives in, for a process that maps the
+// image somewhere else (vdso/launch maps it into a traced program): the
+// data pages are [0, DataSize) of the file, mapped at base-DataSize, and
+// the active code slot is [CodeOffset, CodeOffset+CodeSize), mapped
+// read-execute at base. FD belongs to the Image (close-on-exec, closed by
+// Close). A Switch moves the code to the other slot.
+type Memfd struct {
+	FD         int
+	DataSize   int
+	CodeOffset int64
+	CodeSize   int
+}
+
+// Memfd returns where the image's pages lie in its memfd.
+func (im *Image) Memfd() Memfd {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	return Memfd{FD: im.fd, DataSize: im.dataSz, CodeOffset: int64(im.slotOff(im.slot)), CodeSize: im.codeSz}
+}
+
 // Mapped returns the image as mapped at Base (read-only: writing to it
 // faults). It is the ELF file, so a libc-style symbol lookup works on it.
 func (im *Image) Mapped() []byte { return unsafe.Slice((*byte)(im.base()), im.codeSz) }

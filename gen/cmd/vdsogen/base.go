@@ -70,6 +70,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
 		env := &cmdEnv{cmd: c, stdout: stdout, stderr: stderr, fs: fs, json: fs.Bool("json", false, "")}
+		if c.flags != nil {
+			c.flags(fs)
+		}
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				fmt.Fprintf(stdout, "usage: %s\n\n%s\n", c.usageLine, c.long)

@@ -1,0 +1,3 @@
+module goclocks
+
+go 1.26
