@@ -79,7 +79,7 @@ func classify(in *inst) (flowClass, string) {
 	switch in.Op {
 	case x86asm.INT, x86asm.INTO, x86asm.ICEBP:
 		if isINT3(in) {
-			return flowTrap, "INT3, a breakpoint trap (the filler between entries)"
+			return flowTrap, "INT3, a breakpoint trap (what fills the space no code may reach)"
 		}
 		return flowTrap, fmt.Sprintf("%s, a software interrupt", in.Op)
 	case x86asm.UD0, x86asm.UD1, x86asm.UD2:
