@@ -28,9 +28,9 @@
 //
 // Entry resolves "__vdso_<entry>" with version LINUX_2.6 on the mapped
 // bytes, through DT_GNU_HASH (elfimage.Resolver, after parse_vdso.c), and
-// returns base + st_value. CallIP and CallPP call an entry with the C ABI
-// on the goroutine stack, as vdsogen's generated stubs do (the routines'
-// stack depth is bounded and small, verified by the generator).
+// returns base + st_value. CallIP and CallPP call an entry with the C ABI:
+// a 16-byte aligned stack inside their own frame, which gives the entry
+// CallFrame bytes (vdsogen's verifier bounds each routine's depth).
 //
 // # Load-time choices
 //
@@ -529,14 +529,28 @@ func membarrier(cmd int) error {
 	return nil
 }
 
+// CallFrame is the stack a function called by CallIP or CallPP may use, in
+// bytes. The call runs inside the caller's frame, aligned as the C ABI
+// requires (SP+8 a multiple of 16 at the callee's first instruction), so
+// the goroutine stack always has this room; vdsogen's verifier bounds each
+// entry's depth (vdsogen verify prints it), far below this.
+const CallFrame = callFrame - 24
+
+// callFrame is the frame of CallIP and CallPP (CFRAME in call_amd64.s).
+const callFrame = 512
+
 // CallIP calls the C function at fn with an integer and a pointer argument
-// (DI, SI) and returns AX, on the goroutine stack.
+// (DI, SI) and returns AX. The function may use CallFrame bytes of stack.
 //
 //go:noescape
 func CallIP(fn uintptr, a uintptr, p unsafe.Pointer) uintptr
 
 // CallPP calls the C function at fn with two pointer arguments (DI, SI) and
-// returns AX, on the goroutine stack.
+// returns AX. The function may use CallFrame bytes of stack.
 //
 //go:noescape
 func CallPP(fn uintptr, p, q unsafe.Pointer) uintptr
+
+// callSP returns the SP that a function called as CallIP calls it sees at
+// its first instruction, and the SP of the frame that called it.
+func callSP() (callee, frame uintptr)

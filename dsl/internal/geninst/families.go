@@ -2,10 +2,15 @@ package main
 
 import "strings"
 
+// conditions are the condition suffixes of CMOVcc and SETcc, as Go's
+// assembler spells them.
+const conditions = `{CC,CS,EQ,GE,GT,HI,LE,LS,LT,MI,NE,OC,OS,PC,PL,PS}`
+
 // family is a group of instructions allowed in a vDSO routine.
 type family struct {
 	name string
-	// insts are avo's constructor names, separated by blanks.
+	// insts are avo's constructor names, separated by blanks; {a,b}
+	// stands for each of a and b, as in a shell: MOV{L,Q} is MOVL MOVQ.
 	insts string
 }
 
@@ -16,64 +21,37 @@ type family struct {
 // one constructor here that also has vector forms is MOVQ (MOVQ X0, AX);
 // package dsl refuses vector registers as operands of any instruction.
 //
-// Not listed, with the reason: string instructions (MOVS, STOS, ... and
-// REP) and NOP, which avo has no constructors for or whose Go assembler
-// mnemonic emits nothing (NOP: dsl/x86 writes it by hand as a real 0x90);
-// CLD/STD (the C ABI keeps the direction flag clear); INT, UD2, far
+// Not listed, with the reason: the string instructions (MOVS, STOS, ...
+// with REP), which avo has no constructors for; NOP, whose Go assembler
+// mnemonic emits no byte (dsl/x86 writes NOP by hand, as a real 0x90);
+// CLD/STD (the C ABI keeps the direction flag clear); and INT, UD2, far
 // returns, MONITOR/MWAIT, RDRAND/RDSEED, XGETBV, CLFLUSH, prefetches,
-// non-temporal stores, CRC32, XLAT and the MXCSR/YMM state instructions,
-// which no clock or data-page routine needs. Routines that need any of
-// them anyway can emit bytes with dsl.Bytes.
+// non-temporal stores, CRC32, XLAT and the MXCSR and YMM state
+// instructions, which no clock or data-page routine needs. A routine that
+// needs one anyway can emit its bytes with dsl.Bytes.
 var families = []family{
 	{"data movement", `
-		MOVB MOVW MOVL MOVQ
-		MOVBLSX MOVBLZX MOVBQSX MOVBQZX MOVBWSX MOVBWZX
-		MOVWLSX MOVWLZX MOVWQSX MOVWQZX MOVLQSX MOVLQZX
-		MOVBELL MOVBEQQ MOVBEWW
-		LEAW LEAL LEAQ
-		XCHGB XCHGW XCHGL XCHGQ
-		CBW CWD CWDE CDQ CDQE CQO
-		BSWAPL BSWAPQ`},
-	{"stack", `PUSHW PUSHQ POPW POPQ`},
+		MOV{B,W,L,Q}
+		MOVB{L,Q,W}{SX,ZX} MOVW{L,Q}{SX,ZX} MOVLQ{SX,ZX}
+		MOVBE{LL,QQ,WW} LEA{W,L,Q} XCHG{B,W,L,Q}
+		CBW CWD CWDE CDQ CDQE CQO BSWAP{L,Q}`},
+	{"stack", `PUSH{W,Q} POP{W,Q}`},
 	{"arithmetic", `
-		ADDB ADDW ADDL ADDQ ADCB ADCW ADCL ADCQ ADCXL ADCXQ ADOXL ADOXQ
-		SUBB SUBW SUBL SUBQ SBBB SBBW SBBL SBBQ
-		INCB INCW INCL INCQ DECB DECW DECL DECQ NEGB NEGW NEGL NEGQ
-		MULB MULW MULL MULQ MULXL MULXQ
-		IMULB IMULW IMULL IMULQ IMUL3W IMUL3L IMUL3Q
-		DIVB DIVW DIVL DIVQ IDIVB IDIVW IDIVL IDIVQ
-		CMPB CMPW CMPL CMPQ`},
-	{"atomics", `
-		CMPXCHGB CMPXCHGW CMPXCHGL CMPXCHGQ CMPXCHG8B
-		XADDB XADDW XADDL XADDQ`},
-	{"logic", `
-		ANDB ANDW ANDL ANDQ ORB ORW ORL ORQ XORB XORW XORL XORQ
-		NOTB NOTW NOTL NOTQ TESTB TESTW TESTL TESTQ ANDNL ANDNQ`},
+		{ADD,ADC,SUB,SBB,INC,DEC,NEG,CMP}{B,W,L,Q} ADCX{L,Q} ADOX{L,Q}
+		{MUL,IMUL,DIV,IDIV}{B,W,L,Q} IMUL3{W,L,Q} MULX{L,Q}`},
+	{"atomics", `CMPXCHG{B,W,L,Q} CMPXCHG8B XADD{B,W,L,Q}`},
+	{"logic", `{AND,OR,XOR,NOT,TEST}{B,W,L,Q} ANDN{L,Q}`},
 	{"shifts and rotates", `
-		SHLB SHLW SHLL SHLQ SHRB SHRW SHRL SHRQ
-		SALB SALW SALL SALQ SARB SARW SARL SARQ
-		ROLB ROLW ROLL ROLQ RORB RORW RORL RORQ
-		RCLB RCLW RCLL RCLQ RCRB RCRW RCRL RCRQ
-		SHLXL SHLXQ SHRXL SHRXQ SARXL SARXQ RORXL RORXQ`},
+		{SHL,SHR,SAL,SAR,ROL,ROR,RCL,RCR}{B,W,L,Q}
+		{SHLX,SHRX,SARX,RORX}{L,Q}`},
 	{"bits", `
-		BTW BTL BTQ BTCW BTCL BTCQ BTRW BTRL BTRQ BTSW BTSL BTSQ
-		BSFW BSFL BSFQ BSRW BSRL BSRQ
-		LZCNTW LZCNTL LZCNTQ TZCNTW TZCNTL TZCNTQ POPCNTW POPCNTL POPCNTQ
-		BEXTRL BEXTRQ BLSIL BLSIQ BLSMSKL BLSMSKQ BLSRL BLSRQ BZHIL BZHIQ
-		PDEPL PDEPQ PEXTL PEXTQ`},
-	{"conditional moves", `
-		CMOVWCC CMOVWCS CMOVWEQ CMOVWGE CMOVWGT CMOVWHI CMOVWLE CMOVWLS
-		CMOVWLT CMOVWMI CMOVWNE CMOVWOC CMOVWOS CMOVWPC CMOVWPL CMOVWPS
-		CMOVLCC CMOVLCS CMOVLEQ CMOVLGE CMOVLGT CMOVLHI CMOVLLE CMOVLLS
-		CMOVLLT CMOVLMI CMOVLNE CMOVLOC CMOVLOS CMOVLPC CMOVLPL CMOVLPS
-		CMOVQCC CMOVQCS CMOVQEQ CMOVQGE CMOVQGT CMOVQHI CMOVQLE CMOVQLS
-		CMOVQLT CMOVQMI CMOVQNE CMOVQOC CMOVQOS CMOVQPC CMOVQPL CMOVQPS`},
-	{"set on condition", `
-		SETCC SETCS SETEQ SETGE SETGT SETHI SETLE SETLS
-		SETLT SETMI SETNE SETOC SETOS SETPC SETPL SETPS`},
+		BT{,C,R,S}{W,L,Q} {BSF,BSR,LZCNT,TZCNT,POPCNT}{W,L,Q}
+		{BEXTR,BLSI,BLSMSK,BLSR,BZHI,PDEP,PEXT}{L,Q}`},
+	{"conditional moves", `CMOV{W,L,Q}` + conditions},
+	{"set on condition", `SET` + conditions},
 	{"flags", `CLC STC CMC`},
 	{"control flow", `
-		JMP CALL RET JCXZL JCXZQ
+		JMP CALL RET JCXZ{L,Q}
 		JA JAE JB JBE JC JCC JCS JE JEQ JG JGE JGT JHI JHS JL JLE JLO JLS
 		JLT JMI JNA JNAE JNB JNBE JNC JNE JNG JNGE JNL JNLE JNO JNP JNS JNZ
 		JO JOC JOS JP JPC JPE JPL JPO JPS JS JZ`},
@@ -86,9 +64,29 @@ var families = []family{
 func allowed() map[string]string {
 	set := map[string]string{}
 	for _, f := range families {
-		for _, name := range strings.Fields(f.insts) {
-			set[name] = f.name
+		for _, word := range strings.Fields(f.insts) {
+			for _, name := range expandBraces(word) {
+				set[name] = f.name
+			}
 		}
 	}
 	return set
+}
+
+// expandBraces expands every {a,b,...} group of word, left to right.
+func expandBraces(word string) []string {
+	open := strings.IndexByte(word, '{')
+	if open < 0 {
+		return []string{word}
+	}
+	end := strings.IndexByte(word[open:], '}')
+	if end < 0 {
+		return []string{word} // not a name; selectAllowed reports it
+	}
+	end += open
+	var out []string
+	for _, alt := range strings.Split(word[open+1:end], ",") {
+		out = append(out, expandBraces(word[:open]+alt+word[end+1:])...)
+	}
+	return out
 }

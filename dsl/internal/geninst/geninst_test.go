@@ -258,3 +258,21 @@ func TestRunErrors(t *testing.T) {
 		t.Errorf("writeFileAtomic into a missing directory: got nil error")
 	}
 }
+
+func TestExpandBraces(t *testing.T) {
+	cases := []struct {
+		word string
+		want string
+	}{
+		{"MOVQ", "MOVQ"},
+		{"MOV{L,Q}", "MOVL MOVQ"},
+		{"CMOV{W,L}{CC,CS}", "CMOVWCC CMOVWCS CMOVLCC CMOVLCS"},
+		{"BT{,C}L", "BTL BTCL"},
+		{"BAD{L,Q", "BAD{L,Q"},
+	}
+	for _, c := range cases {
+		if got := strings.Join(expandBraces(c.word), " "); got != c.want {
+			t.Errorf("expandBraces(%q) = %q, want %q", c.word, got, c.want)
+		}
+	}
+}
