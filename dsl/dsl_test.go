@@ -11,14 +11,13 @@ import (
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
 	"github.com/mmcloughlin/avo/x86"
+
+	"github.com/vdsogen/vdsogen/internal/callsite"
 )
 
 // next returns the line after the caller's: write it on the line before
-// the call that must be blamed.
-func next() int {
-	_, _, line, _ := runtime.Caller(1)
-	return line + 1
-}
+// the call that an error must blame.
+var next = callsite.NextLine
 
 // thisFile is the absolute path of this file, as runtime reports it.
 func thisFile(t *testing.T) string {
@@ -559,5 +558,23 @@ func TestChoiceMarkersAndRegions(t *testing.T) {
 	}
 	if r.Body[1] != Node(alt) {
 		t.Errorf("the alternative is not the region's second node")
+	}
+}
+
+// TestErrorList: the list prints one mistake a line and unwraps to them.
+func TestErrorList(t *testing.T) {
+	l := ErrorList{
+		{Pos: Pos{File: "/x/a.go", Line: 3, Col: 2}, Msg: "first"},
+		{Pos: Pos{File: "/x/a.go", Line: 9, Col: 1}, Msg: "second"},
+	}
+	if got, want := l.Error(), "/x/a.go:3:2: first\n/x/a.go:9:1: second"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+	var e *Error
+	if !errors.As(error(l), &e) || e != l[0] {
+		t.Errorf("errors.As finds %v, want the first mistake", e)
+	}
+	if got := (ErrorList{}).Error(); got != "" {
+		t.Errorf("empty list: %q", got)
 	}
 }

@@ -206,12 +206,25 @@ func (e *Error) Error() string { return e.Pos.String() + ": " + e.Msg }
 // ErrorList is every mistake found in one program, in source order.
 type ErrorList []*Error
 
+// Error returns the mistakes, one a line.
 func (l ErrorList) Error() string {
-	lines := make([]string, len(l))
+	var sb strings.Builder
 	for i, e := range l {
-		lines[i] = e.Error()
+		if i > 0 {
+			sb.WriteByte('\n')
+		}
+		sb.WriteString(e.Error())
 	}
-	return strings.Join(lines, "\n")
+	return sb.String()
+}
+
+// Unwrap returns the mistakes, for errors.Is and errors.As.
+func (l ErrorList) Unwrap() []error {
+	errs := make([]error, len(l))
+	for i, e := range l {
+		errs[i] = e
+	}
+	return errs
 }
 
 // Sort orders the list by file and line.

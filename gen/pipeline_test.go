@@ -384,30 +384,12 @@ func TestGenerateErrors(t *testing.T) {
 			})
 			return l
 		}, msgs: []string{`ThreeLabel "timens": the tail is 4 bytes, longer than the 1-byte apply region`, `variant "host"`}},
-		{name: "undeclared data page", build: func(b *dsl.Builder) int {
-			l := nextLine()
-			pg := b.DataPage("nopage", 8)
-			b.Entry("f", "func()")
-			b.Add(x86.MOVQ(pg.At(0), reg.RAX))
-			b.Add(x86.RET())
-			return l
-		}, msgs: []string{`data page "nopage": package target declares no variable nopage`}},
-		{name: "data page not a variable", build: func(b *dsl.Builder) int {
-			l := nextLine()
-			pg := b.DataPage("TS", 8)
-			b.Entry("f", "func()")
-			b.Add(x86.MOVQ(pg.At(0), reg.RAX))
-			b.Add(x86.RET())
-			return l
-		}, msgs: []string{`data page "TS": package target declares no variable TS`}},
-		{name: "data page too large", build: func(b *dsl.Builder) int {
-			l := nextLine()
-			pg := b.DataPage("page", 128)
-			b.Entry("f", "func()")
-			b.Add(x86.MOVQ(pg.At(100), reg.RAX))
-			b.Add(x86.RET())
-			return l
-		}, msgs: []string{`data page "page": variable page is 64 bytes, smaller than the 128`}},
+		{name: "undeclared data page", build: readsPage("nopage", 8, 0),
+			msgs: []string{`data page "nopage": package target declares no variable nopage`}},
+		{name: "data page not a variable", build: readsPage("TS", 8, 0),
+			msgs: []string{`data page "TS": package target declares no variable TS`}},
+		{name: "data page too large", build: readsPage("page", 128, 100),
+			msgs: []string{`data page "page": variable page is 64 bytes, smaller than the 128`}},
 		{name: "seven parameters", build: func(b *dsl.Builder) int {
 			l := nextLine()
 			b.Entry("f", "func(a, b, c, d, e, f, g int64) int64")
@@ -597,5 +579,18 @@ func TestTableFileDeterministic(t *testing.T) {
 		if !bytes.Equal(b, o.Files["zvd_layout_amd64.go"]) {
 			t.Fatalf("tableFile output varies: %s", firstDiff(b, o.Files["zvd_layout_amd64.go"]))
 		}
+	}
+}
+
+// readsPage builds one entry reading offset off of the data page symbol,
+// declared size bytes large; the line to blame is the declaration's.
+func readsPage(symbol string, size, off int) func(b *dsl.Builder) int {
+	return func(b *dsl.Builder) int {
+		l := nextLine()
+		pg := b.DataPage(symbol, size)
+		b.Entry("f", "func()")
+		b.Add(x86.MOVQ(pg.At(off), reg.RAX))
+		b.Add(x86.RET())
+		return l
 	}
 }

@@ -2,7 +2,6 @@ package x86_test
 
 import (
 	"errors"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -12,14 +11,12 @@ import (
 
 	"github.com/vdsogen/vdsogen/dsl"
 	"github.com/vdsogen/vdsogen/dsl/x86"
+	"github.com/vdsogen/vdsogen/internal/callsite"
 )
 
 // next returns the line after the caller's: write it on the line before
-// the call that must be blamed.
-func next() int {
-	_, _, line, _ := runtime.Caller(1)
-	return line + 1
-}
+// the call that an error must blame.
+var next = callsite.NextLine
 
 // errorsOf returns the program's errors, failing if there are none.
 func errorsOf(t *testing.T, err error) dsl.ErrorList {
