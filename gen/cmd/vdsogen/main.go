@@ -11,6 +11,7 @@
 //	verify    check generated images on the bytes the toolchain produces
 //	inspect   print the layout table, or what an ELF image says of itself
 //	diff      show the differences between two variants
+//	version   print vdsogen's version
 //
 // Use "vdsogen help <command>" for more information about a command.
 // Generating is done by the generator program itself (see go-generate.md).
@@ -28,5 +29,5 @@ func main() {
 var commands []*command
 
 func init() {
-	commands = []*command{cmdVerify, cmdInspect, cmdDiff}
+	commands = []*command{cmdVerify, cmdInspect, cmdDiff, cmdVersion}
 }
