@@ -485,22 +485,24 @@ func TestGenerateErrors(t *testing.T) {
 func TestGenerateSeveralSignatureErrors(t *testing.T) {
 	file := callerFile()
 	b := dsl.New()
-	l1 := nextLine()
-	b.Entry("a", "func(a, b, c, d, e, f, g int64)")
-	b.Add(x86.RET())
-	l2 := nextLine()
-	b.Entry("b", "func(ts TS)")
-	b.Add(x86.RET())
-	l3 := nextLine()
-	b.Entry("c", "func(int64)")
-	b.Add(x86.RET())
+	bad := map[string]string{
+		"a": "func(a, b, c, d, e, f, g int64)", // too many parameters
+		"b": "func(ts TS)",                     // a struct
+		"c": "func(int64)",                     // an unnamed parameter
+	}
+	line := 0
+	for _, name := range []string{"a", "b", "c"} {
+		line = nextLine()
+		b.Entry(name, bad[name])
+		b.Add(x86.RET())
+	}
 	_, err := generate(t, mustProgram(t, b), newTarget(t), nil)
 	l := dslErrors(t, err)
-	if len(l) != 3 {
-		t.Fatalf("%d errors, want 3:\n%v", len(l), err)
+	if len(l) != len(bad) {
+		t.Fatalf("%d errors, want %d:\n%v", len(l), len(bad), err)
 	}
-	for _, line := range []int{l1, l2, l3} {
-		wantMsg(t, err, srcPos(t, file, line), "entry")
+	for name := range bad {
+		wantMsg(t, err, srcPos(t, file, line), fmt.Sprintf("entry %q", name))
 	}
 }
 
