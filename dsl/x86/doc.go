@@ -15,8 +15,8 @@
 // POPCNT), conditional moves and sets, branches, calls, PUSH/POP, atomics,
 // fences, RDTSC/RDTSCP, PAUSE, CPUID and SYSCALL; no SSE, AVX, AVX-512,
 // x87 or MMX. The list, by family and with what is left out and why, is in
-// dsl/internal/geninst; dsl.Builder.Add takes any avo instruction for code
-// that keeps an explicit Builder.
+// dsl/internal/geninst. Code that keeps an explicit dsl.Builder records
+// avo's constructors with Builder.Add, which refuses vector registers too.
 //
 // A mistake (operands no form of the instruction takes, a vector register)
 // is recorded at the caller's line, like every other DSL mistake.
