@@ -1,6 +1,8 @@
 module github.com/vdsogen/vdsogen
 
-go 1.26.8
+// The lowest Go the module builds with: golang.org/x/tools, arch, mod, sys
+// and sync (below) require go 1.26.0, and nothing here needs a later release.
+go 1.26.0
 
 require (
 	github.com/dave/jennifer v1.7.1 // writes the generated Go files (stubs, layout tables)

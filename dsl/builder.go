@@ -7,6 +7,7 @@ import (
 
 	"github.com/mmcloughlin/avo/ir"
 	"github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
 )
 
 // Builder records one program. The zero value is not usable; call New.
@@ -115,16 +116,33 @@ func (b *Builder) errorf(p Pos, format string, args ...any) {
 	b.prog.errs = append(b.prog.errs, &Error{Pos: p, Msg: fmt.Sprintf(format, args...)})
 }
 
-// add appends an instruction built by one of avo's constructors. The
-// position is that of the caller of the instruction helper, i.e. the user's
-// line, for both the method and the package-level form.
-func (b *Builder) add(i *ir.Instruction, err error) {
-	p := here(2)
+// Add appends an instruction made by one of avo's x86 constructors, as in
+// b.Add(x86.MOVQ(RAX, RBX)); the functions of package dsl/x86 call it on
+// the default Builder. A constructor's error is recorded at the caller's
+// position, and so are vector registers (X0, Y0, Z0, K0, ...), which a
+// vDSO routine may not use: it has no FPU or vector state of its own.
+func (b *Builder) Add(i *ir.Instruction, err error) {
+	p := here(1)
 	if err != nil {
-		b.errorf(p, "%s: %v (see the instruction's forms in avo's x86 package)", p.Call, err)
+		b.errorf(p, "%s: %v (see the instruction's forms in avo's x86 package)", p.instruction(), err)
 		return
 	}
+	for _, op := range i.Operands {
+		if r := vectorRegister(op); r != nil {
+			b.errorf(p, "%s: %s is not a general-purpose register; vDSO routines use general-purpose registers only", i.Opcode, r.Asm())
+			return
+		}
+	}
 	b.node(p, &Inst{Inst: i, Pos: p})
+}
+
+// vectorRegister returns op if it is a register other than a
+// general-purpose (or pseudo) one.
+func vectorRegister(op operand.Op) reg.Register {
+	if r, ok := op.(reg.Register); ok && r.Kind() != reg.KindGP && r.Kind() != reg.KindPseudo {
+		return r
+	}
+	return nil
 }
 
 func (b *Builder) node(p Pos, n Node) {
@@ -194,11 +212,8 @@ func L(name string) operand.LabelRef { return operand.LabelRef(name) }
 
 // NOP emits a one-byte 0x90. (Go's assembler treats the NOP mnemonic as a
 // pseudo-instruction that emits nothing, which would break the 1:1 mapping
-// from program to bytes.)
+// from program to bytes.) Generator programs call x86.NOP.
 func (b *Builder) NOP() { b.raw(here(1), 0x90) }
-
-// NOP emits a one-byte 0x90 in the default program.
-func NOP() { std().raw(here(1), 0x90) }
 
 // Bytes emits literal bytes.
 func (b *Builder) Bytes(bs ...byte) { b.raw(here(1), bs...) }

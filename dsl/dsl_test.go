@@ -10,14 +10,14 @@ import (
 
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
+	"github.com/mmcloughlin/avo/x86"
+
+	"github.com/vdsogen/vdsogen/internal/callsite"
 )
 
 // next returns the line after the caller's: write it on the line before
-// the call that must be blamed.
-func next() int {
-	_, _, line, _ := runtime.Caller(1)
-	return line + 1
-}
+// the call that an error must blame.
+var next = callsite.NextLine
 
 // thisFile is the absolute path of this file, as runtime reports it.
 func thisFile(t *testing.T) string {
@@ -100,19 +100,19 @@ func TestGoodProgram(t *testing.T) {
 	b := New()
 	pg := b.DataPage("page", 64)
 	b.Entry("f", "func(x int64) int64")
-	b.MOVQ(pg.At(8), reg.RAX)
+	b.Add(x86.MOVQ(pg.At(8), reg.RAX))
 	b.StaticBranch("timens", func() {
-		b.ADDQ(operand.U8(1), reg.RAX)
+		b.Add(x86.ADDQ(operand.U8(1), reg.RAX))
 	})
 	b.ThreeLabel("timens", func() {
-		b.ADDQ(operand.U8(2), reg.RAX)
+		b.Add(x86.ADDQ(operand.U8(2), reg.RAX))
 	}, func() {
-		b.RET()
+		b.Add(x86.RET())
 	})
 	b.Entry("g", "func()")
 	b.Label("loop")
 	b.NOP()
-	b.JMP(L("loop"))
+	b.Add(x86.JMP(L("loop")))
 	prog, err := b.Program()
 	if err != nil {
 		t.Fatal(err)
@@ -139,14 +139,14 @@ func TestMistakes(t *testing.T) {
 			b.Entry("f", "func()")
 			l := next()
 			b.StaticBranch("Bad-Key", func() { b.NOP() })
-			b.RET()
+			b.Add(x86.RET())
 			return []wantErr{{l, []string{`StaticBranch key "Bad-Key" must match`}}}
 		}},
 		{"key pattern three-label", func(b *Builder) []wantErr {
 			b.Entry("f", "func()")
 			l := next()
-			b.ThreeLabel("", func() { b.NOP() }, func() { b.RET() })
-			b.RET()
+			b.ThreeLabel("", func() { b.NOP() }, func() { b.Add(x86.RET()) })
+			b.Add(x86.RET())
 			return []wantErr{{l, []string{`ThreeLabel key "" must match`}}}
 		}},
 		{"entry inside marker", func(b *Builder) []wantErr {
@@ -157,22 +157,22 @@ func TestMistakes(t *testing.T) {
 				b.Entry("g", "func()")
 				b.NOP()
 			})
-			b.RET()
+			b.Add(x86.RET())
 			return []wantErr{{l, []string{`Entry "g" inside a marker block`}}}
 		}},
 		{"duplicate entry", func(b *Builder) []wantErr {
 			first := next()
 			b.Entry("f", "func()")
-			b.RET()
+			b.Add(x86.RET())
 			l := next()
 			b.Entry("f", "func()")
-			b.RET()
+			b.Add(x86.RET())
 			return []wantErr{{l, []string{`duplicate entry "f"`, "first declared at dsl_test.go:" + itoa(first) + ":"}}}
 		}},
 		{"bad entry name", func(b *Builder) []wantErr {
 			l := next()
 			b.Entry("1f", "func()")
-			b.RET()
+			b.Add(x86.RET())
 			return []wantErr{{l, []string{`entry name "1f" is not an identifier`}}}
 		}},
 		{"duplicate label", func(b *Builder) []wantErr {
@@ -182,33 +182,33 @@ func TestMistakes(t *testing.T) {
 			b.NOP()
 			l := next()
 			b.Label("x")
-			b.JMP(L("x"))
+			b.Add(x86.JMP(L("x")))
 			return []wantErr{{l, []string{`label "x" defined twice`, "first at dsl_test.go:" + itoa(first) + ":"}}}
 		}},
 		{"duplicate label across entries", func(b *Builder) []wantErr {
 			b.Entry("f", "func()")
 			b.Label("x")
-			b.RET()
+			b.Add(x86.RET())
 			b.Entry("g", "func()")
 			l := next()
 			b.Label("x")
-			b.RET()
+			b.Add(x86.RET())
 			return []wantErr{{l, []string{`label "x" defined twice`}}}
 		}},
 		{"fall off end", func(b *Builder) []wantErr {
 			b.Entry("f", "func()")
-			b.RET()
+			b.Add(x86.RET())
 			b.Entry("g", "func()")
 			b.NOP()
 			l := next()
-			b.MOVQ(reg.RAX, reg.RBX)
+			b.Add(x86.MOVQ(reg.RAX, reg.RBX))
 			return []wantErr{{l, []string{`entry "g" can fall off its end`, "RET or JMP"}}}
 		}},
 		{"fall off end after conditional jump", func(b *Builder) []wantErr {
 			b.Entry("f", "func()")
 			b.Label("top")
 			l := next()
-			b.JNE(L("top"))
+			b.Add(x86.JNE(L("top")))
 			return []wantErr{{l, []string{`entry "f" can fall off its end`}}}
 		}},
 		{"empty entry", func(b *Builder) []wantErr {
@@ -218,23 +218,23 @@ func TestMistakes(t *testing.T) {
 		}},
 		{"instruction outside entry", func(b *Builder) []wantErr {
 			l := next()
-			b.MOVQ(reg.RAX, reg.RBX)
+			b.Add(x86.MOVQ(reg.RAX, reg.RBX))
 			b.Entry("f", "func()")
-			b.RET()
+			b.Add(x86.RET())
 			return []wantErr{{l, []string{"instruction outside an entry", "call Entry first"}}}
 		}},
 		{"label outside entry", func(b *Builder) []wantErr {
 			l := next()
 			b.Label("x")
 			b.Entry("f", "func()")
-			b.RET()
+			b.Add(x86.RET())
 			return []wantErr{{l, []string{"outside an entry"}}}
 		}},
 		{"marker outside entry", func(b *Builder) []wantErr {
 			l := next()
 			b.StaticBranch("k", func() { b.NOP() })
 			b.Entry("f", "func()")
-			b.RET()
+			b.Add(x86.RET())
 			return []wantErr{{l, []string{"StaticBranch outside an entry"}}}
 		}},
 		{"label in three-label tail", func(b *Builder) []wantErr {
@@ -245,7 +245,7 @@ func TestMistakes(t *testing.T) {
 			}, func() {
 				l = next()
 				b.Label("t")
-				b.RET()
+				b.Add(x86.RET())
 			})
 			return []wantErr{{l, []string{`label "t" inside a ThreeLabel tail`}}}
 		}},
@@ -257,40 +257,40 @@ func TestMistakes(t *testing.T) {
 			}, func() {
 				b.NOP()
 			})
-			b.RET()
+			b.Add(x86.RET())
 			return []wantErr{{l, []string{`ThreeLabel "k": the tail must be a complete exit ending in RET or JMP`}}}
 		}},
 		{"empty tail", func(b *Builder) []wantErr {
 			b.Entry("f", "func()")
 			l := next()
 			b.ThreeLabel("k", func() { b.NOP() }, nil)
-			b.RET()
+			b.Add(x86.RET())
 			return []wantErr{{l, []string{`ThreeLabel "k": the tail must be a complete exit`}}}
 		}},
 		{"empty apply", func(b *Builder) []wantErr {
 			b.Entry("f", "func()")
 			l := next()
-			b.ThreeLabel("k", func() {}, func() { b.RET() })
+			b.ThreeLabel("k", func() {}, func() { b.Add(x86.RET()) })
 			return []wantErr{{l, []string{`ThreeLabel "k" has an empty apply block`}}}
 		}},
 		{"empty static branch", func(b *Builder) []wantErr {
 			b.Entry("f", "func()")
 			l := next()
 			b.StaticBranch("k", func() {})
-			b.RET()
+			b.Add(x86.RET())
 			return []wantErr{{l, []string{`StaticBranch "k" has an empty body`}}}
 		}},
 		{"nil static branch", func(b *Builder) []wantErr {
 			b.Entry("f", "func()")
 			l := next()
 			b.StaticBranch("k", nil)
-			b.RET()
+			b.Add(x86.RET())
 			return []wantErr{{l, []string{`StaticBranch "k" has an empty body`}}}
 		}},
 		{"undefined label", func(b *Builder) []wantErr {
 			b.Entry("f", "func()")
 			l := next()
-			b.JMP(L("nowhere"))
+			b.Add(x86.JMP(L("nowhere")))
 			return []wantErr{{l, []string{`branch to undefined label "nowhere"`}}}
 		}},
 		{"undefined label in static branch body", func(b *Builder) []wantErr {
@@ -298,25 +298,25 @@ func TestMistakes(t *testing.T) {
 			var l int
 			b.StaticBranch("k", func() {
 				l = next()
-				b.JNE(L("nowhere"))
+				b.Add(x86.JNE(L("nowhere")))
 			})
-			b.RET()
+			b.Add(x86.RET())
 			return []wantErr{{l, []string{`branch to undefined label "nowhere"`}}}
 		}},
 		{"undeclared data page", func(b *Builder) []wantErr {
 			b.DataPage("page", 64)
 			b.Entry("f", "func()")
 			l := next()
-			b.MOVQ(operand.Mem{Symbol: operand.Symbol{Name: "·other"}, Base: reg.StaticBase}, reg.RAX)
-			b.RET()
+			b.Add(x86.MOVQ(operand.Mem{Symbol: operand.Symbol{Name: "·other"}, Base: reg.StaticBase}, reg.RAX))
+			b.Add(x86.RET())
 			return []wantErr{{l, []string{"MOVQ refers to ·other, which is not a declared data page", "DataPage"}}}
 		}},
 		{"data page offset out of range", func(b *Builder) []wantErr {
 			pg := b.DataPage("page", 64)
 			b.Entry("f", "func()")
 			l := next()
-			b.MOVQ(pg.At(64), reg.RAX)
-			b.RET()
+			b.Add(x86.MOVQ(pg.At(64), reg.RAX))
+			b.Add(x86.RET())
 			return []wantErr{{l, []string{`offset 64 of data page "page", outside its 64 bytes`}}}
 		}},
 		{"duplicate data page", func(b *Builder) []wantErr {
@@ -324,21 +324,21 @@ func TestMistakes(t *testing.T) {
 			l := next()
 			b.DataPage("page", 64)
 			b.Entry("f", "func()")
-			b.RET()
+			b.Add(x86.RET())
 			return []wantErr{{l, []string{`data page "page" declared twice`}}}
 		}},
 		{"data page size", func(b *Builder) []wantErr {
 			l := next()
 			b.DataPage("page", 0)
 			b.Entry("f", "func()")
-			b.RET()
+			b.Add(x86.RET())
 			return []wantErr{{l, []string{`data page "page": size must be positive`}}}
 		}},
 		{"bad operands", func(b *Builder) []wantErr {
 			b.Entry("f", "func()")
 			l := next()
-			b.MOVQ(reg.AL, reg.RBX)
-			b.RET()
+			b.Add(x86.MOVQ(reg.AL, reg.RBX))
+			b.Add(x86.RET())
 			return []wantErr{{l, []string{"MOVQ: "}}}
 		}},
 		{"bad operands in marker", func(b *Builder) []wantErr {
@@ -347,9 +347,9 @@ func TestMistakes(t *testing.T) {
 			b.StaticBranch("k", func() {
 				b.NOP()
 				l = next()
-				b.ADDQ(reg.RAX, operand.U8(1))
+				b.Add(x86.ADDQ(reg.RAX, operand.U8(1)))
 			})
-			b.RET()
+			b.Add(x86.RET())
 			return []wantErr{{l, []string{"ADDQ: "}}}
 		}},
 	}
@@ -383,7 +383,7 @@ func TestMarkerInsideMarker(t *testing.T) {
 			b.StaticBranch("a", func() {
 				b.NOP()
 				inner = next()
-				b.ThreeLabel("b", func() { b.NOP() }, func() { b.RET() })
+				b.ThreeLabel("b", func() { b.NOP() }, func() { b.Add(x86.RET()) })
 			})
 			return
 		}, "ThreeLabel inside another marker"},
@@ -394,7 +394,7 @@ func TestMarkerInsideMarker(t *testing.T) {
 			}, func() {
 				inner = next()
 				b.StaticBranch("b", func() { b.NOP() })
-				b.RET()
+				b.Add(x86.RET())
 			})
 			return
 		}, "StaticBranch inside another marker"},
@@ -404,7 +404,7 @@ func TestMarkerInsideMarker(t *testing.T) {
 			b := New()
 			b.Entry("f", "func()")
 			outer, inner := tt.build(b)
-			b.RET()
+			b.Add(x86.RET())
 			_, err := b.Program()
 			checkErrs(t, err, []wantErr{{inner, []string{tt.msg, "(at dsl_test.go:" + itoa(outer) + ":", "cannot nest"}}})
 		})
@@ -429,20 +429,20 @@ func TestEmptyProgram(t *testing.T) {
 func TestManyMistakes(t *testing.T) {
 	b := New()
 	l1 := next()
-	b.MOVQ(reg.RAX, reg.RBX)
+	b.Add(x86.MOVQ(reg.RAX, reg.RBX))
 	b.Entry("f", "func()")
 	l2 := next()
-	b.JMP(L("missing"))
+	b.Add(x86.JMP(L("missing")))
 	b.Entry("g", "func()")
 	l3 := next()
-	b.MOVQ(reg.AL, reg.RBX)
+	b.Add(x86.MOVQ(reg.AL, reg.RBX))
 	l4 := next()
 	b.StaticBranch("k", func() {})
 	l5 := next()
 	b.NOP()
 	l6 := next()
 	b.Entry("f", "func()")
-	b.RET()
+	b.Add(x86.RET())
 	_, err := b.Program()
 	checkErrs(t, err, []wantErr{
 		{l1, []string{"instruction outside an entry"}},
@@ -471,7 +471,7 @@ func TestReservedLabelPrefix(t *testing.T) {
 	b.Entry("f", "func()")
 	l := next()
 	b.Label("vg_f_end")
-	b.RET()
+	b.Add(x86.RET())
 	_, err := b.Program()
 	if err == nil {
 		t.Fatalf("regression: dsl accepts label %q (line %d) although gen reserves the vg_ prefix for its own labels (gen/expand.go:81 says users may not use it; dsl/builder.go label() does not check it); the collision only shows as a toolchain error", "vg_f_end", l)
@@ -479,26 +479,11 @@ func TestReservedLabelPrefix(t *testing.T) {
 	checkErrs(t, err, []wantErr{{l, []string{"vg_"}}})
 }
 
-// TestPackageLevelHelpers: the package-level forms blame the caller's line
-// just like the methods.
-func TestPackageLevelHelpers(t *testing.T) {
-	old := Std()
-	defer func() { _ = old }()
-	Reset()
-	defer Reset()
-	Entry("f", "func()")
-	l := next()
-	MOVQ(reg.AL, reg.RBX)
-	RET()
-	_, err := Std().Program()
-	checkErrs(t, err, []wantErr{{l, []string{"MOVQ: "}}})
-}
-
 // TestProgramTwice: asking for the program again gives the same answer.
 func TestProgramTwice(t *testing.T) {
 	b := New()
 	b.Entry("f", "func()")
-	b.RET()
+	b.Add(x86.RET())
 	p1, err1 := b.Program()
 	p2, err2 := b.Program()
 	if err1 != nil || err2 != nil || p1 != p2 {
@@ -507,7 +492,7 @@ func TestProgramTwice(t *testing.T) {
 
 	b = New()
 	b.Entry("f", "func()")
-	b.JMP(L("nowhere"))
+	b.Add(x86.JMP(L("nowhere")))
 	_, err1 = b.Program()
 	_, err2 = b.Program()
 	n1, n2 := len(errorList(t, err1)), len(errorList(t, err2))
@@ -531,21 +516,21 @@ func TestChoiceMarkersAndRegions(t *testing.T) {
 	b.Label("retry")
 	regionLine := next()
 	b.Region("seq", func() {
-		b.MOVQ(pg.At(0), reg.RCX)
+		b.Add(x86.MOVQ(pg.At(0), reg.RCX))
 		b.Alternative("tsc",
-			Alt("plain", "", func() { b.RDTSC() }),
-			Alt("fenced", "lfence_rdtsc", func() { b.LFENCE(); b.RDTSC() }),
+			Alt("plain", "", func() { b.Add(x86.RDTSC()) }),
+			Alt("fenced", "lfence_rdtsc", func() { b.Add(x86.LFENCE()); b.Add(x86.RDTSC()) }),
 		)
-		b.CMPQ(reg.RCX, pg.At(0))
-		b.JNE(L("retry"))
-	}, func() { b.JMP(L("retry")) })
+		b.Add(x86.CMPQ(reg.RCX, pg.At(0)))
+		b.Add(x86.JNE(L("retry")))
+	}, func() { b.Add(x86.JMP(L("retry"))) })
 	callLine := next()
 	b.StaticCall("pick", "g", "h")
-	b.RET()
+	b.Add(x86.RET())
 	b.Entry("g", "func() int64")
-	b.RET()
+	b.Add(x86.RET())
 	b.Entry("h", "func() int64")
-	b.RET()
+	b.Add(x86.RET())
 	prog, err := b.Program()
 	if err != nil {
 		t.Fatal(err)
@@ -573,5 +558,23 @@ func TestChoiceMarkersAndRegions(t *testing.T) {
 	}
 	if r.Body[1] != Node(alt) {
 		t.Errorf("the alternative is not the region's second node")
+	}
+}
+
+// TestErrorList: the list prints one mistake a line and unwraps to them.
+func TestErrorList(t *testing.T) {
+	l := ErrorList{
+		{Pos: Pos{File: "/x/a.go", Line: 3, Col: 2}, Msg: "first"},
+		{Pos: Pos{File: "/x/a.go", Line: 9, Col: 1}, Msg: "second"},
+	}
+	if got, want := l.Error(), "/x/a.go:3:2: first\n/x/a.go:9:1: second"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+	var e *Error
+	if !errors.As(error(l), &e) || e != l[0] {
+		t.Errorf("errors.As finds %v, want the first mistake", e)
+	}
+	if got := (ErrorList{}).Error(); got != "" {
+		t.Errorf("empty list: %q", got)
 	}
 }

@@ -69,10 +69,16 @@ func (p Pos) Resolve() Pos {
 	return p
 }
 
+// instPackage is the package of the instruction functions, which call
+// Builder.Add: a call from there is blamed on its caller.
+const instPackage = "github.com/vdsogen/vdsogen/dsl/x86."
+
 // here returns the position of the code that called the dsl function which
 // called here; skip counts the frames between that dsl function and here.
+// Frames of package dsl/x86 are skipped, so that x86.MOVQ(...) is blamed
+// on the user's line and named MOVQ.
 func here(skip int) Pos {
-	pcs := make([]uintptr, 2)
+	pcs := make([]uintptr, 4)
 	n := runtime.Callers(skip+1, pcs)
 	frames := runtime.CallersFrames(pcs[:n])
 	callee, more := frames.Next()
@@ -80,6 +86,10 @@ func here(skip int) Pos {
 		return Pos{File: "?"}
 	}
 	caller, _ := frames.Next()
+	for strings.HasPrefix(caller.Function, instPackage) {
+		callee = caller
+		caller, _ = frames.Next() // the zero Frame past the end stops the loop
+	}
 	name := callee.Function
 	if i := strings.LastIndexByte(name, '.'); i >= 0 {
 		name = name[i+1:]
@@ -124,36 +134,8 @@ func columnOf(path string, line int, call string) int {
 	if pf == nil {
 		return 1
 	}
-	col := 0
-	if pf.file != nil && call != "" {
-		ast.Inspect(pf.file, func(n ast.Node) bool {
-			if col != 0 {
-				return false
-			}
-			ce, ok := n.(*ast.CallExpr)
-			if !ok {
-				return true
-			}
-			pos := pf.fset.Position(ce.Pos())
-			if pos.Line != line {
-				return true
-			}
-			name := ""
-			switch fn := ce.Fun.(type) {
-			case *ast.Ident:
-				name = fn.Name
-			case *ast.SelectorExpr:
-				name = fn.Sel.Name
-			}
-			if name == call {
-				col = pos.Column
-				return false
-			}
-			return true
-		})
-	}
-	if col != 0 {
-		return col
+	if ce := pf.findCall(line, call); ce != nil {
+		return pf.fset.Position(ce.Pos()).Column
 	}
 	lines := strings.Split(string(pf.src), "\n")
 	if line >= 1 && line <= len(lines) {
@@ -161,6 +143,56 @@ func columnOf(path string, line int, call string) int {
 		return len(l) - len(strings.TrimLeft(l, " \t")) + 1
 	}
 	return 1
+}
+
+// findCall returns the first call of a function named call on the line.
+func (pf *parsedFile) findCall(line int, call string) *ast.CallExpr {
+	if pf.file == nil || call == "" {
+		return nil
+	}
+	var found *ast.CallExpr
+	ast.Inspect(pf.file, func(n ast.Node) bool {
+		if found != nil {
+			return false
+		}
+		ce, ok := n.(*ast.CallExpr)
+		if !ok || pf.fset.Position(ce.Pos()).Line != line {
+			return true
+		}
+		if funcName(ce) == call {
+			found = ce
+			return false
+		}
+		return true
+	})
+	return found
+}
+
+// funcName is the name of the function a call calls: f for f(...) and x.f(...).
+func funcName(ce *ast.CallExpr) string {
+	switch fn := ce.Fun.(type) {
+	case *ast.Ident:
+		return fn.Name
+	case *ast.SelectorExpr:
+		return fn.Sel.Name
+	}
+	return ""
+}
+
+// instruction names the instruction made at p: the function called there,
+// or for b.Add(x86.MOVQ(...)) the constructor in Add's argument.
+func (p Pos) instruction() string {
+	if p.Call != "Add" || p.File == "" {
+		return p.Call
+	}
+	if pf := parse(p.File); pf != nil {
+		if ce := pf.findCall(p.Line, "Add"); ce != nil && len(ce.Args) == 1 {
+			if arg, ok := ce.Args[0].(*ast.CallExpr); ok && funcName(arg) != "" {
+				return funcName(arg)
+			}
+		}
+	}
+	return p.Call
 }
 
 // Error is one mistake in a program, at the position of the call that made it.
@@ -174,12 +206,25 @@ func (e *Error) Error() string { return e.Pos.String() + ": " + e.Msg }
 // ErrorList is every mistake found in one program, in source order.
 type ErrorList []*Error
 
+// Error returns the mistakes, one a line.
 func (l ErrorList) Error() string {
-	lines := make([]string, len(l))
+	var sb strings.Builder
 	for i, e := range l {
-		lines[i] = e.Error()
+		if i > 0 {
+			sb.WriteByte('\n')
+		}
+		sb.WriteString(e.Error())
 	}
-	return strings.Join(lines, "\n")
+	return sb.String()
+}
+
+// Unwrap returns the mistakes, for errors.Is and errors.As.
+func (l ErrorList) Unwrap() []error {
+	errs := make([]error, len(l))
+	for i, e := range l {
+		errs[i] = e
+	}
+	return errs
 }
 
 // Sort orders the list by file and line.

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/mmcloughlin/avo/reg"
+	"github.com/mmcloughlin/avo/x86"
 
 	"github.com/vdsogen/vdsogen/dsl"
 	"github.com/vdsogen/vdsogen/variants"
@@ -56,12 +57,12 @@ func benchProgram(b *testing.B, entries, nv int) (*dsl.Program, *variants.Set) {
 	pg := bld.DataPage("page", 64)
 	for i := range entries {
 		bld.Entry(fmt.Sprintf("e%d", i), "func(x int64, p *TS) int64")
-		bld.MOVQ(pg.At(0), reg.RAX)
+		bld.Add(x86.MOVQ(pg.At(0), reg.RAX))
 		bld.StaticBranch(fmt.Sprintf("k%d", i%nkeys), func() {
-			bld.ADDQ(pg.At(8), reg.RAX)
+			bld.Add(x86.ADDQ(pg.At(8), reg.RAX))
 		})
-		bld.ADDQ(reg.RDI, reg.RAX)
-		bld.RET()
+		bld.Add(x86.ADDQ(reg.RDI, reg.RAX))
+		bld.Add(x86.RET())
 	}
 	prog, err := bld.Program()
 	if err != nil {

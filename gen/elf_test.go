@@ -14,6 +14,7 @@ import (
 
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
+	"github.com/mmcloughlin/avo/x86"
 	"golang.org/x/arch/x86/x86asm"
 
 	"github.com/vdsogen/vdsogen/dsl"
@@ -39,15 +40,15 @@ func TestGenerateELF(t *testing.T) {
 	pg := b.DataPage("page", 64)
 	pg2 := b.DataPage("page2", 4096)
 	b.Entry("f", "func(x int64, p *TS) int64")
-	b.MOVQ(pg.At(8), reg.RAX)
-	b.CMPL(pg2.At(100), operand.U8(7)) // 83 3d rel32 imm8: the field is not last
+	b.Add(x86.MOVQ(pg.At(8), reg.RAX))
+	b.Add(x86.CMPL(pg2.At(100), operand.U8(7))) // 83 3d rel32 imm8: the field is not last
 	b.StaticBranch("timens", func() {
-		b.ADDQ(pg.At(16), reg.RAX)
+		b.Add(x86.ADDQ(pg.At(16), reg.RAX))
 	})
-	b.RET()
+	b.Add(x86.RET())
 	b.Entry("g", "func(a int64, p *TS) int64")
-	b.MOVQ(reg.RDI, reg.RAX)
-	b.RET()
+	b.Add(x86.MOVQ(reg.RDI, reg.RAX))
+	b.Add(x86.RET())
 	prog := mustProgram(t, b)
 	o, err := Generate(context.Background(), prog, Config{Name: "vd", Dir: dir, ELF: true})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
+	"github.com/mmcloughlin/avo/x86"
 
 	"github.com/vdsogen/vdsogen/dsl"
 	"github.com/vdsogen/vdsogen/internal/harness"
@@ -28,21 +29,21 @@ func fuzzProgram() (*dsl.Program, error) {
 	b := dsl.New()
 	pg := b.DataPage("page", 64)
 	b.Entry("f", "func(x int64) int64")
-	b.MOVQ(pg.At(0), reg.RAX)
-	b.StaticBranch("timens", func() { b.ADDQ(pg.At(8), reg.RAX) })
+	b.Add(x86.MOVQ(pg.At(0), reg.RAX))
+	b.StaticBranch("timens", func() { b.Add(x86.ADDQ(pg.At(8), reg.RAX)) })
 	b.Label("loop")
-	b.DECQ(reg.RDI)
-	b.JNZ(dsl.L("loop"))
+	b.Add(x86.DECQ(reg.RDI))
+	b.Add(x86.JNZ(dsl.L("loop")))
 	b.Bytes(0x0f, 0x1f, 0x00)
-	b.RET()
+	b.Add(x86.RET())
 	b.Entry("g", "func(x int64) int64")
-	b.MOVQ(reg.RDI, reg.RAX)
+	b.Add(x86.MOVQ(reg.RDI, reg.RAX))
 	b.ThreeLabel("timens", func() {
-		b.ADDQ(pg.At(16), reg.RAX)
-		b.ADDL(operand.U8(1), reg.EAX)
+		b.Add(x86.ADDQ(pg.At(16), reg.RAX))
+		b.Add(x86.ADDL(operand.U8(1), reg.EAX))
 	}, func() {
-		b.MOVQ(reg.RAX, operand.Mem{Base: reg.RSI})
-		b.RET()
+		b.Add(x86.MOVQ(reg.RAX, operand.Mem{Base: reg.RSI}))
+		b.Add(x86.RET())
 	})
 	return b.Program()
 }

@@ -12,15 +12,13 @@ import (
 	"testing"
 
 	"github.com/vdsogen/vdsogen/dsl"
+	"github.com/vdsogen/vdsogen/internal/callsite"
 	"github.com/vdsogen/vdsogen/variants"
 )
 
-// nextLine returns the line after the caller's: write it on the line
-// before the call that an error must blame.
-func nextLine() int {
-	_, _, line, _ := runtime.Caller(1)
-	return line + 1
-}
+// nextLine returns the line after the caller's: write it on the line before
+// the call that an error must blame.
+var nextLine = callsite.NextLine
 
 // srcPos is what an error must say for a call that starts line of file (a
 // test file of this package): base:line:col, col being the first non-blank

@@ -10,6 +10,7 @@ import (
 
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
+	"github.com/mmcloughlin/avo/x86"
 
 	"github.com/vdsogen/vdsogen/dsl"
 	"github.com/vdsogen/vdsogen/internal/verify"
@@ -28,25 +29,25 @@ func choiceProgram(t *testing.T) *dsl.Program {
 	b.Entry("read", "func() int64")
 	b.Label("retry")
 	b.Region("seq", func() {
-		b.MOVL(pg.At(0), R9L)
+		b.Add(x86.MOVL(pg.At(0), R9L))
 		b.Alternative("tsc",
-			dsl.Alt("rdtsc", "", func() { b.RDTSC() }),
-			dsl.Alt("rdtscp", layout.FeatureRDTSCP, func() { b.RDTSCP() }),
-			dsl.Alt("lfence_rdtsc", layout.FeatureLFENCERDTSC, func() { b.LFENCE(); b.RDTSC() }),
+			dsl.Alt("rdtsc", "", func() { b.Add(x86.RDTSC()) }),
+			dsl.Alt("rdtscp", layout.FeatureRDTSCP, func() { b.Add(x86.RDTSCP()) }),
+			dsl.Alt("lfence_rdtsc", layout.FeatureLFENCERDTSC, func() { b.Add(x86.LFENCE()); b.Add(x86.RDTSC()) }),
 		)
-		b.CMPL(R9L, pg.At(0))
-		b.JNE(dsl.L("retry"))
+		b.Add(x86.CMPL(R9L, pg.At(0)))
+		b.Add(x86.JNE(dsl.L("retry")))
 	}, func() {
-		b.JMP(dsl.L("retry"))
+		b.Add(x86.JMP(dsl.L("retry")))
 	})
 	b.StaticCall("scale", "double", "triple")
-	b.RET()
+	b.Add(x86.RET())
 	b.Entry("double", "func() int64")
-	b.ADDQ(RAX, RAX)
-	b.RET()
+	b.Add(x86.ADDQ(RAX, RAX))
+	b.Add(x86.RET())
 	b.Entry("triple", "func() int64")
-	b.IMUL3Q(U8(3), RAX, RAX)
-	b.RET()
+	b.Add(x86.IMUL3Q(U8(3), RAX, RAX))
+	b.Add(x86.RET())
 	return mustProgram(t, b)
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mmcloughlin/avo/reg"
+	"github.com/mmcloughlin/avo/x86"
 
 	"github.com/vdsogen/vdsogen/dsl"
 )
@@ -182,8 +183,8 @@ func TestFailingGenerateLeavesDirectory(t *testing.T) {
 	b := dsl.New()
 	b.Entry("f", "func()")
 	b.ThreeLabel("timens", func() { b.NOP() }, func() {
-		b.MOVQ(reg.RAX, reg.RBX)
-		b.RET()
+		b.Add(x86.MOVQ(reg.RAX, reg.RBX))
+		b.Add(x86.RET())
 	})
 	if _, err := generate(t, mustProgram(t, b), dir, nil); err == nil {
 		t.Fatal("Generate succeeded")

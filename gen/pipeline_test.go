@@ -15,6 +15,7 @@ import (
 
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
+	"github.com/mmcloughlin/avo/x86"
 
 	"github.com/vdsogen/vdsogen/dsl"
 	"github.com/vdsogen/vdsogen/layout"
@@ -37,20 +38,20 @@ func goodProgram(t *testing.T, sbKey, tlKey string) *dsl.Program {
 	b := dsl.New()
 	pg := b.DataPage("page", 64)
 	b.Entry("f", "func(x int64, p *TS) int64")
-	b.MOVQ(pg.At(0), reg.RAX)
+	b.Add(x86.MOVQ(pg.At(0), reg.RAX))
 	b.StaticBranch(sbKey, func() {
-		b.ADDQ(pg.At(8), reg.RAX)
+		b.Add(x86.ADDQ(pg.At(8), reg.RAX))
 	})
-	b.ADDQ(reg.RDI, reg.RAX)
-	b.RET()
+	b.Add(x86.ADDQ(reg.RDI, reg.RAX))
+	b.Add(x86.RET())
 	b.Entry("g", "func(a int64, p *TS) int64")
-	b.MOVQ(reg.RDI, reg.RAX)
+	b.Add(x86.MOVQ(reg.RDI, reg.RAX))
 	b.ThreeLabel(tlKey, func() {
-		b.ADDQ(pg.At(16), reg.RAX) // 48 03 05 rel32: 7 bytes
-		b.ADDL(operand.U8(1), reg.EAX)
+		b.Add(x86.ADDQ(pg.At(16), reg.RAX)) // 48 03 05 rel32: 7 bytes
+		b.Add(x86.ADDL(operand.U8(1), reg.EAX))
 	}, func() {
-		b.MOVQ(reg.RAX, operand.Mem{Base: reg.RSI}) // 48 89 06
-		b.RET()                                     // c3
+		b.Add(x86.MOVQ(reg.RAX, operand.Mem{Base: reg.RSI})) // 48 89 06
+		b.Add(x86.RET())                                     // c3
 	})
 	return mustProgram(t, b)
 }
@@ -356,20 +357,20 @@ func TestGenerateErrors(t *testing.T) {
 			b.Entry("f", "func()")
 			l := nextLine()
 			b.StaticBranch("nokey", func() { b.NOP() })
-			b.RET()
+			b.Add(x86.RET())
 			return l
 		}, msgs: []string{`unknown key "nokey"`, "built-in variants", "[timens]"}},
 		{name: "unknown key in file", set: "[variant.a]\nk = false\n[variant.b]\nk = true\n", build: func(b *dsl.Builder) int {
 			b.Entry("f", "func()")
 			b.StaticBranch("k", func() { b.NOP() })
 			l := nextLine()
-			b.ThreeLabel("other", func() { b.NOP() }, func() { b.RET() })
+			b.ThreeLabel("other", func() { b.NOP() }, func() { b.Add(x86.RET()) })
 			return l
 		}, msgs: []string{`unknown key "other"`, "v.toml", "[k]"}},
 		{name: "unused key in file", set: "[variant.a]\nk = false\nextra = true\n[variant.b]\nk = true\nextra = false\n", build: func(b *dsl.Builder) int {
 			b.Entry("f", "func()")
 			b.StaticBranch("k", func() { b.NOP() })
-			b.RET()
+			b.Add(x86.RET())
 			return 0
 		}, pos: func(*testing.T, int) string { return "v.toml:3:1" }, msgs: []string{`key "extra" is set by variant "a" but no routine uses it`}},
 		{name: "tail longer than apply", build: func(b *dsl.Builder) int {
@@ -378,70 +379,52 @@ func TestGenerateErrors(t *testing.T) {
 			b.ThreeLabel("timens", func() {
 				b.NOP()
 			}, func() {
-				b.MOVQ(reg.RAX, operand.Mem{Base: reg.RSI})
-				b.RET()
+				b.Add(x86.MOVQ(reg.RAX, operand.Mem{Base: reg.RSI}))
+				b.Add(x86.RET())
 			})
 			return l
 		}, msgs: []string{`ThreeLabel "timens": the tail is 4 bytes, longer than the 1-byte apply region`, `variant "host"`}},
-		{name: "undeclared data page", build: func(b *dsl.Builder) int {
-			l := nextLine()
-			pg := b.DataPage("nopage", 8)
-			b.Entry("f", "func()")
-			b.MOVQ(pg.At(0), reg.RAX)
-			b.RET()
-			return l
-		}, msgs: []string{`data page "nopage": package target declares no variable nopage`}},
-		{name: "data page not a variable", build: func(b *dsl.Builder) int {
-			l := nextLine()
-			pg := b.DataPage("TS", 8)
-			b.Entry("f", "func()")
-			b.MOVQ(pg.At(0), reg.RAX)
-			b.RET()
-			return l
-		}, msgs: []string{`data page "TS": package target declares no variable TS`}},
-		{name: "data page too large", build: func(b *dsl.Builder) int {
-			l := nextLine()
-			pg := b.DataPage("page", 128)
-			b.Entry("f", "func()")
-			b.MOVQ(pg.At(100), reg.RAX)
-			b.RET()
-			return l
-		}, msgs: []string{`data page "page": variable page is 64 bytes, smaller than the 128`}},
+		{name: "undeclared data page", build: readsPage("nopage", 8, 0),
+			msgs: []string{`data page "nopage": package target declares no variable nopage`}},
+		{name: "data page not a variable", build: readsPage("TS", 8, 0),
+			msgs: []string{`data page "TS": package target declares no variable TS`}},
+		{name: "data page too large", build: readsPage("page", 128, 100),
+			msgs: []string{`data page "page": variable page is 64 bytes, smaller than the 128`}},
 		{name: "seven parameters", build: func(b *dsl.Builder) int {
 			l := nextLine()
 			b.Entry("f", "func(a, b, c, d, e, f, g int64) int64")
-			b.RET()
+			b.Add(x86.RET())
 			return l
 		}, msgs: []string{`entry "f": 7 parameters; the C ABI passes at most 6`}},
 		{name: "struct parameter", build: func(b *dsl.Builder) int {
 			l := nextLine()
 			b.Entry("f", "func(ts TS) int64")
-			b.RET()
+			b.Add(x86.RET())
 			return l
 		}, msgs: []string{`entry "f": ts has type`, "TS", "only integers, bool, uintptr and pointers"}},
 		{name: "unnamed parameter", build: func(b *dsl.Builder) int {
 			l := nextLine()
 			b.Entry("f", "func(int64) int64")
-			b.RET()
+			b.Add(x86.RET())
 			return l
 		}, msgs: []string{`entry "f": parameter 1 has no name`}},
 		{name: "two results", build: func(b *dsl.Builder) int {
 			l := nextLine()
 			b.Entry("f", "func(a int64) (int64, int64)")
-			b.RET()
+			b.Add(x86.RET())
 			return l
 		}, msgs: []string{`entry "f": 2 results`}},
 		{name: "bad signature", build: func(b *dsl.Builder) int {
 			l := nextLine()
 			b.Entry("f", "func(a Nope)")
-			b.RET()
+			b.Add(x86.RET())
 			return l
 		}, msgs: []string{`entry "f": signature "func(a Nope)"`, "undefined"}},
 		{name: "toolchain", build: func(b *dsl.Builder) int {
 			b.Entry("f", "func()")
 			l := nextLine()
-			b.MOVQ(operand.Mem{Base: reg.RAX, Index: reg.RBX, Scale: 3}, reg.RCX)
-			b.RET()
+			b.Add(x86.MOVQ(operand.Mem{Base: reg.RAX, Index: reg.RBX, Scale: 3}, reg.RCX))
+			b.Add(x86.RET())
 			return l
 		}, msgs: []string{"zvd_host_amd64.s:", "bad scale: 3"}},
 		{name: "toolchain after markers", build: func(b *dsl.Builder) int {
@@ -449,13 +432,13 @@ func TestGenerateErrors(t *testing.T) {
 			// raw byte before the bad line; the mapping must still hold.
 			b.Entry("f", "func()")
 			b.StaticBranch("timens", func() { b.NOP() })
-			b.ThreeLabel("timens", func() { b.Bytes(0x90, 0x90, 0x90) }, func() { b.RET() })
+			b.ThreeLabel("timens", func() { b.Bytes(0x90, 0x90, 0x90) }, func() { b.Add(x86.RET()) })
 			b.Entry("g", "func()")
 			b.Label("g_top")
 			b.NOP()
 			l := nextLine()
-			b.MOVQ(operand.Mem{Base: reg.RAX, Index: reg.RBX, Scale: 5}, reg.RCX)
-			b.JMP(dsl.L("g_top"))
+			b.Add(x86.MOVQ(operand.Mem{Base: reg.RAX, Index: reg.RBX, Scale: 5}, reg.RCX))
+			b.Add(x86.JMP(dsl.L("g_top")))
 			return l
 		}, msgs: []string{"zvd_host_amd64.s:", "bad scale: 5"}},
 		{name: "toolchain in static branch body", build: func(b *dsl.Builder) int {
@@ -464,9 +447,9 @@ func TestGenerateErrors(t *testing.T) {
 			b.StaticBranch("timens", func() {
 				b.NOP()
 				l = nextLine()
-				b.MOVQ(operand.Mem{Base: reg.RAX, Index: reg.RBX, Scale: 6}, reg.RCX)
+				b.Add(x86.MOVQ(operand.Mem{Base: reg.RAX, Index: reg.RBX, Scale: 6}, reg.RCX))
 			})
-			b.RET()
+			b.Add(x86.RET())
 			return l
 		}, msgs: []string{"zvd_host_amd64.s:", "bad scale: 6"}},
 	}
@@ -502,22 +485,24 @@ func TestGenerateErrors(t *testing.T) {
 func TestGenerateSeveralSignatureErrors(t *testing.T) {
 	file := callerFile()
 	b := dsl.New()
-	l1 := nextLine()
-	b.Entry("a", "func(a, b, c, d, e, f, g int64)")
-	b.RET()
-	l2 := nextLine()
-	b.Entry("b", "func(ts TS)")
-	b.RET()
-	l3 := nextLine()
-	b.Entry("c", "func(int64)")
-	b.RET()
+	bad := map[string]string{
+		"a": "func(a, b, c, d, e, f, g int64)", // too many parameters
+		"b": "func(ts TS)",                     // a struct
+		"c": "func(int64)",                     // an unnamed parameter
+	}
+	line := 0
+	for _, name := range []string{"a", "b", "c"} {
+		line = nextLine()
+		b.Entry(name, bad[name])
+		b.Add(x86.RET())
+	}
 	_, err := generate(t, mustProgram(t, b), newTarget(t), nil)
 	l := dslErrors(t, err)
-	if len(l) != 3 {
-		t.Fatalf("%d errors, want 3:\n%v", len(l), err)
+	if len(l) != len(bad) {
+		t.Fatalf("%d errors, want %d:\n%v", len(l), len(bad), err)
 	}
-	for _, line := range []int{l1, l2, l3} {
-		wantMsg(t, err, srcPos(t, file, line), "entry")
+	for name := range bad {
+		wantMsg(t, err, srcPos(t, file, line), fmt.Sprintf("entry %q", name))
 	}
 }
 
@@ -528,9 +513,9 @@ func TestEntryNameCollisions(t *testing.T) {
 	t.Run("entry f and f_end", func(t *testing.T) {
 		b := dsl.New()
 		b.Entry("f", "func()")
-		b.RET()
+		b.Add(x86.RET())
 		b.Entry("f_end", "func()")
-		b.RET()
+		b.Add(x86.RET())
 		_, err := generate(t, mustProgram(t, b), newTarget(t), nil)
 		if err != nil && strings.Contains(err.Error(), "toolchain rejected") {
 			t.Fatalf("regression: entries f and f_end both produce label vg_f_end (gen/expand.go:82-83 entryLabel/entryEndLabel) and the program fails in the assembler:\n%v", err)
@@ -542,7 +527,7 @@ func TestEntryNameCollisions(t *testing.T) {
 	t.Run("entry named like the program", func(t *testing.T) {
 		b := dsl.New()
 		b.Entry("vd", "func()")
-		b.RET()
+		b.Add(x86.RET())
 		o, err := generate(t, mustProgram(t, b), newTarget(t), nil)
 		if err != nil {
 			if strings.Contains(err.Error(), "vd") {
@@ -596,5 +581,18 @@ func TestTableFileDeterministic(t *testing.T) {
 		if !bytes.Equal(b, o.Files["zvd_layout_amd64.go"]) {
 			t.Fatalf("tableFile output varies: %s", firstDiff(b, o.Files["zvd_layout_amd64.go"]))
 		}
+	}
+}
+
+// readsPage builds one entry reading offset off of the data page symbol,
+// declared size bytes large; the line to blame is the declaration's.
+func readsPage(symbol string, size, off int) func(b *dsl.Builder) int {
+	return func(b *dsl.Builder) int {
+		l := nextLine()
+		pg := b.DataPage(symbol, size)
+		b.Entry("f", "func()")
+		b.Add(x86.MOVQ(pg.At(off), reg.RAX))
+		b.Add(x86.RET())
+		return l
 	}
 }

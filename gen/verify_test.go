@@ -9,6 +9,7 @@ import (
 
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
+	"github.com/mmcloughlin/avo/x86"
 
 	"github.com/vdsogen/vdsogen/dsl"
 	"github.com/vdsogen/vdsogen/internal/verify"
@@ -29,14 +30,14 @@ func TestGenerateRunsVerifier(t *testing.T) {
 		{"indirect jump", func(b *dsl.Builder) int {
 			b.Entry("f", "func()")
 			l := nextLine()
-			b.JMP(reg.RAX)
+			b.Add(x86.JMP(reg.RAX))
 			return l
 		}, "\tFILE:LINE:4: reach: variant host, entry f, offset 0x0: indirect JMP: every branch must be direct [host: JMP AX]\n"},
 		{"unbalanced push", func(b *dsl.Builder) int {
 			b.Entry("f", "func()")
 			b.Bytes(0x53) // PUSHQ BX
 			l := nextLine()
-			b.RET()
+			b.Add(x86.RET())
 			return l
 		}, "\tFILE:LINE:4: stack: variant host, entry f, offset 0x1: returns with 8 bytes still on the stack [host: RET]\n"},
 		{"push inside a marker", func(b *dsl.Builder) int {
@@ -44,14 +45,14 @@ func TestGenerateRunsVerifier(t *testing.T) {
 			l := nextLine()
 			b.ThreeLabel("timens", func() {
 				b.Bytes(0x53, 0x90, 0x90) // PUSHQ BX
-			}, func() { b.RET() })
+			}, func() { b.Add(x86.RET()) })
 			return l
 		}, ": stack: variants timens, host, entry f, offset 0x3: stack depth leaving the three_label timens site is 8 bytes in variant timens but 0 in variant host"},
 		{"absolute address", func(b *dsl.Builder) int {
 			b.Entry("f", "func()")
 			l := nextLine()
 			b.Bytes(0x48, 0x8b, 0x04, 0x25, 0x00, 0x10, 0x00, 0x00) // MOVQ 0x1000, AX
-			b.RET()
+			b.Add(x86.RET())
 			return l
 		}, "\tFILE:LINE:4: reach: variant host, entry f, offset 0x0: refers to the absolute address 0x1000 [host: MOVQ 0x1000, AX]\n"},
 	}
@@ -79,14 +80,14 @@ func TestGenerateRunsVerifier(t *testing.T) {
 func TestGenerateStack(t *testing.T) {
 	b := dsl.New()
 	b.Entry("f", "func()")
-	b.PUSHQ(reg.RBX)
-	b.PUSHQ(reg.RBP)
-	b.SUBQ(operand.U8(16), reg.RSP)
-	b.ADDQ(operand.U8(16), reg.RSP)
-	b.POPQ(reg.RBP)
-	b.POPQ(reg.RBX)
+	b.Add(x86.PUSHQ(reg.RBX))
+	b.Add(x86.PUSHQ(reg.RBP))
+	b.Add(x86.SUBQ(operand.U8(16), reg.RSP))
+	b.Add(x86.ADDQ(operand.U8(16), reg.RSP))
+	b.Add(x86.POPQ(reg.RBP))
+	b.Add(x86.POPQ(reg.RBX))
 	b.StaticBranch("timens", func() { b.NOP() })
-	b.RET()
+	b.Add(x86.RET())
 	o, err := generate(t, mustProgram(t, b), newTarget(t), nil)
 	if err != nil {
 		t.Fatal(err)

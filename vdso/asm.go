@@ -12,6 +12,7 @@ import (
 	. "github.com/mmcloughlin/avo/reg"
 
 	. "github.com/vdsogen/vdsogen/dsl"
+	. "github.com/vdsogen/vdsogen/dsl/x86"
 	"github.com/vdsogen/vdsogen/gen"
 	"github.com/vdsogen/vdsogen/layout"
 	"github.com/vdsogen/vdsogen/vdso/internal/vvar"

@@ -4,7 +4,7 @@
 
 // clock_timens is one variant image: entries at fixed offsets, see the layout table.
 TEXT ·clock_timens(SB), NOSPLIT|NOFRAME, $0
-	// entry clock_gettime (asm.go:62)
+	// entry clock_gettime (asm.go:63)
 vg_entry_clock_gettime:
 	CMPL DI, $0x0b
 	JHI  cg_syscall
@@ -18,7 +18,7 @@ vg_entry_clock_gettime:
 cg_start:
 	MOVL $0x00010000, CX
 
-	// Region cg_seqlock (asm.go:206)
+	// Region cg_seqlock (asm.go:207)
 vg_rg0_start:
 cg_retry:
 	MOVL  (R10), R9
@@ -29,7 +29,7 @@ cg_retry:
 	JNE   cg_syscall
 	XORL  R8, R8
 
-	// Alternative tsc (asm.go:247): lfence_rdtsc
+	// Alternative tsc (asm.go:248): lfence_rdtsc
 vg_alt0:
 	LFENCE
 	RDTSC
@@ -101,7 +101,7 @@ cg_norm_loop:
 	JMP  cg_norm_loop
 
 cg_normal:
-	// StaticBranch timens (asm.go:64): on
+	// StaticBranch timens (asm.go:65): on
 vg_sb1:
 	BYTE $0xe9
 	BYTE $0x1e
@@ -120,7 +120,7 @@ cg_syscall:
 	SYSCALL
 	RET
 
-	// Region cg_seqlock abort handler (asm.go:206), after its signature
+	// Region cg_seqlock abort handler (asm.go:207), after its signature
 	BYTE $0x0f
 	BYTE $0xb9
 	BYTE $0x80
@@ -132,7 +132,7 @@ cg_syscall:
 vg_rg0_abort:
 	JMP cg_start
 
-	// StaticBranch timens body (asm.go:64)
+	// StaticBranch timens body (asm.go:65)
 vg_sb1_body:
 	LEAQ ·vdsoTimens+0(SB), R8
 	ADDQ (R8)(R11*1), DX
@@ -146,7 +146,7 @@ cg_timens_done:
 	JMP vg_sb1_ret
 
 vg_end_clock_gettime:
-	// entry clock_gettime_tl (asm.go:81)
+	// entry clock_gettime_tl (asm.go:82)
 vg_entry_clock_gettime_tl:
 	CMPL DI, $0x0b
 	JHI  tl_syscall
@@ -160,7 +160,7 @@ vg_entry_clock_gettime_tl:
 tl_start:
 	MOVL $0x00010000, CX
 
-	// Region tl_seqlock (asm.go:206)
+	// Region tl_seqlock (asm.go:207)
 vg_rg1_start:
 tl_retry:
 	MOVL  (R10), R9
@@ -171,7 +171,7 @@ tl_retry:
 	JNE   tl_syscall
 	XORL  R8, R8
 
-	// Alternative tsc (asm.go:247): lfence_rdtsc
+	// Alternative tsc (asm.go:248): lfence_rdtsc
 vg_alt2:
 	LFENCE
 	RDTSC
@@ -243,7 +243,7 @@ tl_norm_loop:
 	JMP  tl_norm_loop
 
 tl_normal:
-	// ThreeLabel timens (asm.go:83): on
+	// ThreeLabel timens (asm.go:84): on
 vg_tl3_call:
 	LEAQ    ·vdsoTimens+0(SB), R8
 	ADDQ    (R8)(R11*1), DX
@@ -265,7 +265,7 @@ tl_syscall:
 	SYSCALL
 	RET
 
-	// Region tl_seqlock abort handler (asm.go:206), after its signature
+	// Region tl_seqlock abort handler (asm.go:207), after its signature
 	BYTE $0x0f
 	BYTE $0xb9
 	BYTE $0x80
@@ -292,7 +292,7 @@ vg_end_clock_gettime_tl:
 	BYTE $0xcc
 	BYTE $0xcc
 
-	// entry gettimeofday (asm.go:98)
+	// entry gettimeofday (asm.go:99)
 vg_entry_gettimeofday:
 	TESTQ SI, SI
 	JNE   gtod_syscall
@@ -302,7 +302,7 @@ vg_entry_gettimeofday:
 gtod_start:
 	MOVL $0x00010000, CX
 
-	// Region gtod_seqlock (asm.go:206)
+	// Region gtod_seqlock (asm.go:207)
 vg_rg2_start:
 gtod_retry:
 	MOVL  (R10), R9
@@ -313,7 +313,7 @@ gtod_retry:
 	JNE   gtod_syscall
 	XORL  R8, R8
 
-	// Alternative tsc (asm.go:247): lfence_rdtsc
+	// Alternative tsc (asm.go:248): lfence_rdtsc
 vg_alt4:
 	LFENCE
 	RDTSC
@@ -371,7 +371,7 @@ gtod_syscall:
 	SYSCALL
 	RET
 
-	// Region gtod_seqlock abort handler (asm.go:206), after its signature
+	// Region gtod_seqlock abort handler (asm.go:207), after its signature
 	BYTE $0x0f
 	BYTE $0xb9
 	BYTE $0x80
@@ -397,7 +397,7 @@ vg_end_gettimeofday:
 	BYTE $0xcc
 	BYTE $0xcc
 
-	// entry time (asm.go:121)
+	// entry time (asm.go:122)
 vg_entry_time:
 	LEAQ ·vdsoData+0(SB), R10
 
@@ -447,7 +447,7 @@ vg_end_time:
 	BYTE $0xcc
 	BYTE $0xcc
 
-	// entry clock_getres (asm.go:151)
+	// entry clock_getres (asm.go:152)
 vg_entry_clock_getres:
 	CMPL DI, $0x0b
 	JHI  res_syscall
@@ -481,7 +481,7 @@ res_syscall:
 
 vg_end_clock_getres:
 vg_pool:
-	// Alternative tsc (asm.go:247) choices
+	// Alternative tsc (asm.go:248) choices
 vg_alt0_c0:
 	RDTSC
 
@@ -495,7 +495,7 @@ vg_alt0_c2:
 	RDTSC
 
 vg_alt0_c2_end:
-	// Alternative tsc (asm.go:247) choices
+	// Alternative tsc (asm.go:248) choices
 vg_alt2_c0:
 	RDTSC
 
@@ -509,7 +509,7 @@ vg_alt2_c2:
 	RDTSC
 
 vg_alt2_c2_end:
-	// Alternative tsc (asm.go:247) choices
+	// Alternative tsc (asm.go:248) choices
 vg_alt4_c0:
 	RDTSC
 

@@ -10,5 +10,6 @@ import (
 	_ "github.com/mmcloughlin/avo/operand"
 	_ "github.com/mmcloughlin/avo/reg"
 	_ "github.com/vdsogen/vdsogen/dsl"
+	_ "github.com/vdsogen/vdsogen/dsl/x86"
 	_ "github.com/vdsogen/vdsogen/gen"
 )

@@ -9,7 +9,7 @@ TEXT ·ticks_clamped(SB), NOSPLIT|NOFRAME, $0
 	BYTE $0xcc
 	BYTE $0xcc
 
-	// entry ticks_now (asm.go:37)
+	// entry ticks_now (asm.go:38)
 vg_entry_ticks_now:
 	LEAQ ·ticksPage+0(SB), R10
 
@@ -30,7 +30,7 @@ now_retry:
 	ADDQ    24(R10), AX
 	MOVQ    40(R10), DX
 
-	// StaticBranch offset (asm.go:76): on
+	// StaticBranch offset (asm.go:77): on
 vg_sb0:
 	BYTE $0xe9
 	BYTE $0x0d
@@ -42,7 +42,7 @@ vg_sb0_ret:
 	CMPL R9, (R10)
 	JNE  now_retry
 
-	// ThreeLabel clamp (asm.go:87): on
+	// ThreeLabel clamp (asm.go:88): on
 vg_tl1_call:
 	CMPQ    AX, DX
 	CMOVQCS DX, AX
@@ -51,7 +51,7 @@ vg_tl1_out:
 	RET
 
 vg_tl1_end:
-	// StaticBranch offset body (asm.go:76)
+	// StaticBranch offset body (asm.go:77)
 vg_sb0_body:
 	ADDQ 32(R10), AX
 	JMP  vg_sb0_ret
@@ -60,7 +60,7 @@ vg_end_ticks_now:
 	BYTE $0xcc
 	BYTE $0xcc
 
-	// entry ticks_since (asm.go:44)
+	// entry ticks_since (asm.go:45)
 vg_entry_ticks_since:
 	LEAQ ·ticksPage+0(SB), R10
 
@@ -81,7 +81,7 @@ since_retry:
 	ADDQ    24(R10), AX
 	MOVQ    40(R10), DX
 
-	// StaticBranch offset (asm.go:76): on
+	// StaticBranch offset (asm.go:77): on
 vg_sb2:
 	BYTE $0xe9
 	BYTE $0x10
@@ -93,7 +93,7 @@ vg_sb2_ret:
 	CMPL R9, (R10)
 	JNE  since_retry
 
-	// ThreeLabel clamp (asm.go:87): on
+	// ThreeLabel clamp (asm.go:88): on
 vg_tl3_call:
 	CMPQ    AX, DX
 	CMOVQCS DX, AX
@@ -103,7 +103,7 @@ vg_tl3_out:
 	RET
 
 vg_tl3_end:
-	// StaticBranch offset body (asm.go:76)
+	// StaticBranch offset body (asm.go:77)
 vg_sb2_body:
 	ADDQ 32(R10), AX
 	JMP  vg_sb2_ret

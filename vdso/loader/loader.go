@@ -1,4 +1,4 @@
-// Package loader maps vdsogen's ELF vDSO images (internal/elfimage) into the
+// Package loader maps vdsogen's ELF vDSO images (gen.Main -elf) into the
 // process, resolves their entries the way a libc resolves the kernel's vDSO,
 // calls them from Go, applies the load-time choices of alternative and
 // static-call sites, and switches a loaded image live between variants.
@@ -21,16 +21,16 @@
 // writable alias of a data page (what a timekeeper writes), and Switch
 // writes the next code through it. Nothing is ever mapped writable and
 // executable at once. The page placement is the one recorded in the image
-// (elfimage.Pages), so the routines' RIP-relative references land on the
+// (its page note), so the routines' RIP-relative references land on the
 // pages: the kernel's layout, vvar pages right below the vDSO text.
 //
 // # Symbols
 //
 // Entry resolves "__vdso_<entry>" with version LINUX_2.6 on the mapped
-// bytes, through DT_GNU_HASH (elfimage.Resolver, after parse_vdso.c), and
-// returns base + st_value. CallIP and CallPP call an entry with the C ABI
-// on the goroutine stack, as vdsogen's generated stubs do (the routines'
-// stack depth is bounded and small, verified by the generator).
+// bytes, through DT_GNU_HASH (as the kernel's parse_vdso.c does), and
+// returns base + st_value. CallIP and CallPP call an entry with the C ABI:
+// a 16-byte aligned stack inside their own frame, which gives the entry
+// CallFrame bytes (vdsogen's verifier bounds each routine's depth).
 //
 // # Load-time choices
 //
@@ -183,8 +183,8 @@ type text struct {
 
 // Load maps files[initial] (files maps variant names of tab to their ELF
 // images, e.g. the z<name>_<variant>.so files) and resolves its entries.
-// Every image must pass elfimage.Check and define the same symbols
-// (elfimage.CheckSame).
+// Every image must pass the checks the generator ran when it wrote it, and
+// all must define the same symbols; Load says which one does not.
 func Load(files map[string][]byte, tab *layout.Table, initial string, opts Options) (*Image, error) {
 	if opts.Version == "" {
 		opts.Version = elfimage.DefaultVersion
@@ -549,14 +549,28 @@ func membarrier(cmd int) error {
 	return nil
 }
 
+// CallFrame is the stack a function called by CallIP or CallPP may use, in
+// bytes. The call runs inside the caller's frame, aligned as the C ABI
+// requires (SP+8 a multiple of 16 at the callee's first instruction), so
+// the goroutine stack always has this room; vdsogen's verifier bounds each
+// entry's depth (vdsogen verify prints it), far below this.
+const CallFrame = callFrame - 24
+
+// callFrame is the frame of CallIP and CallPP (CFRAME in call_amd64.s).
+const callFrame = 512
+
 // CallIP calls the C function at fn with an integer and a pointer argument
-// (DI, SI) and returns AX, on the goroutine stack.
+// (DI, SI) and returns AX. The function may use CallFrame bytes of stack.
 //
 //go:noescape
 func CallIP(fn uintptr, a uintptr, p unsafe.Pointer) uintptr
 
 // CallPP calls the C function at fn with two pointer arguments (DI, SI) and
-// returns AX, on the goroutine stack.
+// returns AX. The function may use CallFrame bytes of stack.
 //
 //go:noescape
 func CallPP(fn uintptr, p, q unsafe.Pointer) uintptr
+
+// callSP returns the SP that a function called as CallIP calls it sees at
+// its first instruction, and the SP of the frame that called it.
+func callSP() (callee, frame uintptr)

@@ -292,3 +292,31 @@ func TestSwitchTorture(t *testing.T) {
 	}
 	t.Logf("%d switches in %v (%v each), %d calls, per reader [off on]: %v", switches, el, el/time.Duration(switches), calls.Load(), seen)
 }
+
+// TestCallAlignment: whatever the Go stack depth (Go keeps SP only 8-byte
+// aligned), the callee of CallIP/CallPP starts with SP+8 a multiple of 16,
+// as the C ABI requires, and runs inside the caller's frame, with at least
+// CallFrame bytes below it.
+func TestCallAlignment(t *testing.T) {
+	goMod := map[uintptr]bool{}
+	var walk func(depth int)
+	walk = func(depth int) {
+		callee, frame := callSP()
+		goMod[frame%16] = true
+		if (callee+8)%16 != 0 {
+			t.Errorf("depth %d: callee SP %#x: SP+8 is not 16-byte aligned", depth, callee)
+		}
+		if callee-8 < frame+CallFrame || callee > frame+callFrame {
+			t.Errorf("depth %d: callee SP %#x leaves less than %d bytes above the frame's bottom %#x, or is above the frame", depth, callee, CallFrame, frame)
+		}
+		if depth < 8 {
+			var odd [1]uint64 // shifts the next frame by 8 bytes
+			_ = odd
+			walk(depth + 1)
+		}
+	}
+	walk(0)
+	if len(goMod) != 2 {
+		t.Errorf("the Go SP took only the values %v mod 16: the test did not try both alignments", goMod)
+	}
+}

@@ -60,8 +60,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	name, args := args[0], args[1:]
-	if name == "help" || name == "-h" || name == "-help" || name == "--help" {
+	switch name {
+	case "help":
 		return help(args, stdout, stderr)
+	case "-h", "-help", "--help":
+		// As the go command: asking with a flag is a usage error.
+		printMainUsage(stderr)
+		return 2
 	}
 	for _, c := range commands {
 		if c.name != name {
@@ -75,8 +80,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				fmt.Fprintf(stdout, "usage: %s\n\n%s\n", c.usageLine, c.long)
-				return 0
+				// As "go build -h": the usage line on stderr, exit 2.
+				fmt.Fprintf(stderr, "usage: %s\nRun 'vdsogen help %s' for details.\n", c.usageLine, c.name)
+				return 2
 			}
 			return env.usage("%v", err)
 		}

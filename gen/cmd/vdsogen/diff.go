@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"regexp"
 
 	"github.com/vdsogen/vdsogen/internal/verify"
 	"github.com/vdsogen/vdsogen/layout"
@@ -27,6 +28,9 @@ func runDiff(c *cmdEnv, args []string) int {
 	var dir, a, b string
 	switch len(args) {
 	case 2:
+		if isDir(args[0]) {
+			return c.usage("want two variants after the directory %s, have 1", args[0])
+		}
 		dir, a, b = ".", args[0], args[1]
 	case 3:
 		dir, a, b = args[0], args[1], args[2]
@@ -106,3 +110,11 @@ func runDiff(c *cmdEnv, args []string) int {
 	}
 	return 0
 }
+
+// isDir reports whether arg must be a directory rather than a variant:
+// variant names are lower-case identifiers (as in the variants file), so
+// ".", "../pkg" or "vdso/" can only be a directory.
+func isDir(arg string) bool { return !variantName.MatchString(arg) }
+
+// variantName is the form of a variant's name in the variants file.
+var variantName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)

@@ -12,6 +12,7 @@
 //	inspect   print the layout table, or what an ELF image says of itself
 //	diff      show the differences between two variants
 //	run       run a program with a generated image as its vDSO
+//	version   print vdsogen's version
 //
 // Use "vdsogen help <command>" for more information about a command.
 // Generating is done by the generator program itself (see go-generate.md).
@@ -29,5 +30,5 @@ func main() {
 var commands []*command
 
 func init() {
-	commands = []*command{cmdVerify, cmdInspect, cmdDiff, cmdRun}
+	commands = []*command{cmdVerify, cmdInspect, cmdDiff, cmdRun, cmdVersion}
 }

@@ -1,3 +1,0 @@
-package dsl
-
-//go:generate go run ./internal/geninst -out zinstructions.go
