@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -113,6 +114,67 @@ var hashMutations = []struct {
 	}},
 }
 
+// hideGNUHash retags DT_GNU_HASH as DT_CHECKSUM (a tag glibc records and
+// ignores), so that glibc looks symbols up through DT_HASH.
+func hideGNUHash(t *testing.T, f *elf.File, b []byte) {
+	d := f.Section(".dynamic").Offset
+	for i := d; ; i += dynSize {
+		switch elf.DynTag(le.Uint64(b[i:])) {
+		case elf.DT_GNU_HASH:
+			le.PutUint64(b[i:], uint64(elf.DT_CHECKSUM))
+			return
+		case elf.DT_NULL:
+			t.Fatal("no DT_GNU_HASH")
+		}
+	}
+}
+
+// sysvMutations corrupt DT_HASH; glibc reads it once DT_GNU_HASH is gone.
+var sysvMutations = []struct {
+	name string
+	mut  func(t *testing.T, f *elf.File, b []byte)
+}{
+	{"none", func(t *testing.T, f *elf.File, b []byte) {}},
+	{"bucket emptied", func(t *testing.T, f *elf.File, b []byte) {
+		h := f.Section(".hash").Offset
+		for k := uint64(0); k < uint64(le.Uint32(b[h:])); k++ {
+			if le.Uint32(b[h+8+4*k:]) != 0 {
+				le.PutUint32(b[h+8+4*k:], 0)
+				return
+			}
+		}
+	}},
+	{"chain cut", func(t *testing.T, f *elf.File, b []byte) {
+		h := f.Section(".hash").Offset
+		chains := h + 8 + 4*uint64(le.Uint32(b[h:]))
+		for i := uint64(1); i < uint64(le.Uint32(b[h+4:])); i++ {
+			if le.Uint32(b[chains+4*i:]) != 0 {
+				le.PutUint32(b[chains+4*i:], 0)
+				return
+			}
+		}
+	}},
+	{"bucket to another class", func(t *testing.T, f *elf.File, b []byte) {
+		h := f.Section(".hash").Offset
+		nb := uint64(le.Uint32(b[h:]))
+		var first []uint32
+		for k := uint64(0); k < nb; k++ {
+			if v := le.Uint32(b[h+8+4*k:]); v != 0 {
+				first = append(first, v)
+			}
+		}
+		if len(first) < 2 {
+			t.Skip("fewer than two occupied buckets")
+		}
+		for k := uint64(0); k < nb; k++ {
+			if le.Uint32(b[h+8+4*k:]) == first[0] {
+				le.PutUint32(b[h+8+4*k:], first[1])
+				return
+			}
+		}
+	}},
+}
+
 // TestGlibcAgrees cross-checks LookupGNU against glibc's dlvsym on the
 // reference images and the test images, clean and with each hash
 // mutation: for every symbol name and every probe (absent names sharing a
@@ -180,6 +242,63 @@ func TestGlibcAgrees(t *testing.T) {
 			}
 			if !missed && m.name != "none" {
 				t.Logf("%s, %s: glibc still finds every symbol", name, m.name)
+			}
+		}
+	}
+}
+
+// TestGlibcAgreesSysV is TestGlibcAgrees for DT_HASH: with DT_GNU_HASH
+// hidden, glibc's dlvsym and LookupSysV find the same symbols, on the
+// clean table and on corrupted ones; where glibc misses an exported
+// symbol, HashProblems reports it.
+func TestGlibcAgreesSysV(t *testing.T) {
+	dlvsym := glibcLookup(t)
+	good, err := os.ReadFile("../../vdso/zclock_timens.so")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, img := range [][]byte{good, mustWrite(t, testImage())} {
+		for _, m := range sysvMutations {
+			b := bytes.Clone(img)
+			f, err := elf.NewFile(bytes.NewReader(b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			hideGNUHash(t, f, b)
+			m.mut(t, f, b)
+			r, err := NewResolver(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, _ := symbolCount(b)
+			syms, _ := r.dynSyms(n)
+			var names []string
+			exported := map[string]bool{}
+			for _, s := range syms[1:] {
+				names = append(names, s.name)
+				exported[s.name] = true
+			}
+			names = append(names, r.probes(syms)...)
+			glibc := dlvsym(b, names)
+			missed := false
+			for _, n := range names {
+				want, wok := glibc[n]
+				got, err := r.LookupSysV(n, DefaultVersion)
+				switch gok := err == nil; {
+				case err != nil && !errors.Is(err, ErrNotFound):
+					t.Errorf("%s: LookupSysV(%q): %v; glibc: %v", m.name, n, err, wok)
+				case gok != wok || (gok && int64(got.Value) != want):
+					t.Errorf("%s: %q: LookupSysV finds it %v at %#x, glibc %v at %#x", m.name, n, gok, got.Value, wok, want)
+				}
+				missed = missed || (exported[n] && !wok)
+			}
+			if (m.name == "none") == missed {
+				t.Errorf("%s: glibc misses a symbol: %v", m.name, missed)
+			}
+			// DT_GNU_HASH is gone, which HashProblems reports anyway: a
+			// problem of DT_HASH itself must be among them.
+			if missed && !slices.ContainsFunc(HashProblems(b), func(p Problem) bool { return strings.HasPrefix(p.Msg, "DT_HASH:") }) {
+				t.Errorf("%s: glibc misses a symbol, but HashProblems reports nothing of DT_HASH: %v", m.name, HashProblems(b))
 			}
 		}
 	}

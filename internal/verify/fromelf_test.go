@@ -38,6 +38,13 @@ func referenceELF(t *testing.T) map[string][]byte {
 // comparison with the assembled variant of in (CompareELF), and every
 // image rule on the images together (Verify of FromELF).
 func elfRun(t *testing.T, in *Input, files map[string][]byte) []Finding {
+	all, _ := elfRuns(t, in, files)
+	return all
+}
+
+// elfRuns is elfRun that also returns the findings of the images alone
+// (VerifyImages, no package).
+func elfRuns(t *testing.T, in *Input, files map[string][]byte) (all, alone []Finding) {
 	t.Helper()
 	dir := t.TempDir()
 	var images []*ELF
@@ -65,9 +72,9 @@ func elfRun(t *testing.T, in *Input, files map[string][]byte) []Finding {
 		t.Fatal(err)
 	}
 	for _, f := range whole {
-		fs = append(fs, f.Finding)
+		alone = append(alone, f.Finding)
 	}
-	return fs
+	return append(fs, alone...), alone
 }
 
 // soImage is an image file being corrupted, with helpers that find its
@@ -203,6 +210,10 @@ func TestELFCorruptions(t *testing.T) {
 		// mut corrupts the image and returns the check and offset that
 		// must report it; further pairs may follow.
 		mut func(s *soImage) []any
+		// alone are the checks among those that must also report it on
+		// the images alone, without the package (the others compare with
+		// the assembled variant or the table).
+		alone []string
 	}{
 		{"text byte in an entry", "host", func(s *soImage) []any {
 			in := s.inst("gettimeofday", func(in *inst) bool {
@@ -211,7 +222,7 @@ func TestELFCorruptions(t *testing.T) {
 			})
 			s.text()[in.end()-1] ^= 1
 			return []any{CheckELFText, in.off, "sites", in.off} // and the variants differ
-		}},
+		}, []string{"sites"}},
 		{"text byte in filler", "host", func(s *soImage) []any {
 			for i := 1; i < len(s.v.Entries); i++ {
 				prev, e := s.v.Entries[i-1], s.v.Entries[i]
@@ -222,49 +233,49 @@ func TestELFCorruptions(t *testing.T) {
 			}
 			s.t.Fatal("no filler")
 			return nil
-		}},
+		}, []string{"entries"}},
 		{"text byte in a static branch site", "timens", func(s *soImage) []any {
 			st := s.site(layout.StaticBranch)
 			s.text()[st.Offset+1]++
 			return []any{CheckELFText, st.Offset, "sites", st.Offset}
-		}},
+		}, []string{"sites"}},
 		{"alternative site holding no choice", "host", func(s *soImage) []any {
 			st := s.site(layout.Alternative)
 			copy(s.text()[st.Offset:], bytes.Repeat([]byte{0x90}, len(st.Bytes)))
 			return []any{CheckELFText, st.Offset, "sites", st.Offset}
-		}},
+		}, []string{"sites"}},
 		{"pool copy of a choice", "host", func(s *soImage) []any {
 			c := s.site(layout.Alternative).Choices[0]
 			s.text()[c.Offset] ^= 0x40
 			return []any{CheckELFText, c.Offset, "sites", c.Offset}
-		}},
+		}, []string{"sites"}},
 		{"data-page field outside the sites", "host", func(s *soImage) []any {
 			in := s.inst("clock_getres", func(in *inst) bool { _, ok := ripMem(in); return ok })
 			f := s.text()[in.off+in.PCRelOff:]
 			binary.LittleEndian.PutUint32(f, le32(f)+8)
 			return []any{CheckELFText, in.off, "sites", in.off}
-		}},
+		}, []string{"sites"}},
 		{"symbol value off by one", "host", func(s *soImage) []any {
 			off, _ := s.sym("__vdso_gettimeofday")
 			binary.LittleEndian.PutUint64(s.b[off+8:], le64(s.b[off+8:])+1)
 			return []any{elfimage.CheckSymbols, off}
-		}},
+		}, nil},
 		{"symbol size wrong", "timens", func(s *soImage) []any {
 			off, _ := s.sym("time")
 			binary.LittleEndian.PutUint64(s.b[off+16:], le64(s.b[off+16:])+1)
 			return []any{elfimage.CheckSymbols, off}
-		}},
+		}, []string{"elf-symbols"}},
 		{"weak alias retargeted", "host", func(s *soImage) []any {
 			off, _ := s.sym("clock_getres")
 			other, _ := s.sym("__vdso_time")
 			copy(s.b[off+8:off+24], s.b[other+8:other+24])
 			return []any{elfimage.CheckSymbols, off}
-		}},
+		}, []string{"elf-symbols"}},
 		{"GNU bloom zeroed", "host", func(s *soImage) []any {
 			bloom, _, _, _, _ := s.gnu()
 			clear(s.b[bloom : bloom+8])
 			return []any{elfimage.CheckHash, bloom}
-		}},
+		}, []string{"elf-hash"}},
 		{"GNU bloom bit of one symbol cleared", "timens", func(s *soImage) []any {
 			bloom, _, _, _, _ := s.gnu()
 			g, _ := s.sec(".gnu.hash")
@@ -292,7 +303,7 @@ func TestELFCorruptions(t *testing.T) {
 			}
 			s.t.Fatal("every bloom bit is shared")
 			return nil
-		}},
+		}, []string{"elf-hash"}},
 		{"GNU bucket emptied", "host", func(s *soImage) []any {
 			_, buckets, _, nbucket, _ := s.gnu()
 			for b := range int(nbucket) {
@@ -302,12 +313,12 @@ func TestELFCorruptions(t *testing.T) {
 				}
 			}
 			return nil
-		}},
+		}, []string{"elf-hash"}},
 		{"GNU chain word corrupted", "timens", func(s *soImage) []any {
 			_, _, chain, _, _ := s.gnu()
 			s.b[chain+4] ^= 2
 			return []any{elfimage.CheckHash, chain + 4}
-		}},
+		}, []string{"elf-hash"}},
 		{"DT_HASH bucket corrupted", "host", func(s *soImage) []any {
 			_, buckets, _, nbucket := s.sysv()
 			for b := range int(nbucket) {
@@ -317,7 +328,7 @@ func TestELFCorruptions(t *testing.T) {
 				}
 			}
 			return nil
-		}},
+		}, []string{"elf-hash"}},
 		{"DT_HASH chain cut", "timens", func(s *soImage) []any {
 			_, _, chains, _ := s.sysv()
 			for i := 1; ; i++ {
@@ -326,36 +337,36 @@ func TestELFCorruptions(t *testing.T) {
 					return []any{elfimage.CheckHash, chains + 4*i}
 				}
 			}
-		}},
+		}, []string{"elf-hash"}},
 		{"DT_HASH nchain wrong", "host", func(s *soImage) []any {
 			hdr, _, _, _ := s.sysv()
 			binary.LittleEndian.PutUint32(s.b[hdr+4:], le32(s.b[hdr+4:])-1)
 			return []any{elfimage.CheckHash, hdr}
-		}},
+		}, []string{"elf-hash"}},
 		{"versym index changed", "host", func(s *soImage) []any {
 			_, idx := s.sym("__vdso_time")
 			vs, _ := s.sec(".gnu.version")
 			binary.LittleEndian.PutUint16(s.b[vs+2*idx:], 1)
 			return []any{elfimage.CheckVersions, vs + 2*idx}
-		}},
+		}, []string{"elf-versions"}},
 		{"verdef hash changed", "timens", func(s *soImage) []any {
 			vd, _ := s.sec(".gnu.version_d")
 			s.b[vd+28+8] ^= 1
 			return []any{elfimage.CheckVersions, vd + 28 + 8}
-		}},
+		}, []string{"elf-versions"}},
 		{"version name changed", "host", func(s *soImage) []any {
 			str, size := s.sec(".dynstr")
 			i := bytes.Index(s.b[str:str+size], []byte("LINUX_2.6\x00"))
 			s.b[str+i+8] = '7'
 			vd, _ := s.sec(".gnu.version_d")
 			return []any{elfimage.CheckVersions, vd + 28 + 8}
-		}},
+		}, []string{"elf-versions"}},
 		{"site descriptor's offset", "host", func(s *soImage) []any {
 			i := s.siteIndex(layout.StaticBranch)
 			rec := s.markerSite(i)
 			binary.LittleEndian.PutUint32(s.b[rec+4:], le32(s.b[rec+4:])+1)
 			return []any{CheckELFMarkers, s.v.Sites[i].Offset, "sites", s.v.Sites[i].Offset}
-		}},
+		}, []string{"sites"}},
 		{"site descriptor's bytes", "timens", func(s *soImage) []any {
 			i := s.siteIndex(layout.ThreeLabel)
 			st := s.v.Sites[i]
@@ -363,7 +374,7 @@ func TestELFCorruptions(t *testing.T) {
 			at := bytes.Index(s.b[m:m+size], st.Bytes)
 			s.b[m+at+len(st.Bytes)-1] ^= 1
 			return []any{CheckELFMarkers, st.Offset, "sites", st.Offset}
-		}},
+		}, []string{"sites"}},
 		{"choice descriptor's pool offset", "host", func(s *soImage) []any {
 			i := s.siteIndex(layout.Alternative)
 			m, _ := s.sec(elfimage.MarkersSection)
@@ -372,7 +383,7 @@ func TestELFCorruptions(t *testing.T) {
 			c := m + 40 + 56*nsites + 24*first
 			binary.LittleEndian.PutUint32(s.b[c+16:], le32(s.b[c+16:])+1)
 			return []any{CheckELFMarkers, s.v.Sites[i].Offset}
-		}},
+		}, nil},
 		{"region descriptor's abort moved", "host", func(s *soImage) []any {
 			m, _ := s.sec(elfimage.MarkersSection)
 			nchoices := 0
@@ -383,7 +394,7 @@ func TestELFCorruptions(t *testing.T) {
 			binary.LittleEndian.PutUint32(s.b[r+32:], le32(s.b[r+32:])+1)
 			reg := s.v.Regions[0]
 			return []any{CheckELFMarkers, reg.Start, "regions", reg.Abort + 1}
-		}},
+		}, []string{"regions"}},
 		{"relocated field of a site retargeted", "timens", func(s *soImage) []any {
 			st := s.site(layout.ThreeLabel)
 			if len(st.Relocs) == 0 {
@@ -392,22 +403,22 @@ func TestELFCorruptions(t *testing.T) {
 			at := st.Offset + st.Relocs[0].Offset
 			binary.LittleEndian.PutUint32(s.text()[at:], le32(s.text()[at:])+8)
 			return []any{CheckELFMarkers, at, CheckELFText, s.decoded().covering(at).off}
-		}},
+		}, []string{"elf-markers"}},
 		{"data pages overlapping", "host", func(s *soImage) []any {
 			r0, r1 := s.noteRecord(0), s.noteRecord(1)
 			copy(s.b[r1:r1+8], s.b[r0:r0+8])
 			return []any{elfimage.CheckPages, r1}
-		}},
+		}, []string{"elf-pages"}},
 		{"data page not page-aligned", "timens", func(s *soImage) []any {
 			r := s.noteRecord(1)
 			binary.LittleEndian.PutUint64(s.b[r:], le64(s.b[r:])+16)
 			return []any{elfimage.CheckPages, r}
-		}},
+		}, []string{"elf-pages"}},
 		{"data page above the image", "host", func(s *soImage) []any {
 			r := s.noteRecord(0)
 			binary.LittleEndian.PutUint64(s.b[r:], 0)
 			return []any{elfimage.CheckPages, r}
-		}},
+		}, []string{"elf-pages"}},
 	}
 	seen := map[string]bool{}
 	for _, c := range cases {
@@ -424,9 +435,18 @@ func TestELFCorruptions(t *testing.T) {
 			v, _ := in.Table.Variant(c.variant)
 			s := &soImage{t: t, b: files[c.variant], f: f, v: v}
 			want := c.mut(s)
-			fs := elfRun(t, in, files)
+			fs, alone := elfRuns(t, in, files)
 			for k := 0; k+1 < len(want); k += 2 {
 				check, off := want[k].(string), want[k+1].(int)
+				if slices.Contains(c.alone, check) {
+					fs := alone
+					if !slices.ContainsFunc(fs, func(f Finding) bool {
+						named := slices.Contains(f.Variants, c.variant) && (!strings.HasPrefix(check, "elf-") || f.Variants[0] == c.variant)
+						return f.Check == check && named && f.Offset == off
+					}) {
+						t.Errorf("the images alone: no %s finding for variant %s at offset %#x; findings:\n%s", check, c.variant, off, findingList(fs))
+					}
+				}
 				if !slices.ContainsFunc(fs, func(f Finding) bool {
 					// A finding of the ELF checks is about one image; one of the
 					// rules comparing variants names both.

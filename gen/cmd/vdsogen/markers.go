@@ -192,6 +192,10 @@ func readELF(path string) (*elfReport, error) {
 	if errors.As(checkErr, &ce) {
 		r.Problems = ce.Violations
 	}
+	// The whole-image checks verify runs that need only the file.
+	for _, p := range wholeImageProblems(file) {
+		r.Problems = append(r.Problems, elfimage.Violation{Rule: p.Check, Detail: fmt.Sprintf("file offset %#x: %s", p.Offset, p.Msg)})
+	}
 	// fail reports what could not be read, with what Check found.
 	fail := func(err error) (*elfReport, error) {
 		return nil, fmt.Errorf("%s: %w", path, errors.Join(err, checkErr))

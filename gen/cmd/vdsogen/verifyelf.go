@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/vdsogen/vdsogen/internal/elfimage"
 	"github.com/vdsogen/vdsogen/internal/verify"
 	"github.com/vdsogen/vdsogen/layout"
 )
@@ -165,4 +166,18 @@ func sharedNames(t *layout.Table) []string {
 		}
 	}
 	return out
+}
+
+// wholeImageProblems runs elfimage's whole-image checks on an image file,
+// with the entries its own symbols give.
+func wholeImageProblems(file []byte) []elfimage.Problem {
+	ps := elfimage.HashProblems(file)
+	ps = append(ps, elfimage.VersionProblems(file)...)
+	ps = append(ps, elfimage.PageProblems(file)...)
+	if text, _, err := elfimage.TextSection(file); err == nil {
+		if entries, err := elfimage.EntriesOf(file, text); err == nil {
+			ps = append(ps, elfimage.SymbolProblems(file, entries)...)
+		}
+	}
+	return ps
 }
