@@ -84,7 +84,13 @@ func Generate(ctx context.Context, prog *dsl.Program, cfg Config) (*Output, erro
 		return nil, err
 	}
 	table := buildTable(prog, set, cfg.Name, ms)
-	report, err := verifyBytes(table, res)
+	asm := map[string]verify.AsmFile{}
+	for _, v := range table.Variants {
+		if p, ok := printedFiles[asmFile(cfg.Name, v.Name)]; ok {
+			asm[v.Name] = verify.AsmFile{Path: asmFile(cfg.Name, v.Name), Text: p.text}
+		}
+	}
+	report, err := verifyBytes(table, res, asm)
 	if err != nil {
 		return nil, err
 	}

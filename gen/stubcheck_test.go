@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mmcloughlin/avo/reg"
+	"github.com/mmcloughlin/avo/x86"
 
 	"github.com/vdsogen/vdsogen/dsl"
 	"github.com/vdsogen/vdsogen/internal/verify"
@@ -22,16 +23,16 @@ import (
 func TestGenerateVerifiesStubs(t *testing.T) {
 	b := dsl.New()
 	b.Entry("narrow", "func(a int8, b uint16, c bool, d int32, e *TS, f uintptr) bool")
-	b.XORL(reg.EAX, reg.EAX)
-	b.RET()
+	b.Add(x86.XORL(reg.EAX, reg.EAX))
+	b.Add(x86.RET())
 	b.Entry("half", "func(x int16) uint16")
-	b.XORL(reg.EAX, reg.EAX)
-	b.RET()
+	b.Add(x86.XORL(reg.EAX, reg.EAX))
+	b.Add(x86.RET())
 	b.Entry("word", "func() int32")
-	b.XORL(reg.EAX, reg.EAX)
-	b.RET()
+	b.Add(x86.XORL(reg.EAX, reg.EAX))
+	b.Add(x86.RET())
 	b.Entry("none", "func()")
-	b.RET()
+	b.Add(x86.RET())
 	prog := mustProgram(t, b)
 	dir := newTarget(t)
 	o, err := generate(t, prog, dir, nil)

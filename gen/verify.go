@@ -8,14 +8,17 @@ import (
 )
 
 // verifyBytes runs every rule of internal/verify on the bytes of the final
-// harness build, described by the table the outputs will carry: the checks
+// harness build, described by the table the outputs will carry, and on the
+// assembly text about to be written (asm, by variant: the bytes cannot tell
+// page+4096(SB) from the symbol the linker put after the page): the checks
 // see exactly what a later `vdsogen verify` of the written files sees. A
 // failure is a *verify.Error listing every finding.
-func verifyBytes(t *layout.Table, res *harness.Result) (*verify.Report, error) {
+func verifyBytes(t *layout.Table, res *harness.Result, asm map[string]verify.AsmFile) (*verify.Report, error) {
 	in, err := verify.FromHarness(t, res)
 	if err != nil {
 		return nil, err
 	}
+	in.Asm = asm
 	r := verify.Verify(in)
 	return r, r.Err()
 }
