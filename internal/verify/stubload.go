@@ -46,7 +46,7 @@ func findStubs(t *layout.Table, layoutFile string, named []string) (asmPath, goP
 	}
 	if asmPath == "" && len(t.Variants) > 0 {
 		all, _ := filepath.Glob(filepath.Join(dir, "*.s"))
-		text := regexp.MustCompile(`(?m)^\s*TEXT\s+·` + regexp.QuoteMeta(AddrFuncName(t.Variants[0].Symbol)) + `\(SB\)`)
+		text := regexp.MustCompile(`(?m)^\s*TEXT\s+·` + regexp.QuoteMeta(addrFuncName(t.Variants[0].Symbol)) + `\(SB\)`)
 		for _, p := range append(candidates, all...) {
 			if !strings.HasSuffix(p, ".s") || variantFiles[filepath.Base(p)] {
 				continue
