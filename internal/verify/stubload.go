@@ -46,7 +46,7 @@ func findStubs(t *layout.Table, layoutFile string, named []string) (asmPath, goP
 	}
 	if asmPath == "" && len(t.Variants) > 0 {
 		all, _ := filepath.Glob(filepath.Join(dir, "*.s"))
-		text := regexp.MustCompile(`(?m)^\s*TEXT\s+·` + regexp.QuoteMeta(AddrFuncName(t.Variants[0].Symbol)) + `\(SB\)`)
+		text := regexp.MustCompile(`(?m)^\s*TEXT\s+·` + regexp.QuoteMeta(addrFuncName(t.Variants[0].Symbol)) + `\(SB\)`)
 		for _, p := range append(candidates, all...) {
 			if !strings.HasSuffix(p, ".s") || variantFiles[filepath.Base(p)] {
 				continue
@@ -205,8 +205,14 @@ func (pkg *Package) declareStubs(s *StubFiles) {
 		Dir:  dir,
 		Env:  append(os.Environ(), "GOOS=linux", "GOARCH=amd64"),
 	}, ".")
-	if err != nil || len(pkgs) != 1 || pkgs[0].Types == nil {
-		s.Err = fmt.Errorf("loading the package in %s to read %s: %v", dir, s.GoFile, err)
+	if err == nil && (len(pkgs) != 1 || pkgs[0].Types == nil) {
+		err = fmt.Errorf("%d packages, want one", len(pkgs))
+		if len(pkgs) == 1 && len(pkgs[0].Errors) > 0 {
+			err = pkgs[0].Errors[0]
+		}
+	}
+	if err != nil {
+		s.Err = fmt.Errorf("loading the package in %s to read %s: %w", dir, s.GoFile, err)
 		return
 	}
 	p := pkgs[0]

@@ -91,12 +91,12 @@ type wantStub struct {
 	sig     *types.Signature
 }
 
-// StubName is the name of the Go stub that calls entry in variant.
-func StubName(entry, variant string) string { return entry + "_" + variant }
+// stubName is the name of the Go stub that calls entry in variant.
+func stubName(entry, variant string) string { return entry + "_" + variant }
 
-// AddrFuncName is the name of the Go function returning where an image was
+// addrFuncName is the name of the Go function returning where an image was
 // linked.
-func AddrFuncName(imageSymbol string) string { return imageSymbol + "_addr" }
+func addrFuncName(imageSymbol string) string { return imageSymbol + "_addr" }
 
 // addrSignature is the signature of every address function.
 var addrSignature = types.NewSignatureType(nil, nil, nil, nil, types.NewTuple(types.NewVar(0, nil, "", types.Typ[types.UnsafePointer])), false)
@@ -218,7 +218,7 @@ func stubTable(p *Pass) map[string]map[string]*types.Signature {
 		seen := map[string]bool{}
 		for _, e := range v.Entries {
 			if seen[e.Name] {
-				p.tableErrorf([]string{v.Name}, e.Name, e.Offset, "the variant declares entry %s twice: its stub %s would call one of two offsets", e.Name, StubName(e.Name, v.Name))
+				p.tableErrorf([]string{v.Name}, e.Name, e.Offset, "the variant declares entry %s twice: its stub %s would call one of two offsets", e.Name, stubName(e.Name, v.Name))
 				continue
 			}
 			seen[e.Name] = true
@@ -333,12 +333,12 @@ func wantStubs(p *Pass, sigs map[string]map[string]*types.Signature) []*wantStub
 	}
 	for i := range t.Variants {
 		v := &t.Variants[i]
-		add(&wantStub{name: AddrFuncName(v.Symbol), kind: addrStub, variant: v, sig: addrSignature})
+		add(&wantStub{name: addrFuncName(v.Symbol), kind: addrStub, variant: v, sig: addrSignature})
 	}
 	for i := range t.Variants {
 		v := &t.Variants[i]
 		for _, e := range v.Entries {
-			add(&wantStub{name: StubName(e.Name, v.Name), kind: entryStub, variant: v, entry: e, sig: sigs[v.Name][e.Name]})
+			add(&wantStub{name: stubName(e.Name, v.Name), kind: entryStub, variant: v, entry: e, sig: sigs[v.Name][e.Name]})
 		}
 	}
 	// Image symbols are Go symbols of the same package too.
