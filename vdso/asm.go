@@ -52,6 +52,7 @@ func main() {
 	gettimeofday()
 	timeEntry()
 	clockGetres()
+	wallMono()
 	gen.Main()
 }
 
@@ -173,6 +174,102 @@ func clockGetres() {
 	XORL(EAX, EAX)
 	RET()
 	syscall("res", sysClockGetres)
+}
+
+// wallMono implements wall_mono(wall, mono): CLOCK_REALTIME into *wall and
+// CLOCK_MONOTONIC into *mono from one seqlock read and one TSC value, for
+// the Go API's WallMono (one call where time.Now makes two). Neither
+// pointer may be NULL. An invalid page answers with two system calls.
+func wallMono() {
+	const (
+		realBase = vvar.OffBase + vvar.ClockRealtime*vvar.BaseSize
+		monoBase = vvar.OffBase + vvar.ClockMonotonic*vvar.BaseSize
+	)
+	Entry("wall_mono", "func(wall *Timespec, mono *Timespec) int32")
+	LEAQ(data.At(0), R10)
+	Label("wm_start")
+	MOVL(U32(spinLimit), ECX)
+	Region("wm_seqlock", func() {
+		Label("wm_retry")
+		MOVL(Mem{Base: R10, Disp: vvar.OffSeq}, R9L)
+		TESTL(U32(1), R9L)
+		JNE(L("wm_pause"))
+		MOVL(Mem{Base: R10, Disp: vvar.OffMode}, EAX)
+		CMPL(EAX, U8(vvar.ModeTSC))
+		JNE(L("wm_syscall"))
+		XORL(R8L, R8L)
+		readTSC()
+		SHLQ(U8(32), RDX)
+		ORQ(RDX, RAX)
+		SUBQ(Mem{Base: R10, Disp: vvar.OffTSCBase}, RAX)
+		CMOVQMI(R8, RAX)
+		CMPQ(RAX, Mem{Base: R10, Disp: vvar.OffMaxDelta})
+		JHI(L("wm_syscall"))
+		IMULQ(Mem{Base: R10, Disp: vvar.OffMult}, RAX)
+		MOVQ(RAX, R11)
+		ADDQ(Mem{Base: R10, Disp: realBase + vvar.OffBaseSnsec}, RAX)
+		ADDQ(Mem{Base: R10, Disp: monoBase + vvar.OffBaseSnsec}, R11)
+		MOVL(Mem{Base: R10, Disp: vvar.OffShift}, ECX)
+		SHRQ(CL, RAX)
+		SHRQ(CL, R11)
+		MOVQ(Mem{Base: R10, Disp: realBase + vvar.OffBaseSec}, RDX)
+		MOVQ(Mem{Base: R10, Disp: monoBase + vvar.OffBaseSec}, R8)
+		CMPL(R9L, Mem{Base: R10, Disp: vvar.OffSeq})
+		JNE(L("wm_start"))
+	}, func() {
+		JMP(L("wm_start"))
+	})
+	// Wall time in DX:AX, monotonic in R8:R11; carry whole seconds.
+	MOVL(U32(nsPerSec), ECX)
+	Label("wm_norm_wall")
+	CMPQ(RAX, RCX)
+	JB(L("wm_norm_mono"))
+	SUBQ(RCX, RAX)
+	INCQ(RDX)
+	JMP(L("wm_norm_wall"))
+	Label("wm_norm_mono")
+	CMPQ(R11, RCX)
+	JB(L("wm_normal"))
+	SUBQ(RCX, R11)
+	INCQ(R8)
+	JMP(L("wm_norm_mono"))
+	Label("wm_normal")
+	StaticBranch("timens", func() {
+		LEAQ(timens.At(vvar.OffTimensOffsets+vvar.ClockMonotonic*vvar.TimensOffsetSize), R9)
+		ADDQ(Mem{Base: R9, Disp: vvar.OffTimensOffSec}, R8)
+		ADDQ(Mem{Base: R9, Disp: vvar.OffTimensOffNsec}, R11)
+		CMPQ(R11, RCX)
+		JB(L("wm_timens_done"))
+		SUBQ(RCX, R11)
+		INCQ(R8)
+		Label("wm_timens_done")
+	})
+	MOVQ(RDX, Mem{Base: RDI})
+	MOVQ(RAX, Mem{Base: RDI, Disp: 8})
+	MOVQ(R8, Mem{Base: RSI})
+	MOVQ(R11, Mem{Base: RSI, Disp: 8})
+	XORL(EAX, EAX)
+	RET()
+	Label("wm_pause")
+	PAUSE()
+	DECL(ECX)
+	JNE(L("wm_retry"))
+	// The system calls: REALTIME into *wall, then MONOTONIC into *mono.
+	// SYSCALL clobbers CX and R11 only, so R8 keeps mono across the first.
+	Label("wm_syscall")
+	MOVQ(RSI, R8)
+	MOVQ(RDI, RSI)
+	MOVL(U32(vvar.ClockRealtime), EDI)
+	MOVL(U32(sysClockGettime), EAX)
+	SYSCALL()
+	TESTQ(RAX, RAX)
+	JNE(L("wm_done"))
+	MOVQ(R8, RSI)
+	MOVL(U32(vvar.ClockMonotonic), EDI)
+	MOVL(U32(sysClockGettime), EAX)
+	SYSCALL()
+	Label("wm_done")
+	RET()
 }
 
 // readAnyClock reads the clock in DI: seconds in DX, normalised

@@ -230,6 +230,26 @@ func Monotonic() time.Duration {
 	return time.Duration(ts.Nano())
 }
 
+// WallMono returns CLOCK_REALTIME as a time.Time and CLOCK_MONOTONIC (in a
+// time namespace, the namespace's) as a duration since its epoch, both
+// computed from one read of the data page and one TSC value, in one call
+// into the image; time.Now makes two calls into the kernel's vDSO for the
+// same two readings.
+//
+// What it is not: wall carries no monotonic reading, since package time
+// offers no way to attach one to a time.Time built elsewhere, so wall.Sub,
+// time.Since and time.Until on it follow the wall clock, steps included.
+// Measure intervals by subtracting mono values.
+func WallMono() (wall time.Time, mono time.Duration) {
+	var w, m Timespec
+	if variant.Load() == int32(Timens) {
+		wall_mono_timens(&w, &m)
+	} else {
+		wall_mono_host(&w, &m)
+	}
+	return time.Unix(w.Sec, w.Nsec), time.Duration(m.Nano())
+}
+
 // Nano returns ts in nanoseconds.
 func (ts Timespec) Nano() int64 { return ts.Sec*1e9 + ts.Nsec }
 

@@ -4,7 +4,7 @@
 
 // clock_host is one variant image: entries at fixed offsets, see the layout table.
 TEXT ·clock_host(SB), NOSPLIT|NOFRAME, $0
-	// entry clock_gettime (asm.go:63)
+	// entry clock_gettime (asm.go:64)
 vg_entry_clock_gettime:
 	CMPL DI, $0x0b
 	JHI  cg_syscall
@@ -18,7 +18,7 @@ vg_entry_clock_gettime:
 cg_start:
 	MOVL $0x00010000, CX
 
-	// Region cg_seqlock (asm.go:207)
+	// Region cg_seqlock (asm.go:304)
 vg_rg0_start:
 cg_retry:
 	MOVL  (R10), R9
@@ -29,7 +29,7 @@ cg_retry:
 	JNE   cg_syscall
 	XORL  R8, R8
 
-	// Alternative tsc (asm.go:248): lfence_rdtsc
+	// Alternative tsc (asm.go:345): lfence_rdtsc
 vg_alt0:
 	LFENCE
 	RDTSC
@@ -101,7 +101,7 @@ cg_norm_loop:
 	JMP  cg_norm_loop
 
 cg_normal:
-	// StaticBranch timens (asm.go:65): off
+	// StaticBranch timens (asm.go:66): off
 vg_sb1:
 	BYTE $0x0f
 	BYTE $0x1f
@@ -120,7 +120,7 @@ cg_syscall:
 	SYSCALL
 	RET
 
-	// Region cg_seqlock abort handler (asm.go:207), after its signature
+	// Region cg_seqlock abort handler (asm.go:304), after its signature
 	BYTE $0x0f
 	BYTE $0xb9
 	BYTE $0x80
@@ -132,7 +132,7 @@ cg_syscall:
 vg_rg0_abort:
 	JMP cg_start
 
-	// StaticBranch timens body (asm.go:65)
+	// StaticBranch timens body (asm.go:66)
 vg_sb1_body:
 	LEAQ ·vdsoTimens+0(SB), R8
 	ADDQ (R8)(R11*1), DX
@@ -146,7 +146,7 @@ cg_timens_done:
 	JMP vg_sb1_ret
 
 vg_end_clock_gettime:
-	// entry clock_gettime_tl (asm.go:82)
+	// entry clock_gettime_tl (asm.go:83)
 vg_entry_clock_gettime_tl:
 	CMPL DI, $0x0b
 	JHI  tl_syscall
@@ -160,7 +160,7 @@ vg_entry_clock_gettime_tl:
 tl_start:
 	MOVL $0x00010000, CX
 
-	// Region tl_seqlock (asm.go:207)
+	// Region tl_seqlock (asm.go:304)
 vg_rg1_start:
 tl_retry:
 	MOVL  (R10), R9
@@ -171,7 +171,7 @@ tl_retry:
 	JNE   tl_syscall
 	XORL  R8, R8
 
-	// Alternative tsc (asm.go:248): lfence_rdtsc
+	// Alternative tsc (asm.go:345): lfence_rdtsc
 vg_alt2:
 	LFENCE
 	RDTSC
@@ -243,7 +243,7 @@ tl_norm_loop:
 	JMP  tl_norm_loop
 
 tl_normal:
-	// ThreeLabel timens (asm.go:84): off
+	// ThreeLabel timens (asm.go:85): off
 vg_tl3_call:
 	MOVQ DX, (SI)
 	MOVQ AX, 8(SI)
@@ -286,7 +286,7 @@ tl_syscall:
 	SYSCALL
 	RET
 
-	// Region tl_seqlock abort handler (asm.go:207), after its signature
+	// Region tl_seqlock abort handler (asm.go:304), after its signature
 	BYTE $0x0f
 	BYTE $0xb9
 	BYTE $0x80
@@ -313,7 +313,7 @@ vg_end_clock_gettime_tl:
 	BYTE $0xcc
 	BYTE $0xcc
 
-	// entry gettimeofday (asm.go:99)
+	// entry gettimeofday (asm.go:100)
 vg_entry_gettimeofday:
 	TESTQ SI, SI
 	JNE   gtod_syscall
@@ -323,7 +323,7 @@ vg_entry_gettimeofday:
 gtod_start:
 	MOVL $0x00010000, CX
 
-	// Region gtod_seqlock (asm.go:207)
+	// Region gtod_seqlock (asm.go:304)
 vg_rg2_start:
 gtod_retry:
 	MOVL  (R10), R9
@@ -334,7 +334,7 @@ gtod_retry:
 	JNE   gtod_syscall
 	XORL  R8, R8
 
-	// Alternative tsc (asm.go:248): lfence_rdtsc
+	// Alternative tsc (asm.go:345): lfence_rdtsc
 vg_alt4:
 	LFENCE
 	RDTSC
@@ -392,7 +392,7 @@ gtod_syscall:
 	SYSCALL
 	RET
 
-	// Region gtod_seqlock abort handler (asm.go:207), after its signature
+	// Region gtod_seqlock abort handler (asm.go:304), after its signature
 	BYTE $0x0f
 	BYTE $0xb9
 	BYTE $0x80
@@ -418,7 +418,7 @@ vg_end_gettimeofday:
 	BYTE $0xcc
 	BYTE $0xcc
 
-	// entry time (asm.go:122)
+	// entry time (asm.go:123)
 vg_entry_time:
 	LEAQ ·vdsoData+0(SB), R10
 
@@ -468,7 +468,7 @@ vg_end_time:
 	BYTE $0xcc
 	BYTE $0xcc
 
-	// entry clock_getres (asm.go:152)
+	// entry clock_getres (asm.go:153)
 vg_entry_clock_getres:
 	CMPL DI, $0x0b
 	JHI  res_syscall
@@ -501,8 +501,134 @@ res_syscall:
 	RET
 
 vg_end_clock_getres:
+	BYTE $0xcc
+	BYTE $0xcc
+
+	// entry wall_mono (asm.go:188)
+vg_entry_wall_mono:
+	LEAQ ·vdsoData+0(SB), R10
+
+wm_start:
+	MOVL $0x00010000, CX
+
+	// Region wm_seqlock (asm.go:192)
+vg_rg3_start:
+wm_retry:
+	MOVL  (R10), R9
+	TESTL $0x00000001, R9
+	JNE   wm_pause
+	MOVL  4(R10), AX
+	CMPL  AX, $0x01
+	JNE   wm_syscall
+	XORL  R8, R8
+
+	// Alternative tsc (asm.go:345): lfence_rdtsc
+vg_alt5:
+	LFENCE
+	RDTSC
+
+vg_alt5_end:
+	SHLQ    $0x20, DX
+	ORQ     DX, AX
+	SUBQ    24(R10), AX
+	CMOVQMI R8, AX
+	CMPQ    AX, 240(R10)
+	JHI     wm_syscall
+	IMULQ   16(R10), AX
+	MOVQ    AX, R11
+	ADDQ    40(R10), AX
+	ADDQ    56(R10), R11
+	MOVL    12(R10), CX
+	SHRQ    CL, AX
+	SHRQ    CL, R11
+	MOVQ    32(R10), DX
+	MOVQ    48(R10), R8
+	CMPL    R9, (R10)
+	JNE     wm_start
+
+vg_rg3_commit:
+	MOVL $0x3b9aca00, CX
+
+wm_norm_wall:
+	CMPQ AX, CX
+	JB   wm_norm_mono
+	SUBQ CX, AX
+	INCQ DX
+	JMP  wm_norm_wall
+
+wm_norm_mono:
+	CMPQ R11, CX
+	JB   wm_normal
+	SUBQ CX, R11
+	INCQ R8
+	JMP  wm_norm_mono
+
+wm_normal:
+	// StaticBranch timens (asm.go:237): off
+vg_sb6:
+	BYTE $0x0f
+	BYTE $0x1f
+	BYTE $0x44
+	BYTE $0x00
+	BYTE $0x00
+
+vg_sb6_ret:
+	MOVQ DX, (DI)
+	MOVQ AX, 8(DI)
+	MOVQ R8, (SI)
+	MOVQ R11, 8(SI)
+	XORL AX, AX
+	RET
+
+wm_pause:
+	PAUSE
+	DECL CX
+	JNE  wm_retry
+
+wm_syscall:
+	MOVQ  SI, R8
+	MOVQ  DI, SI
+	MOVL  $0x00000000, DI
+	MOVL  $0x000000e4, AX
+	SYSCALL
+	TESTQ AX, AX
+	JNE   wm_done
+	MOVQ  R8, SI
+	MOVL  $0x00000001, DI
+	MOVL  $0x000000e4, AX
+	SYSCALL
+
+wm_done:
+	RET
+
+	// Region wm_seqlock abort handler (asm.go:192), after its signature
+	BYTE $0x0f
+	BYTE $0xb9
+	BYTE $0x80
+	BYTE $0x56
+	BYTE $0x53
+	BYTE $0x47
+	BYTE $0x53
+
+vg_rg3_abort:
+	JMP wm_start
+
+	// StaticBranch timens body (asm.go:237)
+vg_sb6_body:
+	LEAQ ·vdsoTimens+16(SB), R9
+	ADDQ (R9), R8
+	ADDQ 8(R9), R11
+	CMPQ R11, CX
+	JB   wm_timens_done
+	SUBQ CX, R11
+	INCQ R8
+
+wm_timens_done:
+	JMP vg_sb6_ret
+
+vg_end_wall_mono:
 vg_pool:
-	// Alternative tsc (asm.go:248) choices
+	// Alternative tsc (asm.go:345) choices
 vg_alt0_c0:
 	RDTSC
 
@@ -516,7 +642,7 @@ vg_alt0_c2:
 	RDTSC
 
 vg_alt0_c2_end:
-	// Alternative tsc (asm.go:248) choices
+	// Alternative tsc (asm.go:345) choices
 vg_alt2_c0:
 	RDTSC
 
@@ -530,7 +656,7 @@ vg_alt2_c2:
 	RDTSC
 
 vg_alt2_c2_end:
-	// Alternative tsc (asm.go:248) choices
+	// Alternative tsc (asm.go:345) choices
 vg_alt4_c0:
 	RDTSC
 
@@ -544,3 +670,17 @@ vg_alt4_c2:
 	RDTSC
 
 vg_alt4_c2_end:
+	// Alternative tsc (asm.go:345) choices
+vg_alt5_c0:
+	RDTSC
+
+vg_alt5_c0_end:
+vg_alt5_c1:
+	RDTSCP
+
+vg_alt5_c1_end:
+vg_alt5_c2:
+	LFENCE
+	RDTSC
+
+vg_alt5_c2_end:

@@ -4,7 +4,7 @@
 
 // clock_nomarker is one variant image: entries at fixed offsets, see the layout table.
 TEXT ·clock_nomarker(SB), NOSPLIT|NOFRAME, $0
-	// entry clock_gettime (asm.go:63)
+	// entry clock_gettime (asm.go:64)
 vg_entry_clock_gettime:
 	CMPL DI, $0x0b
 	JHI  cg_syscall
@@ -18,7 +18,7 @@ vg_entry_clock_gettime:
 cg_start:
 	MOVL $0x00010000, CX
 
-	// Region cg_seqlock (asm.go:207)
+	// Region cg_seqlock (asm.go:304)
 vg_rg0_start:
 cg_retry:
 	MOVL  (R10), R9
@@ -29,7 +29,7 @@ cg_retry:
 	JNE   cg_syscall
 	XORL  R8, R8
 
-	// Alternative tsc (asm.go:248): lfence_rdtsc, elided
+	// Alternative tsc (asm.go:345): lfence_rdtsc, elided
 	LFENCE
 	RDTSC
 	SHLQ    $0x20, DX
@@ -98,7 +98,7 @@ cg_norm_loop:
 	JMP  cg_norm_loop
 
 cg_normal:
-	// StaticBranch timens (asm.go:65): off, elided
+	// StaticBranch timens (asm.go:66): off, elided
 	MOVQ DX, (SI)
 	MOVQ AX, 8(SI)
 	XORL AX, AX
@@ -109,7 +109,7 @@ cg_syscall:
 	SYSCALL
 	RET
 
-	// Region cg_seqlock abort handler (asm.go:207), after its signature
+	// Region cg_seqlock abort handler (asm.go:304), after its signature
 	BYTE $0x0f
 	BYTE $0xb9
 	BYTE $0x80
@@ -125,7 +125,7 @@ vg_end_clock_gettime:
 	BYTE $0xcc
 	BYTE $0xcc
 
-	// entry clock_gettime_tl (asm.go:82)
+	// entry clock_gettime_tl (asm.go:83)
 vg_entry_clock_gettime_tl:
 	CMPL DI, $0x0b
 	JHI  tl_syscall
@@ -139,7 +139,7 @@ vg_entry_clock_gettime_tl:
 tl_start:
 	MOVL $0x00010000, CX
 
-	// Region tl_seqlock (asm.go:207)
+	// Region tl_seqlock (asm.go:304)
 vg_rg1_start:
 tl_retry:
 	MOVL  (R10), R9
@@ -150,7 +150,7 @@ tl_retry:
 	JNE   tl_syscall
 	XORL  R8, R8
 
-	// Alternative tsc (asm.go:248): lfence_rdtsc, elided
+	// Alternative tsc (asm.go:345): lfence_rdtsc, elided
 	LFENCE
 	RDTSC
 	SHLQ    $0x20, DX
@@ -219,7 +219,7 @@ tl_norm_loop:
 	JMP  tl_norm_loop
 
 tl_normal:
-	// ThreeLabel timens (asm.go:84): off, elided
+	// ThreeLabel timens (asm.go:85): off, elided
 	MOVQ DX, (SI)
 	MOVQ AX, 8(SI)
 	XORL AX, AX
@@ -230,7 +230,7 @@ tl_syscall:
 	SYSCALL
 	RET
 
-	// Region tl_seqlock abort handler (asm.go:207), after its signature
+	// Region tl_seqlock abort handler (asm.go:304), after its signature
 	BYTE $0x0f
 	BYTE $0xb9
 	BYTE $0x80
@@ -246,7 +246,7 @@ vg_end_clock_gettime_tl:
 	BYTE $0xcc
 	BYTE $0xcc
 
-	// entry gettimeofday (asm.go:99)
+	// entry gettimeofday (asm.go:100)
 vg_entry_gettimeofday:
 	TESTQ SI, SI
 	JNE   gtod_syscall
@@ -256,7 +256,7 @@ vg_entry_gettimeofday:
 gtod_start:
 	MOVL $0x00010000, CX
 
-	// Region gtod_seqlock (asm.go:207)
+	// Region gtod_seqlock (asm.go:304)
 vg_rg2_start:
 gtod_retry:
 	MOVL  (R10), R9
@@ -267,7 +267,7 @@ gtod_retry:
 	JNE   gtod_syscall
 	XORL  R8, R8
 
-	// Alternative tsc (asm.go:248): lfence_rdtsc, elided
+	// Alternative tsc (asm.go:345): lfence_rdtsc, elided
 	LFENCE
 	RDTSC
 	SHLQ    $0x20, DX
@@ -322,7 +322,7 @@ gtod_syscall:
 	SYSCALL
 	RET
 
-	// Region gtod_seqlock abort handler (asm.go:207), after its signature
+	// Region gtod_seqlock abort handler (asm.go:304), after its signature
 	BYTE $0x0f
 	BYTE $0xb9
 	BYTE $0x80
@@ -348,7 +348,7 @@ vg_end_gettimeofday:
 	BYTE $0xcc
 	BYTE $0xcc
 
-	// entry time (asm.go:122)
+	// entry time (asm.go:123)
 vg_entry_time:
 	LEAQ ·vdsoData+0(SB), R10
 
@@ -398,7 +398,7 @@ vg_end_time:
 	BYTE $0xcc
 	BYTE $0xcc
 
-	// entry clock_getres (asm.go:152)
+	// entry clock_getres (asm.go:153)
 vg_entry_clock_getres:
 	CMPL DI, $0x0b
 	JHI  res_syscall
@@ -431,3 +431,117 @@ res_syscall:
 	RET
 
 vg_end_clock_getres:
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+
+	// entry wall_mono (asm.go:188)
+vg_entry_wall_mono:
+	LEAQ ·vdsoData+0(SB), R10
+
+wm_start:
+	MOVL $0x00010000, CX
+
+	// Region wm_seqlock (asm.go:192)
+vg_rg3_start:
+wm_retry:
+	MOVL  (R10), R9
+	TESTL $0x00000001, R9
+	JNE   wm_pause
+	MOVL  4(R10), AX
+	CMPL  AX, $0x01
+	JNE   wm_syscall
+	XORL  R8, R8
+
+	// Alternative tsc (asm.go:345): lfence_rdtsc, elided
+	LFENCE
+	RDTSC
+	SHLQ    $0x20, DX
+	ORQ     DX, AX
+	SUBQ    24(R10), AX
+	CMOVQMI R8, AX
+	CMPQ    AX, 240(R10)
+	JHI     wm_syscall
+	IMULQ   16(R10), AX
+	MOVQ    AX, R11
+	ADDQ    40(R10), AX
+	ADDQ    56(R10), R11
+	MOVL    12(R10), CX
+	SHRQ    CL, AX
+	SHRQ    CL, R11
+	MOVQ    32(R10), DX
+	MOVQ    48(R10), R8
+	CMPL    R9, (R10)
+	JNE     wm_start
+
+vg_rg3_commit:
+	MOVL $0x3b9aca00, CX
+
+wm_norm_wall:
+	CMPQ AX, CX
+	JB   wm_norm_mono
+	SUBQ CX, AX
+	INCQ DX
+	JMP  wm_norm_wall
+
+wm_norm_mono:
+	CMPQ R11, CX
+	JB   wm_normal
+	SUBQ CX, R11
+	INCQ R8
+	JMP  wm_norm_mono
+
+wm_normal:
+	// StaticBranch timens (asm.go:237): off, elided
+	MOVQ DX, (DI)
+	MOVQ AX, 8(DI)
+	MOVQ R8, (SI)
+	MOVQ R11, 8(SI)
+	XORL AX, AX
+	RET
+
+wm_pause:
+	PAUSE
+	DECL CX
+	JNE  wm_retry
+
+wm_syscall:
+	MOVQ  SI, R8
+	MOVQ  DI, SI
+	MOVL  $0x00000000, DI
+	MOVL  $0x000000e4, AX
+	SYSCALL
+	TESTQ AX, AX
+	JNE   wm_done
+	MOVQ  R8, SI
+	MOVL  $0x00000001, DI
+	MOVL  $0x000000e4, AX
+	SYSCALL
+
+wm_done:
+	RET
+
+	// Region wm_seqlock abort handler (asm.go:192), after its signature
+	BYTE $0x0f
+	BYTE $0xb9
+	BYTE $0x80
+	BYTE $0x56
+	BYTE $0x53
+	BYTE $0x47
+	BYTE $0x53
+
+vg_rg3_abort:
+	JMP wm_start
+
+vg_end_wall_mono:

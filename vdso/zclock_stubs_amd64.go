@@ -87,3 +87,18 @@ func time_nomarker(t *int64) int64
 //
 //go:noescape
 func time_timens(t *int64) int64
+
+// wall_mono_host calls entry wall_mono of image clock_host (offset 948).
+//
+//go:noescape
+func wall_mono_host(wall *Timespec, mono *Timespec) int32
+
+// wall_mono_nomarker calls entry wall_mono of image clock_nomarker (offset 880).
+//
+//go:noescape
+func wall_mono_nomarker(wall *Timespec, mono *Timespec) int32
+
+// wall_mono_timens calls entry wall_mono of image clock_timens (offset 948).
+//
+//go:noescape
+func wall_mono_timens(wall *Timespec, mono *Timespec) int32

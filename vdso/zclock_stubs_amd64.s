@@ -119,6 +119,30 @@ TEXT ·time_timens(SB), NOSPLIT, $0-16
 	MOVQ AX, ret+8(FP)
 	RET
 
+// func wall_mono_host(wall *Timespec, mono *Timespec) int32
+TEXT ·wall_mono_host(SB), NOSPLIT, $0-20
+	MOVQ wall+0(FP), DI
+	MOVQ mono+8(FP), SI
+	CALL ·clock_host+948(SB)
+	MOVL AX, ret+16(FP)
+	RET
+
+// func wall_mono_nomarker(wall *Timespec, mono *Timespec) int32
+TEXT ·wall_mono_nomarker(SB), NOSPLIT, $0-20
+	MOVQ wall+0(FP), DI
+	MOVQ mono+8(FP), SI
+	CALL ·clock_nomarker+880(SB)
+	MOVL AX, ret+16(FP)
+	RET
+
+// func wall_mono_timens(wall *Timespec, mono *Timespec) int32
+TEXT ·wall_mono_timens(SB), NOSPLIT, $0-20
+	MOVQ wall+0(FP), DI
+	MOVQ mono+8(FP), SI
+	CALL ·clock_timens+948(SB)
+	MOVL AX, ret+16(FP)
+	RET
+
 // func clock_host_addr() unsafe.Pointer
 TEXT ·clock_host_addr(SB), NOSPLIT, $0-8
 	LEAQ ·clock_host+0(SB), AX

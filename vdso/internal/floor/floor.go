@@ -29,3 +29,12 @@ func Hres(page unsafe.Pointer) uint64
 //
 //go:noescape
 func Coarse(page unsafe.Pointer) uint64
+
+// HresCAddr is the address of Hres with the C ABI, shaped as
+// clock_gettime(clockid, ts) with the page passed where ts goes (SI) and the
+// TSC returned in AX: called through kvdso.CallClockGettime, the floor pays
+// the same call as a vDSO function reached through a pointer.
+func HresCAddr() uintptr
+
+// CoarseCAddr is Coarse with the C ABI, as HresCAddr is Hres.
+func CoarseCAddr() uintptr
