@@ -11,7 +11,7 @@ TEXT ·RDTSC(SB), NOSPLIT|NOFRAME, $0-8
 
 // func publish(p *Page, v *Params, w, limit uint64) bool
 //
-// The Params fields from Mult on (offset 16 to 248) have the Page's
+// The Params fields from Mult on (offset 16 to 256) have the Page's
 // offsets; Mode, Version and Shift sit 4 bytes lower in Params than in the
 // Page (which starts with Seq). layout_test.go checks both.
 TEXT ·publish(SB), NOSPLIT, $0-33
@@ -36,10 +36,10 @@ TEXT ·publish(SB), NOSPLIT, $0-33
 	MOVL AX, 12(DI)       // Shift
 	MOVQ $16, CX
 copy:
-	MOVQ (SI)(CX*1), AX   // Mult, TSCBase, Base[12], HresRes, CoarseRes, MaxDelta
+	MOVQ (SI)(CX*1), AX   // Mult, TSCBase, Base[12], HresRes, CoarseRes, MaxDelta, CoarseTSC
 	MOVQ AX, (DI)(CX*1)
 	ADDQ $8, CX
-	CMPQ CX, $248
+	CMPQ CX, $256
 	JB   copy
 	INCL BX
 	MOVL BX, (DI)         // even: published
