@@ -158,7 +158,12 @@ func measureAccuracy(t *testing.T, d, gap time.Duration, fns []struct {
 		i := 0
 		for _, f := range fns {
 			for _, c := range dataPageClocks {
-				sampleKernel(t, rows[i].stats, f.fn, c, f.offsets[c])
+				// A host image inside a time namespace answers a coarse
+				// read past CoarseTSC with the system call, which gives
+				// the namespace's time: nothing to compare.
+				if f.offsets == nil || !isCoarse(c) {
+					sampleKernel(t, rows[i].stats, f.fn, c, f.offsets[c])
+				}
 				i++
 			}
 		}
@@ -168,30 +173,28 @@ func measureAccuracy(t *testing.T, d, gap time.Duration, fns []struct {
 	return rows
 }
 
-// coarseMaxLag bounds how far a coarse clock may trail the kernel's: the
-// timekeeper copies the kernel's coarse clocks after each kernel tick, and
-// again at every full refresh (100 ms), so a goroutine delayed by load
-// leaves them at most a refresh interval plus a tick behind.
-const coarseMaxLag = 100*time.Millisecond + 4*time.Millisecond
-
 // checkAccuracy logs the table and checks the targets: for the
 // high-resolution clocks p99 <= targetP99, max <= targetMax, and at most
 // 0.1% of the samples outside [kernel before, kernel after]; for the
-// coarse clocks never ahead of the kernel and at most coarseMaxLag behind
-// (they do not meet the 1 us target: see ACCURACY.md).
+// coarse clocks no sample outside it at all: the routines serve them from
+// the page only while the page holds the kernel's current coarse value
+// (CoarseTSC) and ask the kernel otherwise.
 func checkAccuracy(t *testing.T, rows []accuracyRow) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-8s %-17s %7s %8s %8s %8s %8s %7s %7s %5s\n", "variant", "clock", "samples", "p50", "p99", "max", "bracket", "behind", "ahead", "again")
 	for _, r := range rows {
 		s := r.stats
+		if len(s.errs) == 0 {
+			continue
+		}
 		p50, p99, mx := s.quantiles()
 		fmt.Fprintf(&b, "%-8s %-17s %7d %8v %8v %8v %8v %7d %7d %5d\n", r.variant, clockNames[r.clock], len(s.errs), p50, p99, mx, s.bracketP50(), s.behind, s.ahead, s.rejected)
 		if isCoarse(r.clock) {
 			if s.ahead > 0 {
 				t.Errorf("%s %s: ahead of the kernel in %d samples (by up to %v)", r.variant, clockNames[r.clock], s.ahead, time.Duration(s.aheadMost))
 			}
-			if -s.worstOut > int64(coarseMaxLag) {
-				t.Errorf("%s %s: behind the kernel by %v, more than %v", r.variant, clockNames[r.clock], time.Duration(-s.worstOut), coarseMaxLag)
+			if s.behind > 0 {
+				t.Errorf("%s %s: behind the kernel in %d samples (by up to %v)", r.variant, clockNames[r.clock], s.behind, time.Duration(-s.worstOut))
 			}
 			continue
 		}
@@ -228,9 +231,8 @@ func TestAccuracy(t *testing.T) {
 // TestSyscallOrdering: for every clock id, a routine's value lies between
 // two system calls of the same clock made before and after it, with no
 // tolerance at all (the CPU-time clocks excepted: threads differ), and
-// every id the system call rejects gives the same error. A coarse clock
-// may trail the kernel's (up to coarseMaxLag; the timekeeper copies the
-// kernel's after its tick) but is never ahead.
+// every id the system call rejects gives the same error. The coarse clocks
+// too: the page serves them only while they are the kernel's current value.
 func TestSyscallOrdering(t *testing.T) {
 	tk := startTimekeeper(t)
 	vdsoTimens = vvar.TimensPage{}
@@ -238,7 +240,6 @@ func TestSyscallOrdering(t *testing.T) {
 		name string
 		fn   clockFunc
 	}{{"host", clock_gettime_host}, {"timens", clock_gettime_timens}, {"tl/host", clock_gettime_tl_host}, {"tl/timens", clock_gettime_tl_timens}}
-	behind := map[int32]int{}
 	n := 0
 	for end := time.Now().Add(time.Second); time.Now().Before(end); n++ {
 		for _, f := range fns {
@@ -264,14 +265,12 @@ func TestSyscallOrdering(t *testing.T) {
 				switch {
 				case v > k2.Nano():
 					t.Fatalf("%s(%s) = %d, after the later system call %d (by %v)", f.name, clockNames[c], v, k2.Nano(), time.Duration(v-k2.Nano()))
-				case v < k1.Nano() && (!isCoarse(c) || k1.Nano()-v > int64(coarseMaxLag)):
-					t.Fatalf("%s(%s) = %d, before the earlier system call %d (by %v)", f.name, clockNames[c], v, k1.Nano(), time.Duration(k1.Nano()-v))
 				case v < k1.Nano():
-					behind[c]++
+					t.Fatalf("%s(%s) = %d, before the earlier system call %d (by %v)", f.name, clockNames[c], v, k1.Nano(), time.Duration(k1.Nano()-v))
 				}
 			}
 		}
 	}
-	t.Logf("%d rounds of %d routines x 14 ids; coarse reads behind the kernel's: REALTIME_COARSE %d, MONOTONIC_COARSE %d; timekeeper max |error| by clock (ns) %.0f",
-		n, len(fns), behind[unix.CLOCK_REALTIME_COARSE], behind[unix.CLOCK_MONOTONIC_COARSE], tk.Stats().MaxAbsError)
+	t.Logf("%d rounds of %d routines x 14 ids; timekeeper max |error| by clock (ns) %.0f",
+		n, len(fns), tk.Stats().MaxAbsError)
 }

@@ -119,7 +119,7 @@ type calcResult struct {
 }
 
 var (
-	hresClocks   = [...]int{ClockRealtime, ClockMonotonic, ClockMonotonicRaw, ClockBoottime, ClockTAI}
+	hresClocks = [...]int{ClockRealtime, ClockMonotonic, ClockMonotonicRaw, ClockBoottime, ClockTAI}
 	// MONOTONIC_COARSE first: the timekeeper reads them in this order, so
 	// that a kernel tick between the two reads leaves REALTIME_COARSE newer
 	// than MONOTONIC_COARSE, whose value CoarseTSC is computed from (see
