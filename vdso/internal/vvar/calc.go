@@ -254,9 +254,16 @@ func nextParams(old Params, w uint64, s *[NumClocks]sample, r rates, cfg calcCon
 	for _, c := range coarseClocks {
 		coarseOK = coarseOK && s[c].ok
 	}
-	clamped := false
+	// A MONOTONIC_COARSE sample older than the page's: another writer (the
+	// coarse ticker) published a later kernel tick since the sample was
+	// read. The page's coarse bases and their CoarseTSC stay.
+	newer := true
+	if !fresh && coarseOK {
+		mc := old.Base[ClockMonotonicCoarse]
+		newer = !s[ClockMonotonicCoarse].stime().less(stime{int64(mc.Sec), mc.Snsec})
+	}
 	for _, c := range coarseClocks {
-		if !coarseOK {
+		if !coarseOK || !newer {
 			if fresh {
 				res.anomaly = fmt.Errorf("vvar: no sample of clock %d", c)
 				return np, res
@@ -272,18 +279,11 @@ func nextParams(old Params, w uint64, s *[NumClocks]sample, r rates, cfg calcCon
 			e, inRange := sub(k, ob)
 			res.clocks[c].err = fixedToNs(e, inRange, k, ob)
 			res.clocks[c].action = actStep
-			if c == ClockMonotonicCoarse && k.less(ob) {
-				k = ob
-				clamped = true
-			}
 		}
 		np.Base[c] = k.base()
 	}
-	if coarseOK {
-		np.CoarseTSC = 0
-		if !clamped {
-			np.CoarseTSC = coarseDeadline(&np)
-		}
+	if coarseOK && newer {
+		np.CoarseTSC = coarseDeadline(&np)
 	}
 	for c := range np.Base {
 		if !IsDataPageClock(c) {

@@ -204,27 +204,43 @@ func (p *Page) Update(f func(*Params)) {
 func (p *Page) UpdateAt(limit uint64, f func(v *Params, w uint64)) {
 	writers.Lock()
 	defer writers.Unlock()
-	for {
-		// Plain loads: we hold the write side, nobody else stores.
-		cur := p.loadFields(false)
+	for i := 0; ; {
+		// The coarse ticker writes without the mutex (it cannot take a Go
+		// lock); publish fails if it did since seq was read.
+		seq := atomic.LoadUint32(&p.seq)
+		if seq&1 != 0 {
+			spin(&i)
+			continue
+		}
+		cur := p.loadFields(true)
 		w := RDTSC()
 		f(&cur, w)
-		if publish(p, &cur, w, limit) {
+		switch publish(p, &cur, w, limit, seq) {
+		case publishDone:
 			return
+		case publishLate:
+			publishRetries.Add(1)
 		}
-		publishRetries.Add(1)
 	}
 }
 
+// Results of publish.
+const (
+	publishLate     = 0 // more than limit cycles after w: nothing stored
+	publishDone     = 1
+	publishConflict = 2 // the sequence was no longer seq: nothing stored
+)
+
 // publish stores v into p under the seqlock (the sequence odd, the
-// fields, the sequence even) if RDTSC - w <= limit once the sequence is
-// odd, and reports whether it did; otherwise it leaves the fields alone
-// and makes the sequence even again (advanced by 2). Assembly, so that the
-// Go scheduler cannot preempt the writer while readers spin. The caller
+// fields, the sequence even) if the sequence is still seq and RDTSC - w <=
+// limit once it is odd. It returns publishDone, publishConflict (the
+// sequence had changed: nothing stored) or publishLate (the fields left
+// alone, the sequence even again, advanced by 2). Assembly, so that the Go
+// scheduler cannot preempt the writer while readers spin. The caller
 // holds writers.
 //
 //go:noescape
-func publish(p *Page, v *Params, w, limit uint64) bool
+func publish(p *Page, v *Params, w, limit uint64, seq uint32) uint8
 
 // publishRetries counts publications abandoned because the switch point
 // was too old (tests).

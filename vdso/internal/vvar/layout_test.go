@@ -264,14 +264,21 @@ func TestParamsLayout(t *testing.T) {
 	s := p.Seq()
 	before := p.Load()
 	q := paramsFor(4)
-	if publish(&p, &q, RDTSC()-1e12, 1000) {
-		t.Fatal("published with a switch point 1e12 cycles old")
+	if r := publish(&p, &q, RDTSC()-1e12, 1000, s); r != publishLate {
+		t.Fatalf("publish with a switch point 1e12 cycles old = %d, want publishLate", r)
 	}
 	if p.Load() != before || p.Seq() != s+2 {
 		t.Fatalf("aborted publish changed the page (seq %d -> %d)", s, p.Seq())
 	}
-	if !publish(&p, &q, RDTSC(), math.MaxUint64) || p.Load() != q || p.Seq() != s+4 {
-		t.Fatalf("publish: got %+v seq %d", p.Load(), p.Seq())
+	// Another writer published since the caller read the sequence.
+	if r := publish(&p, &q, RDTSC(), math.MaxUint64, s); r != publishConflict {
+		t.Fatalf("publish with a stale sequence = %d, want publishConflict", r)
+	}
+	if p.Load() != before || p.Seq() != s+2 {
+		t.Fatalf("conflicting publish changed the page (seq %d -> %d)", s+2, p.Seq())
+	}
+	if r := publish(&p, &q, RDTSC(), math.MaxUint64, s+2); r != publishDone || p.Load() != q || p.Seq() != s+4 {
+		t.Fatalf("publish = %d: got %+v seq %d", r, p.Load(), p.Seq())
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -69,6 +70,12 @@ type Options struct {
 	// it: the routines stop serving the coarse clocks from the page when a
 	// tick is late (CoarseTSC); it only keeps such fallbacks rare.
 	NoRealtime bool
+
+	// NoCoarseTicker starts no coarse ticker (see coarse.go): the coarse
+	// clocks are then copied by the refresh goroutine's ticks only, which
+	// a process whose goroutines keep every P busy delays (the routines
+	// then ask the kernel for the coarse clocks until the next tick).
+	NoCoarseTicker bool
 
 	// CPUInfoPath is read for the constant_tsc and nonstop_tsc flags.
 	// Default /proc/cpuinfo.
@@ -162,8 +169,12 @@ type Stats struct {
 	MaxAbsError [NumClocks]float64
 	BracketNs   [NumClocks]float64
 	LastErr     error
-	// Realtime reports whether the refresh thread runs at SCHED_FIFO.
-	Realtime bool
+	// Realtime reports whether the refresh thread runs at SCHED_FIFO;
+	// TickerRealtime the same for the coarse ticker's thread.
+	Realtime       bool
+	TickerRealtime bool
+	// CoarseTicks counts the coarse ticker's publications.
+	CoarseTicks uint64
 }
 
 // Timekeeper keeps a Page's parameters in step with the kernel's clocks.
@@ -189,6 +200,10 @@ type Timekeeper struct {
 	stopOnce sync.Once
 	stop     chan struct{}
 	done     chan struct{}
+
+	ticker         *tickerArgs // nil: no coarse ticker
+	tickerDone     chan struct{}
+	tickerRealtime atomic.Bool
 }
 
 type histEntry struct {
@@ -266,6 +281,9 @@ func Start(page *Page, timens *TimensPage, opts Options) (*Timekeeper, error) {
 	if !o.Manual {
 		tk.done = make(chan struct{})
 		go tk.loop()
+		if !o.NoCoarseTicker {
+			tk.startCoarseTicker()
+		}
 	}
 	return tk, nil
 }
@@ -329,6 +347,7 @@ func (tk *Timekeeper) Stop() {
 		if tk.done != nil {
 			<-tk.done
 		}
+		tk.stopCoarseTicker()
 		tk.mu.Lock()
 		tk.stopped = true
 		tk.page.Invalidate()
@@ -362,7 +381,10 @@ func (tk *Timekeeper) Tick() error {
 func (tk *Timekeeper) Stats() Stats {
 	tk.mu.Lock()
 	defer tk.mu.Unlock()
-	return tk.stats
+	st := tk.stats
+	st.TickerRealtime = tk.tickerRealtime.Load()
+	st.CoarseTicks = tk.coarseTicks()
+	return st
 }
 
 func (tk *Timekeeper) loop() {
