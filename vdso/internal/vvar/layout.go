@@ -125,7 +125,7 @@ type Params struct {
 	// CoarseTSC is the TSC value from which the coarse bases may no longer
 	// be the kernel's current coarse values: at or past it the routines make
 	// the system call for the coarse clocks (and time). Zero: always.
-	// See CoarseDeadline.
+	// See coarseDeadline in calc.go and doc.go.
 	CoarseTSC uint64
 }
 

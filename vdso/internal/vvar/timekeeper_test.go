@@ -218,6 +218,14 @@ func TestContinuity(t *testing.T) {
 	}
 	var p Page
 	tk := startOrSkip(t, &p, nil, Options{Manual: true, Interval: 2 * time.Millisecond, clock: clock})
+	// A rate baseline long enough that the jitter below (a walk within
+	// about +-100 us) cannot look like a TSC rate change of 1000 ppm.
+	for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); {
+		if err := tk.Refresh(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	var reads atomic.Uint64
@@ -260,9 +268,11 @@ func TestContinuity(t *testing.T) {
 	if testing.Short() {
 		dur = 300 * time.Millisecond
 	}
-	end := time.Now().Add(dur)
+	// At least dur and 200 refreshes (a loaded machine runs fewer in dur),
+	// at most 20 s.
+	end, hardEnd := time.Now().Add(dur), time.Now().Add(20*time.Second)
 	refreshes := 0
-	for i := 0; time.Now().Before(end) && bad.Load() == nil; i++ {
+	for i := 0; (time.Now().Before(end) || refreshes < 200) && time.Now().Before(hardEnd) && bad.Load() == nil; i++ {
 		// A random walk of +-20 us per refresh: the page is found ahead of
 		// the "kernel" about half the time.
 		jitter.Add(int64((i*7919)%41-20) * 1000)
