@@ -73,3 +73,45 @@ func TestCoarseTickerMatchesCalc(t *testing.T) {
 	}
 	t.Logf("%d coarse ticks in 100 ms, realtime %v", n, tk.Stats().TickerRealtime)
 }
+
+// TestCoarseTickerWaitsForWriter holds the sequence odd (a writer in the
+// middle of an update) across several kernel ticks: the ticker must wait
+// (spinning, then sleeping, then trying again) without storing anything,
+// and publish again once the writer is done.
+func TestCoarseTickerWaitsForWriter(t *testing.T) {
+	var p Page
+	tk := startOrSkip(t, &p, nil, Options{Manual: true})
+	tk.startCoarseTicker()
+	defer tk.Stop()
+	if tk.ticker == nil {
+		t.Skip("coarse resolution too fine for a ticker")
+	}
+	res := time.Duration(p.Load().CoarseRes)
+	time.Sleep(2 * res)
+	s := p.lock()
+	before := tk.Stats().CoarseTicks
+	mc := p.base[ClockMonotonicCoarse]
+	time.Sleep(5 * res)
+	during := tk.Stats().CoarseTicks
+	if p.base[ClockMonotonicCoarse] != mc || during != before {
+		p.unlock(s)
+		t.Fatalf("the ticker published while the sequence was odd (%d ticks)", during-before)
+	}
+	p.unlock(s)
+	deadline := time.Now().Add(2 * time.Second)
+	for tk.Stats().CoarseTicks == during && time.Now().Before(deadline) {
+		time.Sleep(res / 4)
+	}
+	if tk.Stats().CoarseTicks == during {
+		t.Fatal("the ticker did not publish after the writer finished")
+	}
+	if p.Seq()&1 != 0 {
+		t.Fatal("sequence odd after the ticker published")
+	}
+	k1 := kernelNs(ClockMonotonicCoarse)
+	sec, nsec, ok := p.Read(ClockMonotonicCoarse, RDTSC())
+	k2 := kernelNs(ClockMonotonicCoarse)
+	if o := sec*1e9 + nsec; ok && (o < k1 || o > k2) {
+		t.Fatalf("MONOTONIC_COARSE %d served, kernel %d .. %d", o, k1, k2)
+	}
+}

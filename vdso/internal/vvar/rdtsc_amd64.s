@@ -193,13 +193,15 @@ busy:
 	MOVQ AX, 88(BX)
 	MOVQ $0, SI
 	CALL sleep<>(SB)
+	MOVQ (BX), DI         // sleep used DI (and the system call AX, CX, DX, R10, R11)
 	MOVL $1000, R12
 	JMP  lock
 done:
 	RET
 
 // sleep: clock_nanosleep(CLOCK_MONOTONIC, SI, &a.sleep, NULL), BX = a.
-// An interruption (EINTR) just ends the sleep early.
+// An interruption (EINTR) just ends the sleep early. Clobbers AX, CX, DX,
+// DI, R10, R11; keeps BX, R8, R9, R12, R13.
 TEXT sleep<>(SB), NOSPLIT|NOFRAME, $0-0
 	MOVQ $230, AX
 	MOVQ $1, DI
