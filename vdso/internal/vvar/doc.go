@@ -228,7 +228,11 @@
 // back; MONOTONIC_COARSE jumps forward to the current MONOTONIC, and a
 // page still serving the older V until CoarseTSC trails it by less than a
 // tick); adjtimex(ADJ_TICK) may shorten the tick interval by up to 10 %,
-// more than the 0.1 % allowed for.
+// more than the 0.1 % allowed for. And CoarseTSC is computed from the
+// page's MONOTONIC, so it relies on that trailing the kernel's by less
+// than the 50 us slack: the page's measured error is under 1 us, but a
+// kernel rate change of 500 ppm (an NTP daemon slewing) left uncorrected
+// for 100 ms (a refresh delayed by a saturated process) would use it up.
 //
 // Coarse ticker (coarse.go): a goroutine, locked to its thread, that asks
 // for SCHED_FIFO priority 1, then enters the runtime's "blocked in a
