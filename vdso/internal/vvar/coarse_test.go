@@ -115,3 +115,28 @@ func TestCoarseTickerWaitsForWriter(t *testing.T) {
 		t.Fatalf("MONOTONIC_COARSE %d served, kernel %d .. %d", o, k1, k2)
 	}
 }
+
+// TestCoarseTickerStopsWhileWaiting: Stop ends a ticker that is waiting
+// for a writer holding the sequence.
+func TestCoarseTickerStopsWhileWaiting(t *testing.T) {
+	var p Page
+	tk := startOrSkip(t, &p, nil, Options{Manual: true})
+	tk.startCoarseTicker()
+	if tk.ticker == nil {
+		tk.Stop()
+		t.Skip("coarse resolution too fine for a ticker")
+	}
+	s := p.lock()
+	time.Sleep(3 * time.Duration(p.coarseRes)) // the ticker now waits for the sequence
+	done := make(chan struct{})
+	go func() { tk.stopCoarseTicker(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		p.unlock(s)
+		<-done
+		t.Fatal("the ticker did not stop within 5 s while the sequence was held")
+	}
+	p.unlock(s)
+	tk.Stop()
+}

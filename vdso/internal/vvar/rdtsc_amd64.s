@@ -193,6 +193,9 @@ busy:
 	MOVQ AX, 88(BX)
 	MOVQ $0, SI
 	CALL sleep<>(SB)
+	MOVL 8(BX), AX        // Stop must not wait for a writer that never finishes
+	TESTL AX, AX
+	JNE  done
 	MOVQ (BX), DI         // sleep used DI (and the system call AX, CX, DX, R10, R11)
 	MOVL $1000, R12
 	JMP  lock
