@@ -121,10 +121,11 @@ func TestDeterministicOutputs(t *testing.T) {
 	}
 }
 
-// TestInterrupt: SIGINT while the harness builds stops the generator
-// promptly with exit status 1, the output directory (which holds a
-// previous generation) is unchanged, and nothing is left in $TMPDIR: the
-// harness killed its go build and removed its temporary module.
+// TestInterrupt: SIGINT, SIGTERM or SIGHUP while the harness builds stops
+// the generator promptly with exit status 1, the output directory (which
+// holds a previous generation) is unchanged, and nothing is left in
+// $TMPDIR: the harness killed its go build and removed its temporary
+// module.
 func TestInterrupt(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and interrupts a generator")
@@ -136,12 +137,28 @@ func TestInterrupt(t *testing.T) {
 	}
 	// A changed program whose outputs all differ would overwrite them.
 	writeFile(t, filepath.Join(dir, "target.go"), []byte("package target\n\nvar page [64]byte\n\nvar other int\n"), 0o644)
+	whileBuilding := func(t *testing.T, tmp string) {
+		// The harness's temporary module appears in $TMPDIR; an empty
+		// build cache makes the build take seconds.
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			if m, _ := filepath.Glob(filepath.Join(tmp, "vdsogen-harness-*", "work", "*")); len(m) > 0 {
+				time.Sleep(200 * time.Millisecond) // let the compiler start
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		t.Fatal("the harness did not start within 30 s")
+	}
 	for _, tt := range []struct {
 		name string
+		sig  syscall.Signal
 		// when waits until the moment to interrupt.
 		when func(t *testing.T, tmp string)
 	}{
-		{"while go build runs", func(t *testing.T, tmp string) {
+		{"SIGTERM while go build runs", syscall.SIGTERM, whileBuilding},
+		{"SIGHUP while go build runs", syscall.SIGHUP, whileBuilding},
+		{"while go build runs", syscall.SIGINT, func(t *testing.T, tmp string) {
 			// The harness's temporary module appears in $TMPDIR; an
 			// empty build cache makes the build take seconds.
 			deadline := time.Now().Add(30 * time.Second)
@@ -154,7 +171,7 @@ func TestInterrupt(t *testing.T) {
 			}
 			t.Fatal("the harness did not start within 30 s")
 		}},
-		{"early", func(t *testing.T, tmp string) { time.Sleep(50 * time.Millisecond) }},
+		{"early", syscall.SIGINT, func(t *testing.T, tmp string) { time.Sleep(50 * time.Millisecond) }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			before := snapshot(t, dir)
@@ -171,7 +188,7 @@ func TestInterrupt(t *testing.T) {
 			go func() { done <- cmd.Wait() }()
 			tt.when(t, tmp)
 			sent := time.Now()
-			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+			if err := cmd.Process.Signal(tt.sig); err != nil {
 				t.Fatal(err)
 			}
 			var err error
@@ -180,10 +197,10 @@ func TestInterrupt(t *testing.T) {
 			case <-time.After(15 * time.Second):
 				cmd.Process.Kill()
 				<-done
-				t.Fatal("the generator did not exit within 15 s of SIGINT")
+				t.Fatalf("the generator did not exit within 15 s of %v", tt.sig)
 			}
 			took := time.Since(sent)
-			t.Logf("exited %v after SIGINT: %v; stderr: %s", took.Round(time.Millisecond), err, stderr.String())
+			t.Logf("exited %v after %v: %v; stderr: %s", took.Round(time.Millisecond), tt.sig, err, stderr.String())
 			if err == nil {
 				t.Fatal("the interrupted generator exited with status 0")
 			}
@@ -191,7 +208,7 @@ func TestInterrupt(t *testing.T) {
 				t.Errorf("stderr does not say the run was interrupted: %q", stderr.String())
 			}
 			if took > 5*time.Second {
-				t.Errorf("took %v to stop after SIGINT", took)
+				t.Errorf("took %v to stop after %v", took, tt.sig)
 			}
 			// A killed compiler that lingered could still write: look
 			// again a little later.
@@ -201,7 +218,7 @@ func TestInterrupt(t *testing.T) {
 				}
 				time.Sleep(300 * time.Millisecond)
 			}
-			sameSnapshot(t, "after SIGINT", before, snapshot(t, dir))
+			sameSnapshot(t, "after "+tt.sig.String(), before, snapshot(t, dir))
 		})
 	}
 }

@@ -118,12 +118,13 @@ func gettimeofday() {
 }
 
 // timeEntry implements time(t): the seconds of CLOCK_REALTIME_COARSE, as
-// the kernel's __vdso_time returns the seconds of the last tick.
+// the kernel's __vdso_time returns the seconds of the last tick, under the
+// same CoarseTSC bound as the coarse clocks.
 func timeEntry() {
 	Entry("time", "func(t *int64) int64")
 	LEAQ(data.At(0), R10)
 	Label("time_start")
-	MOVL(U32(spinLimit), ECX)
+	MOVL(U32(spinLimit), R8L)
 	Label("time_retry")
 	MOVL(Mem{Base: R10, Disp: vvar.OffSeq}, R9L)
 	TESTL(U32(1), R9L)
@@ -131,6 +132,7 @@ func timeEntry() {
 	MOVL(Mem{Base: R10, Disp: vvar.OffMode}, EAX)
 	CMPL(EAX, U8(vvar.ModeTSC))
 	JNE(L("time_syscall"))
+	checkCoarseTSC("time_syscall") // the kernel's time() is its coarse seconds
 	MOVQ(Mem{Base: R10, Disp: vvar.OffBase + vvar.ClockRealtimeCoarse*vvar.BaseSize + vvar.OffBaseSec}, RAX)
 	CMPL(R9L, Mem{Base: R10, Disp: vvar.OffSeq})
 	JNE(L("time_start"))
@@ -141,7 +143,7 @@ func timeEntry() {
 	RET()
 	Label("time_pause")
 	PAUSE()
-	DECL(ECX)
+	DECL(R8L)
 	JNE(L("time_retry"))
 	JMP(L("time_syscall"))
 	syscall("time", sysTime)
@@ -349,11 +351,14 @@ func readTSC() {
 	)
 }
 
-// readCoarse is the seqlock read of coarse clock index R11: the base value
-// alone, no TSC.
+// readCoarse is the seqlock read of coarse clock index R11: the base value,
+// served only while the TSC is below CoarseTSC, that is while the base is
+// still the kernel's current coarse value (vvar.CoarseDeadline); past it,
+// or when the page is invalid, the system call answers. The spin count is
+// in R8: the TSC read takes AX and DX (and CX with RDTSCP).
 func readCoarse(p string) {
 	Label(p + "_cstart")
-	MOVL(U32(spinLimit), EDX)
+	MOVL(U32(spinLimit), R8L)
 	Label(p + "_cretry")
 	MOVL(Mem{Base: R10, Disp: vvar.OffSeq}, R9L)
 	TESTL(U32(1), R9L)
@@ -361,6 +366,7 @@ func readCoarse(p string) {
 	MOVL(Mem{Base: R10, Disp: vvar.OffMode}, EAX)
 	CMPL(EAX, U8(vvar.ModeTSC))
 	JNE(L(p + "_syscall"))
+	checkCoarseTSC(p + "_syscall")
 	MOVQ(Mem{Base: R10, Index: R11, Scale: 1, Disp: vvar.OffBase + vvar.OffBaseSnsec}, RAX)
 	MOVL(Mem{Base: R10, Disp: vvar.OffShift}, ECX)
 	SHRQ(CL, RAX)
@@ -370,9 +376,20 @@ func readCoarse(p string) {
 	JMP(L(p + "_norm"))
 	Label(p + "_cpause")
 	PAUSE()
-	DECL(EDX)
+	DECL(R8L)
 	JNE(L(p + "_cretry"))
 	JMP(L(p + "_syscall"))
+}
+
+// checkCoarseTSC reads the TSC (ordered after the load of Seq before it)
+// and jumps to stale when it is at or past CoarseTSC. Clobbers AX, DX (and
+// CX with RDTSCP).
+func checkCoarseTSC(stale string) {
+	readTSC()
+	SHLQ(U8(32), RDX)
+	ORQ(RDX, RAX)
+	CMPQ(RAX, Mem{Base: R10, Disp: vvar.OffCoarseTSC})
+	JAE(L(stale)) // unsigned: a CoarseTSC of 0 sends every read to the kernel
 }
 
 // normalize carries whole seconds from AX into DX and leaves 1e9 in CX.

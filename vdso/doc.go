@@ -38,10 +38,13 @@
 // tables, the machine and the method): for the five high-resolution
 // clocks |vdsogen - kernel| is p50 4-5 ns, p99 6-12 ns, max 0.1-0.7 us (the
 // max is bracket noise: no sample fell outside its bracket), in both
-// variants and inside a time namespace. The two coarse clocks are never
-// ahead of the kernel's but trail it by one tick (4 ms) in 10-25% of reads
-// (the timekeeper copies them after each kernel tick, from a goroutine),
-// so they miss the 1 us target: p99 4-12 ms.
+// variants and inside a time namespace. The two coarse clocks (and time)
+// are exactly the kernel's: the routines serve them from the page only
+// while the page's value is provably still the kernel's current one (the
+// TSC below the page's CoarseTSC, see internal/vvar) and make the system
+// call otherwise, so they are never ahead, never behind and never step
+// back, at any load; the coarse ticker (a SCHED_FIFO thread outside the Go
+// scheduler) keeps the system calls to a few percent of coarse reads.
 //
 // # Loading the ELF images
 //

@@ -266,6 +266,10 @@ func switchTorture(t *testing.T, choice string) {
 	readers := runtime.GOMAXPROCS(0)
 	var stop atomic.Bool
 	var wg sync.WaitGroup
+	// Deferred after im.Close and stopTimekeeper, so it runs before them:
+	// whatever ends the test (t.Fatal included), the readers have left the
+	// image before it is unmapped, and a failure is reported, not a crash.
+	defer func() { stop.Store(true); wg.Wait() }()
 	counts := make([][2]int, readers)
 	errs := make([]string, readers)
 	for r := range readers {

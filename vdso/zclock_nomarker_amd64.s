@@ -18,7 +18,7 @@ vg_entry_clock_gettime:
 cg_start:
 	MOVL $0x00010000, CX
 
-	// Region cg_seqlock (asm.go:304)
+	// Region cg_seqlock (asm.go:306)
 vg_rg0_start:
 cg_retry:
 	MOVL  (R10), R9
@@ -29,7 +29,7 @@ cg_retry:
 	JNE   cg_syscall
 	XORL  R8, R8
 
-	// Alternative tsc (asm.go:345): lfence_rdtsc, elided
+	// Alternative tsc (asm.go:347): lfence_rdtsc, elided
 	LFENCE
 	RDTSC
 	SHLQ    $0x20, DX
@@ -64,7 +64,7 @@ cg_coarse:
 	JCC  cg_syscall
 
 cg_cstart:
-	MOVL $0x00010000, DX
+	MOVL $0x00010000, R8
 
 cg_cretry:
 	MOVL  (R10), R9
@@ -73,17 +73,25 @@ cg_cretry:
 	MOVL  4(R10), AX
 	CMPL  AX, $0x01
 	JNE   cg_syscall
-	MOVQ  40(R10)(R11*1), AX
-	MOVL  12(R10), CX
-	SHRQ  CL, AX
-	MOVQ  32(R10)(R11*1), DX
-	CMPL  R9, (R10)
-	JNE   cg_cstart
-	JMP   cg_norm
+
+	// Alternative tsc (asm.go:347): lfence_rdtsc, elided
+	LFENCE
+	RDTSC
+	SHLQ $0x20, DX
+	ORQ  DX, AX
+	CMPQ AX, 248(R10)
+	JAE  cg_syscall
+	MOVQ 40(R10)(R11*1), AX
+	MOVL 12(R10), CX
+	SHRQ CL, AX
+	MOVQ 32(R10)(R11*1), DX
+	CMPL R9, (R10)
+	JNE  cg_cstart
+	JMP  cg_norm
 
 cg_cpause:
 	PAUSE
-	DECL DX
+	DECL R8
 	JNE  cg_cretry
 	JMP  cg_syscall
 
@@ -109,7 +117,7 @@ cg_syscall:
 	SYSCALL
 	RET
 
-	// Region cg_seqlock abort handler (asm.go:304), after its signature
+	// Region cg_seqlock abort handler (asm.go:306), after its signature
 	BYTE $0x0f
 	BYTE $0xb9
 	BYTE $0x80
@@ -122,6 +130,15 @@ vg_rg0_abort:
 	JMP cg_start
 
 vg_end_clock_gettime:
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
 	BYTE $0xcc
 	BYTE $0xcc
 
@@ -139,7 +156,7 @@ vg_entry_clock_gettime_tl:
 tl_start:
 	MOVL $0x00010000, CX
 
-	// Region tl_seqlock (asm.go:304)
+	// Region tl_seqlock (asm.go:306)
 vg_rg1_start:
 tl_retry:
 	MOVL  (R10), R9
@@ -150,7 +167,7 @@ tl_retry:
 	JNE   tl_syscall
 	XORL  R8, R8
 
-	// Alternative tsc (asm.go:345): lfence_rdtsc, elided
+	// Alternative tsc (asm.go:347): lfence_rdtsc, elided
 	LFENCE
 	RDTSC
 	SHLQ    $0x20, DX
@@ -185,7 +202,7 @@ tl_coarse:
 	JCC  tl_syscall
 
 tl_cstart:
-	MOVL $0x00010000, DX
+	MOVL $0x00010000, R8
 
 tl_cretry:
 	MOVL  (R10), R9
@@ -194,17 +211,25 @@ tl_cretry:
 	MOVL  4(R10), AX
 	CMPL  AX, $0x01
 	JNE   tl_syscall
-	MOVQ  40(R10)(R11*1), AX
-	MOVL  12(R10), CX
-	SHRQ  CL, AX
-	MOVQ  32(R10)(R11*1), DX
-	CMPL  R9, (R10)
-	JNE   tl_cstart
-	JMP   tl_norm
+
+	// Alternative tsc (asm.go:347): lfence_rdtsc, elided
+	LFENCE
+	RDTSC
+	SHLQ $0x20, DX
+	ORQ  DX, AX
+	CMPQ AX, 248(R10)
+	JAE  tl_syscall
+	MOVQ 40(R10)(R11*1), AX
+	MOVL 12(R10), CX
+	SHRQ CL, AX
+	MOVQ 32(R10)(R11*1), DX
+	CMPL R9, (R10)
+	JNE  tl_cstart
+	JMP  tl_norm
 
 tl_cpause:
 	PAUSE
-	DECL DX
+	DECL R8
 	JNE  tl_cretry
 	JMP  tl_syscall
 
@@ -230,7 +255,7 @@ tl_syscall:
 	SYSCALL
 	RET
 
-	// Region tl_seqlock abort handler (asm.go:304), after its signature
+	// Region tl_seqlock abort handler (asm.go:306), after its signature
 	BYTE $0x0f
 	BYTE $0xb9
 	BYTE $0x80
@@ -245,6 +270,15 @@ vg_rg1_abort:
 vg_end_clock_gettime_tl:
 	BYTE $0xcc
 	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
 
 	// entry gettimeofday (asm.go:100)
 vg_entry_gettimeofday:
@@ -256,7 +290,7 @@ vg_entry_gettimeofday:
 gtod_start:
 	MOVL $0x00010000, CX
 
-	// Region gtod_seqlock (asm.go:304)
+	// Region gtod_seqlock (asm.go:306)
 vg_rg2_start:
 gtod_retry:
 	MOVL  (R10), R9
@@ -267,7 +301,7 @@ gtod_retry:
 	JNE   gtod_syscall
 	XORL  R8, R8
 
-	// Alternative tsc (asm.go:345): lfence_rdtsc, elided
+	// Alternative tsc (asm.go:347): lfence_rdtsc, elided
 	LFENCE
 	RDTSC
 	SHLQ    $0x20, DX
@@ -322,7 +356,7 @@ gtod_syscall:
 	SYSCALL
 	RET
 
-	// Region gtod_seqlock abort handler (asm.go:304), after its signature
+	// Region gtod_seqlock abort handler (asm.go:306), after its signature
 	BYTE $0x0f
 	BYTE $0xb9
 	BYTE $0x80
@@ -348,12 +382,12 @@ vg_end_gettimeofday:
 	BYTE $0xcc
 	BYTE $0xcc
 
-	// entry time (asm.go:123)
+	// entry time (asm.go:124)
 vg_entry_time:
 	LEAQ ·vdsoData+0(SB), R10
 
 time_start:
-	MOVL $0x00010000, CX
+	MOVL $0x00010000, R8
 
 time_retry:
 	MOVL  (R10), R9
@@ -362,6 +396,14 @@ time_retry:
 	MOVL  4(R10), AX
 	CMPL  AX, $0x01
 	JNE   time_syscall
+
+	// Alternative tsc (asm.go:347): lfence_rdtsc, elided
+	LFENCE
+	RDTSC
+	SHLQ  $0x20, DX
+	ORQ   DX, AX
+	CMPQ  AX, 248(R10)
+	JAE   time_syscall
 	MOVQ  112(R10), AX
 	CMPL  R9, (R10)
 	JNE   time_start
@@ -374,7 +416,7 @@ time_done:
 
 time_pause:
 	PAUSE
-	DECL CX
+	DECL R8
 	JNE  time_retry
 	JMP  time_syscall
 
@@ -390,15 +432,8 @@ vg_end_time:
 	BYTE $0xcc
 	BYTE $0xcc
 	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
 
-	// entry clock_getres (asm.go:153)
+	// entry clock_getres (asm.go:155)
 vg_entry_clock_getres:
 	CMPL DI, $0x0b
 	JHI  res_syscall
@@ -446,14 +481,14 @@ vg_end_clock_getres:
 	BYTE $0xcc
 	BYTE $0xcc
 
-	// entry wall_mono (asm.go:188)
+	// entry wall_mono (asm.go:190)
 vg_entry_wall_mono:
 	LEAQ ·vdsoData+0(SB), R10
 
 wm_start:
 	MOVL $0x00010000, CX
 
-	// Region wm_seqlock (asm.go:192)
+	// Region wm_seqlock (asm.go:194)
 vg_rg3_start:
 wm_retry:
 	MOVL  (R10), R9
@@ -464,7 +499,7 @@ wm_retry:
 	JNE   wm_syscall
 	XORL  R8, R8
 
-	// Alternative tsc (asm.go:345): lfence_rdtsc, elided
+	// Alternative tsc (asm.go:347): lfence_rdtsc, elided
 	LFENCE
 	RDTSC
 	SHLQ    $0x20, DX
@@ -503,7 +538,7 @@ wm_norm_mono:
 	JMP  wm_norm_mono
 
 wm_normal:
-	// StaticBranch timens (asm.go:237): off, elided
+	// StaticBranch timens (asm.go:239): off, elided
 	MOVQ DX, (DI)
 	MOVQ AX, 8(DI)
 	MOVQ R8, (SI)
@@ -532,7 +567,7 @@ wm_syscall:
 wm_done:
 	RET
 
-	// Region wm_seqlock abort handler (asm.go:192), after its signature
+	// Region wm_seqlock abort handler (asm.go:194), after its signature
 	BYTE $0x0f
 	BYTE $0xb9
 	BYTE $0x80

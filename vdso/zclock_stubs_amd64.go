@@ -13,22 +13,22 @@ func clock_timens_addr() unsafe.Pointer
 // clock_nomarker_addr returns the address of image clock_nomarker, where the linker placed its bytes.
 func clock_nomarker_addr() unsafe.Pointer
 
-// clock_getres_host calls entry clock_getres of image clock_host (offset 864).
+// clock_getres_host calls entry clock_getres of image clock_host (offset 928).
 //
 //go:noescape
 func clock_getres_host(clockid int32, res *Timespec) int32
 
-// clock_getres_nomarker calls entry clock_getres of image clock_nomarker (offset 784).
+// clock_getres_nomarker calls entry clock_getres of image clock_nomarker (offset 864).
 //
 //go:noescape
 func clock_getres_nomarker(clockid int32, res *Timespec) int32
 
-// clock_getres_timens calls entry clock_getres of image clock_timens (offset 864).
+// clock_getres_timens calls entry clock_getres of image clock_timens (offset 928).
 //
 //go:noescape
 func clock_getres_timens(clockid int32, res *Timespec) int32
 
-// clock_gettime_host calls entry clock_gettime of image clock_host (offset 0).
+// clock_gettime_host calls entry clock_gettime of image clock_host (offset 4).
 //
 //go:noescape
 func clock_gettime_host(clockid int32, ts *Timespec) int32
@@ -38,67 +38,67 @@ func clock_gettime_host(clockid int32, ts *Timespec) int32
 //go:noescape
 func clock_gettime_nomarker(clockid int32, ts *Timespec) int32
 
-// clock_gettime_timens calls entry clock_gettime of image clock_timens (offset 0).
+// clock_gettime_timens calls entry clock_gettime of image clock_timens (offset 4).
 //
 //go:noescape
 func clock_gettime_timens(clockid int32, ts *Timespec) int32
 
-// clock_gettime_tl_host calls entry clock_gettime_tl of image clock_host (offset 288).
+// clock_gettime_tl_host calls entry clock_gettime_tl of image clock_host (offset 320).
 //
 //go:noescape
 func clock_gettime_tl_host(clockid int32, ts *Timespec) int32
 
-// clock_gettime_tl_nomarker calls entry clock_gettime_tl of image clock_nomarker (offset 256).
+// clock_gettime_tl_nomarker calls entry clock_gettime_tl of image clock_nomarker (offset 288).
 //
 //go:noescape
 func clock_gettime_tl_nomarker(clockid int32, ts *Timespec) int32
 
-// clock_gettime_tl_timens calls entry clock_gettime_tl of image clock_timens (offset 288).
+// clock_gettime_tl_timens calls entry clock_gettime_tl of image clock_timens (offset 320).
 //
 //go:noescape
 func clock_gettime_tl_timens(clockid int32, ts *Timespec) int32
 
-// gettimeofday_host calls entry gettimeofday of image clock_host (offset 592).
+// gettimeofday_host calls entry gettimeofday of image clock_host (offset 640).
 //
 //go:noescape
 func gettimeofday_host(tv *Timeval, tz unsafe.Pointer) int32
 
-// gettimeofday_nomarker calls entry gettimeofday of image clock_nomarker (offset 512).
+// gettimeofday_nomarker calls entry gettimeofday of image clock_nomarker (offset 576).
 //
 //go:noescape
 func gettimeofday_nomarker(tv *Timeval, tz unsafe.Pointer) int32
 
-// gettimeofday_timens calls entry gettimeofday of image clock_timens (offset 592).
+// gettimeofday_timens calls entry gettimeofday of image clock_timens (offset 640).
 //
 //go:noescape
 func gettimeofday_timens(tv *Timeval, tz unsafe.Pointer) int32
 
-// time_host calls entry time of image clock_host (offset 784).
+// time_host calls entry time of image clock_host (offset 832).
 //
 //go:noescape
 func time_host(t *int64) int64
 
-// time_nomarker calls entry time of image clock_nomarker (offset 704).
+// time_nomarker calls entry time of image clock_nomarker (offset 768).
 //
 //go:noescape
 func time_nomarker(t *int64) int64
 
-// time_timens calls entry time of image clock_timens (offset 784).
+// time_timens calls entry time of image clock_timens (offset 832).
 //
 //go:noescape
 func time_timens(t *int64) int64
 
-// wall_mono_host calls entry wall_mono of image clock_host (offset 948).
+// wall_mono_host calls entry wall_mono of image clock_host (offset 1012).
 //
 //go:noescape
 func wall_mono_host(wall *Timespec, mono *Timespec) int32
 
-// wall_mono_nomarker calls entry wall_mono of image clock_nomarker (offset 880).
+// wall_mono_nomarker calls entry wall_mono of image clock_nomarker (offset 960).
 //
 //go:noescape
 func wall_mono_nomarker(wall *Timespec, mono *Timespec) int32
 
-// wall_mono_timens calls entry wall_mono of image clock_timens (offset 948).
+// wall_mono_timens calls entry wall_mono of image clock_timens (offset 1012).
 //
 //go:noescape
 func wall_mono_timens(wall *Timespec, mono *Timespec) int32

@@ -6,7 +6,7 @@
 TEXT ·clock_getres_host(SB), NOSPLIT, $0-20
 	MOVL clockid+0(FP), DI
 	MOVQ res+8(FP), SI
-	CALL ·clock_host+864(SB)
+	CALL ·clock_host+928(SB)
 	MOVL AX, ret+16(FP)
 	RET
 
@@ -14,7 +14,7 @@ TEXT ·clock_getres_host(SB), NOSPLIT, $0-20
 TEXT ·clock_getres_nomarker(SB), NOSPLIT, $0-20
 	MOVL clockid+0(FP), DI
 	MOVQ res+8(FP), SI
-	CALL ·clock_nomarker+784(SB)
+	CALL ·clock_nomarker+864(SB)
 	MOVL AX, ret+16(FP)
 	RET
 
@@ -22,7 +22,7 @@ TEXT ·clock_getres_nomarker(SB), NOSPLIT, $0-20
 TEXT ·clock_getres_timens(SB), NOSPLIT, $0-20
 	MOVL clockid+0(FP), DI
 	MOVQ res+8(FP), SI
-	CALL ·clock_timens+864(SB)
+	CALL ·clock_timens+928(SB)
 	MOVL AX, ret+16(FP)
 	RET
 
@@ -30,7 +30,7 @@ TEXT ·clock_getres_timens(SB), NOSPLIT, $0-20
 TEXT ·clock_gettime_host(SB), NOSPLIT, $0-20
 	MOVL clockid+0(FP), DI
 	MOVQ ts+8(FP), SI
-	CALL ·clock_host+0(SB)
+	CALL ·clock_host+4(SB)
 	MOVL AX, ret+16(FP)
 	RET
 
@@ -46,7 +46,7 @@ TEXT ·clock_gettime_nomarker(SB), NOSPLIT, $0-20
 TEXT ·clock_gettime_timens(SB), NOSPLIT, $0-20
 	MOVL clockid+0(FP), DI
 	MOVQ ts+8(FP), SI
-	CALL ·clock_timens+0(SB)
+	CALL ·clock_timens+4(SB)
 	MOVL AX, ret+16(FP)
 	RET
 
@@ -54,7 +54,7 @@ TEXT ·clock_gettime_timens(SB), NOSPLIT, $0-20
 TEXT ·clock_gettime_tl_host(SB), NOSPLIT, $0-20
 	MOVL clockid+0(FP), DI
 	MOVQ ts+8(FP), SI
-	CALL ·clock_host+288(SB)
+	CALL ·clock_host+320(SB)
 	MOVL AX, ret+16(FP)
 	RET
 
@@ -62,7 +62,7 @@ TEXT ·clock_gettime_tl_host(SB), NOSPLIT, $0-20
 TEXT ·clock_gettime_tl_nomarker(SB), NOSPLIT, $0-20
 	MOVL clockid+0(FP), DI
 	MOVQ ts+8(FP), SI
-	CALL ·clock_nomarker+256(SB)
+	CALL ·clock_nomarker+288(SB)
 	MOVL AX, ret+16(FP)
 	RET
 
@@ -70,7 +70,7 @@ TEXT ·clock_gettime_tl_nomarker(SB), NOSPLIT, $0-20
 TEXT ·clock_gettime_tl_timens(SB), NOSPLIT, $0-20
 	MOVL clockid+0(FP), DI
 	MOVQ ts+8(FP), SI
-	CALL ·clock_timens+288(SB)
+	CALL ·clock_timens+320(SB)
 	MOVL AX, ret+16(FP)
 	RET
 
@@ -78,7 +78,7 @@ TEXT ·clock_gettime_tl_timens(SB), NOSPLIT, $0-20
 TEXT ·gettimeofday_host(SB), NOSPLIT, $0-20
 	MOVQ tv+0(FP), DI
 	MOVQ tz+8(FP), SI
-	CALL ·clock_host+592(SB)
+	CALL ·clock_host+640(SB)
 	MOVL AX, ret+16(FP)
 	RET
 
@@ -86,7 +86,7 @@ TEXT ·gettimeofday_host(SB), NOSPLIT, $0-20
 TEXT ·gettimeofday_nomarker(SB), NOSPLIT, $0-20
 	MOVQ tv+0(FP), DI
 	MOVQ tz+8(FP), SI
-	CALL ·clock_nomarker+512(SB)
+	CALL ·clock_nomarker+576(SB)
 	MOVL AX, ret+16(FP)
 	RET
 
@@ -94,28 +94,28 @@ TEXT ·gettimeofday_nomarker(SB), NOSPLIT, $0-20
 TEXT ·gettimeofday_timens(SB), NOSPLIT, $0-20
 	MOVQ tv+0(FP), DI
 	MOVQ tz+8(FP), SI
-	CALL ·clock_timens+592(SB)
+	CALL ·clock_timens+640(SB)
 	MOVL AX, ret+16(FP)
 	RET
 
 // func time_host(t *int64) int64
 TEXT ·time_host(SB), NOSPLIT, $0-16
 	MOVQ t+0(FP), DI
-	CALL ·clock_host+784(SB)
+	CALL ·clock_host+832(SB)
 	MOVQ AX, ret+8(FP)
 	RET
 
 // func time_nomarker(t *int64) int64
 TEXT ·time_nomarker(SB), NOSPLIT, $0-16
 	MOVQ t+0(FP), DI
-	CALL ·clock_nomarker+704(SB)
+	CALL ·clock_nomarker+768(SB)
 	MOVQ AX, ret+8(FP)
 	RET
 
 // func time_timens(t *int64) int64
 TEXT ·time_timens(SB), NOSPLIT, $0-16
 	MOVQ t+0(FP), DI
-	CALL ·clock_timens+784(SB)
+	CALL ·clock_timens+832(SB)
 	MOVQ AX, ret+8(FP)
 	RET
 
@@ -123,7 +123,7 @@ TEXT ·time_timens(SB), NOSPLIT, $0-16
 TEXT ·wall_mono_host(SB), NOSPLIT, $0-20
 	MOVQ wall+0(FP), DI
 	MOVQ mono+8(FP), SI
-	CALL ·clock_host+948(SB)
+	CALL ·clock_host+1012(SB)
 	MOVL AX, ret+16(FP)
 	RET
 
@@ -131,7 +131,7 @@ TEXT ·wall_mono_host(SB), NOSPLIT, $0-20
 TEXT ·wall_mono_nomarker(SB), NOSPLIT, $0-20
 	MOVQ wall+0(FP), DI
 	MOVQ mono+8(FP), SI
-	CALL ·clock_nomarker+880(SB)
+	CALL ·clock_nomarker+960(SB)
 	MOVL AX, ret+16(FP)
 	RET
 
@@ -139,7 +139,7 @@ TEXT ·wall_mono_nomarker(SB), NOSPLIT, $0-20
 TEXT ·wall_mono_timens(SB), NOSPLIT, $0-20
 	MOVQ wall+0(FP), DI
 	MOVQ mono+8(FP), SI
-	CALL ·clock_timens+948(SB)
+	CALL ·clock_timens+1012(SB)
 	MOVL AX, ret+16(FP)
 	RET
 

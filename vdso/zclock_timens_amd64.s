@@ -4,6 +4,11 @@
 
 // clock_timens is one variant image: entries at fixed offsets, see the layout table.
 TEXT ·clock_timens(SB), NOSPLIT|NOFRAME, $0
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+
 	// entry clock_gettime (asm.go:64)
 vg_entry_clock_gettime:
 	CMPL DI, $0x0b
@@ -18,7 +23,7 @@ vg_entry_clock_gettime:
 cg_start:
 	MOVL $0x00010000, CX
 
-	// Region cg_seqlock (asm.go:304)
+	// Region cg_seqlock (asm.go:306)
 vg_rg0_start:
 cg_retry:
 	MOVL  (R10), R9
@@ -29,7 +34,7 @@ cg_retry:
 	JNE   cg_syscall
 	XORL  R8, R8
 
-	// Alternative tsc (asm.go:345): lfence_rdtsc
+	// Alternative tsc (asm.go:347): lfence_rdtsc
 vg_alt0:
 	LFENCE
 	RDTSC
@@ -67,7 +72,7 @@ cg_coarse:
 	JCC  cg_syscall
 
 cg_cstart:
-	MOVL $0x00010000, DX
+	MOVL $0x00010000, R8
 
 cg_cretry:
 	MOVL  (R10), R9
@@ -76,17 +81,28 @@ cg_cretry:
 	MOVL  4(R10), AX
 	CMPL  AX, $0x01
 	JNE   cg_syscall
-	MOVQ  40(R10)(R11*1), AX
-	MOVL  12(R10), CX
-	SHRQ  CL, AX
-	MOVQ  32(R10)(R11*1), DX
-	CMPL  R9, (R10)
-	JNE   cg_cstart
-	JMP   cg_norm
+
+	// Alternative tsc (asm.go:347): lfence_rdtsc
+vg_alt1:
+	LFENCE
+	RDTSC
+
+vg_alt1_end:
+	SHLQ $0x20, DX
+	ORQ  DX, AX
+	CMPQ AX, 248(R10)
+	JAE  cg_syscall
+	MOVQ 40(R10)(R11*1), AX
+	MOVL 12(R10), CX
+	SHRQ CL, AX
+	MOVQ 32(R10)(R11*1), DX
+	CMPL R9, (R10)
+	JNE  cg_cstart
+	JMP  cg_norm
 
 cg_cpause:
 	PAUSE
-	DECL DX
+	DECL R8
 	JNE  cg_cretry
 	JMP  cg_syscall
 
@@ -102,14 +118,14 @@ cg_norm_loop:
 
 cg_normal:
 	// StaticBranch timens (asm.go:66): on
-vg_sb1:
+vg_sb2:
 	BYTE $0xe9
 	BYTE $0x1e
 	BYTE $0x00
 	BYTE $0x00
 	BYTE $0x00
 
-vg_sb1_ret:
+vg_sb2_ret:
 	MOVQ DX, (SI)
 	MOVQ AX, 8(SI)
 	XORL AX, AX
@@ -120,7 +136,7 @@ cg_syscall:
 	SYSCALL
 	RET
 
-	// Region cg_seqlock abort handler (asm.go:304), after its signature
+	// Region cg_seqlock abort handler (asm.go:306), after its signature
 	BYTE $0x0f
 	BYTE $0xb9
 	BYTE $0x80
@@ -133,7 +149,7 @@ vg_rg0_abort:
 	JMP cg_start
 
 	// StaticBranch timens body (asm.go:66)
-vg_sb1_body:
+vg_sb2_body:
 	LEAQ ·vdsoTimens+0(SB), R8
 	ADDQ (R8)(R11*1), DX
 	ADDQ 8(R8)(R11*1), AX
@@ -143,9 +159,15 @@ vg_sb1_body:
 	INCQ DX
 
 cg_timens_done:
-	JMP vg_sb1_ret
+	JMP vg_sb2_ret
 
 vg_end_clock_gettime:
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
+
 	// entry clock_gettime_tl (asm.go:83)
 vg_entry_clock_gettime_tl:
 	CMPL DI, $0x0b
@@ -160,7 +182,7 @@ vg_entry_clock_gettime_tl:
 tl_start:
 	MOVL $0x00010000, CX
 
-	// Region tl_seqlock (asm.go:304)
+	// Region tl_seqlock (asm.go:306)
 vg_rg1_start:
 tl_retry:
 	MOVL  (R10), R9
@@ -171,12 +193,12 @@ tl_retry:
 	JNE   tl_syscall
 	XORL  R8, R8
 
-	// Alternative tsc (asm.go:345): lfence_rdtsc
-vg_alt2:
+	// Alternative tsc (asm.go:347): lfence_rdtsc
+vg_alt3:
 	LFENCE
 	RDTSC
 
-vg_alt2_end:
+vg_alt3_end:
 	SHLQ    $0x20, DX
 	ORQ     DX, AX
 	SUBQ    24(R10), AX
@@ -209,7 +231,7 @@ tl_coarse:
 	JCC  tl_syscall
 
 tl_cstart:
-	MOVL $0x00010000, DX
+	MOVL $0x00010000, R8
 
 tl_cretry:
 	MOVL  (R10), R9
@@ -218,17 +240,28 @@ tl_cretry:
 	MOVL  4(R10), AX
 	CMPL  AX, $0x01
 	JNE   tl_syscall
-	MOVQ  40(R10)(R11*1), AX
-	MOVL  12(R10), CX
-	SHRQ  CL, AX
-	MOVQ  32(R10)(R11*1), DX
-	CMPL  R9, (R10)
-	JNE   tl_cstart
-	JMP   tl_norm
+
+	// Alternative tsc (asm.go:347): lfence_rdtsc
+vg_alt4:
+	LFENCE
+	RDTSC
+
+vg_alt4_end:
+	SHLQ $0x20, DX
+	ORQ  DX, AX
+	CMPQ AX, 248(R10)
+	JAE  tl_syscall
+	MOVQ 40(R10)(R11*1), AX
+	MOVL 12(R10), CX
+	SHRQ CL, AX
+	MOVQ 32(R10)(R11*1), DX
+	CMPL R9, (R10)
+	JNE  tl_cstart
+	JMP  tl_norm
 
 tl_cpause:
 	PAUSE
-	DECL DX
+	DECL R8
 	JNE  tl_cretry
 	JMP  tl_syscall
 
@@ -244,7 +277,7 @@ tl_norm_loop:
 
 tl_normal:
 	// ThreeLabel timens (asm.go:85): on
-vg_tl3_call:
+vg_tl5_call:
 	LEAQ    ·vdsoTimens+0(SB), R8
 	ADDQ    (R8)(R11*1), DX
 	ADDQ    8(R8)(R11*1), AX
@@ -253,19 +286,19 @@ vg_tl3_call:
 	CMOVQCC R9, AX
 	SBBQ    $-1, DX
 
-vg_tl3_out:
+vg_tl5_out:
 	MOVQ DX, (SI)
 	MOVQ AX, 8(SI)
 	XORL AX, AX
 	RET
 
-vg_tl3_end:
+vg_tl5_end:
 tl_syscall:
 	MOVL $0x000000e4, AX
 	SYSCALL
 	RET
 
-	// Region tl_seqlock abort handler (asm.go:304), after its signature
+	// Region tl_seqlock abort handler (asm.go:306), after its signature
 	BYTE $0x0f
 	BYTE $0xb9
 	BYTE $0x80
@@ -280,17 +313,6 @@ vg_rg1_abort:
 vg_end_clock_gettime_tl:
 	BYTE $0xcc
 	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
 
 	// entry gettimeofday (asm.go:100)
 vg_entry_gettimeofday:
@@ -302,7 +324,7 @@ vg_entry_gettimeofday:
 gtod_start:
 	MOVL $0x00010000, CX
 
-	// Region gtod_seqlock (asm.go:304)
+	// Region gtod_seqlock (asm.go:306)
 vg_rg2_start:
 gtod_retry:
 	MOVL  (R10), R9
@@ -313,12 +335,12 @@ gtod_retry:
 	JNE   gtod_syscall
 	XORL  R8, R8
 
-	// Alternative tsc (asm.go:345): lfence_rdtsc
-vg_alt4:
+	// Alternative tsc (asm.go:347): lfence_rdtsc
+vg_alt6:
 	LFENCE
 	RDTSC
 
-vg_alt4_end:
+vg_alt6_end:
 	SHLQ    $0x20, DX
 	ORQ     DX, AX
 	SUBQ    24(R10), AX
@@ -371,7 +393,7 @@ gtod_syscall:
 	SYSCALL
 	RET
 
-	// Region gtod_seqlock abort handler (asm.go:304), after its signature
+	// Region gtod_seqlock abort handler (asm.go:306), after its signature
 	BYTE $0x0f
 	BYTE $0xb9
 	BYTE $0x80
@@ -397,12 +419,12 @@ vg_end_gettimeofday:
 	BYTE $0xcc
 	BYTE $0xcc
 
-	// entry time (asm.go:123)
+	// entry time (asm.go:124)
 vg_entry_time:
 	LEAQ ·vdsoData+0(SB), R10
 
 time_start:
-	MOVL $0x00010000, CX
+	MOVL $0x00010000, R8
 
 time_retry:
 	MOVL  (R10), R9
@@ -411,6 +433,17 @@ time_retry:
 	MOVL  4(R10), AX
 	CMPL  AX, $0x01
 	JNE   time_syscall
+
+	// Alternative tsc (asm.go:347): lfence_rdtsc
+vg_alt7:
+	LFENCE
+	RDTSC
+
+vg_alt7_end:
+	SHLQ  $0x20, DX
+	ORQ   DX, AX
+	CMPQ  AX, 248(R10)
+	JAE   time_syscall
 	MOVQ  112(R10), AX
 	CMPL  R9, (R10)
 	JNE   time_start
@@ -423,7 +456,7 @@ time_done:
 
 time_pause:
 	PAUSE
-	DECL CX
+	DECL R8
 	JNE  time_retry
 	JMP  time_syscall
 
@@ -439,15 +472,8 @@ vg_end_time:
 	BYTE $0xcc
 	BYTE $0xcc
 	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
-	BYTE $0xcc
 
-	// entry clock_getres (asm.go:153)
+	// entry clock_getres (asm.go:155)
 vg_entry_clock_getres:
 	CMPL DI, $0x0b
 	JHI  res_syscall
@@ -483,14 +509,14 @@ vg_end_clock_getres:
 	BYTE $0xcc
 	BYTE $0xcc
 
-	// entry wall_mono (asm.go:188)
+	// entry wall_mono (asm.go:190)
 vg_entry_wall_mono:
 	LEAQ ·vdsoData+0(SB), R10
 
 wm_start:
 	MOVL $0x00010000, CX
 
-	// Region wm_seqlock (asm.go:192)
+	// Region wm_seqlock (asm.go:194)
 vg_rg3_start:
 wm_retry:
 	MOVL  (R10), R9
@@ -501,12 +527,12 @@ wm_retry:
 	JNE   wm_syscall
 	XORL  R8, R8
 
-	// Alternative tsc (asm.go:345): lfence_rdtsc
-vg_alt5:
+	// Alternative tsc (asm.go:347): lfence_rdtsc
+vg_alt8:
 	LFENCE
 	RDTSC
 
-vg_alt5_end:
+vg_alt8_end:
 	SHLQ    $0x20, DX
 	ORQ     DX, AX
 	SUBQ    24(R10), AX
@@ -543,15 +569,15 @@ wm_norm_mono:
 	JMP  wm_norm_mono
 
 wm_normal:
-	// StaticBranch timens (asm.go:237): on
-vg_sb6:
+	// StaticBranch timens (asm.go:239): on
+vg_sb9:
 	BYTE $0xe9
 	BYTE $0x4e
 	BYTE $0x00
 	BYTE $0x00
 	BYTE $0x00
 
-vg_sb6_ret:
+vg_sb9_ret:
 	MOVQ DX, (DI)
 	MOVQ AX, 8(DI)
 	MOVQ R8, (SI)
@@ -580,7 +606,7 @@ wm_syscall:
 wm_done:
 	RET
 
-	// Region wm_seqlock abort handler (asm.go:192), after its signature
+	// Region wm_seqlock abort handler (asm.go:194), after its signature
 	BYTE $0x0f
 	BYTE $0xb9
 	BYTE $0x80
@@ -592,8 +618,8 @@ wm_done:
 vg_rg3_abort:
 	JMP wm_start
 
-	// StaticBranch timens body (asm.go:237)
-vg_sb6_body:
+	// StaticBranch timens body (asm.go:239)
+vg_sb9_body:
 	LEAQ ·vdsoTimens+16(SB), R9
 	ADDQ (R9), R8
 	ADDQ 8(R9), R11
@@ -603,11 +629,11 @@ vg_sb6_body:
 	INCQ R8
 
 wm_timens_done:
-	JMP vg_sb6_ret
+	JMP vg_sb9_ret
 
 vg_end_wall_mono:
 vg_pool:
-	// Alternative tsc (asm.go:345) choices
+	// Alternative tsc (asm.go:347) choices
 vg_alt0_c0:
 	RDTSC
 
@@ -621,21 +647,35 @@ vg_alt0_c2:
 	RDTSC
 
 vg_alt0_c2_end:
-	// Alternative tsc (asm.go:345) choices
-vg_alt2_c0:
+	// Alternative tsc (asm.go:347) choices
+vg_alt1_c0:
 	RDTSC
 
-vg_alt2_c0_end:
-vg_alt2_c1:
+vg_alt1_c0_end:
+vg_alt1_c1:
 	RDTSCP
 
-vg_alt2_c1_end:
-vg_alt2_c2:
+vg_alt1_c1_end:
+vg_alt1_c2:
 	LFENCE
 	RDTSC
 
-vg_alt2_c2_end:
-	// Alternative tsc (asm.go:345) choices
+vg_alt1_c2_end:
+	// Alternative tsc (asm.go:347) choices
+vg_alt3_c0:
+	RDTSC
+
+vg_alt3_c0_end:
+vg_alt3_c1:
+	RDTSCP
+
+vg_alt3_c1_end:
+vg_alt3_c2:
+	LFENCE
+	RDTSC
+
+vg_alt3_c2_end:
+	// Alternative tsc (asm.go:347) choices
 vg_alt4_c0:
 	RDTSC
 
@@ -649,17 +689,45 @@ vg_alt4_c2:
 	RDTSC
 
 vg_alt4_c2_end:
-	// Alternative tsc (asm.go:345) choices
-vg_alt5_c0:
+	// Alternative tsc (asm.go:347) choices
+vg_alt6_c0:
 	RDTSC
 
-vg_alt5_c0_end:
-vg_alt5_c1:
+vg_alt6_c0_end:
+vg_alt6_c1:
 	RDTSCP
 
-vg_alt5_c1_end:
-vg_alt5_c2:
+vg_alt6_c1_end:
+vg_alt6_c2:
 	LFENCE
 	RDTSC
 
-vg_alt5_c2_end:
+vg_alt6_c2_end:
+	// Alternative tsc (asm.go:347) choices
+vg_alt7_c0:
+	RDTSC
+
+vg_alt7_c0_end:
+vg_alt7_c1:
+	RDTSCP
+
+vg_alt7_c1_end:
+vg_alt7_c2:
+	LFENCE
+	RDTSC
+
+vg_alt7_c2_end:
+	// Alternative tsc (asm.go:347) choices
+vg_alt8_c0:
+	RDTSC
+
+vg_alt8_c0_end:
+vg_alt8_c1:
+	RDTSCP
+
+vg_alt8_c1_end:
+vg_alt8_c2:
+	LFENCE
+	RDTSC
+
+vg_alt8_c2_end:

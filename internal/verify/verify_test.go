@@ -197,8 +197,11 @@ func TestMutations(t *testing.T) {
 			return where{"entries", "host", "", e.Offset - 1, "filler before the entry is not INT3"}
 		}},
 		{"byte outside a site", func(m *mut) where {
-			m.in.Images["timens"].Bytes[2] ^= 0x01 // the immediate of the first instruction
-			return where{"sites", "timens", m.variant("timens").Entries[0].Name, 0, "differ outside any marker site"}
+			// The immediate of the first instruction of the first entry
+			// (which need not start at offset 0: filler may precede it).
+			e := m.variant("timens").Entries[0]
+			m.in.Images["timens"].Bytes[e.Offset+2] ^= 0x01
+			return where{"sites", "timens", e.Name, e.Offset, "differ outside any marker site"}
 		}},
 		{"site instruction boundary", func(m *mut) where {
 			// The instruction before the static-branch site becomes NOPs

@@ -259,6 +259,9 @@ func TestSwitchTorture(t *testing.T) {
 	}
 	var stop atomic.Bool
 	var wg sync.WaitGroup
+	// Whatever ends the test (t.Fatal included), the readers stop before
+	// the image is unmapped (mustLoad's cleanup runs after this).
+	defer func() { stop.Store(true); wg.Wait() }()
 	var calls, bad atomic.Int64
 	seen := make([][2]int64, runtime.GOMAXPROCS(0))
 	for r := range seen {

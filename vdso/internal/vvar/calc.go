@@ -119,8 +119,12 @@ type calcResult struct {
 }
 
 var (
-	hresClocks   = [...]int{ClockRealtime, ClockMonotonic, ClockMonotonicRaw, ClockBoottime, ClockTAI}
-	coarseClocks = [...]int{ClockRealtimeCoarse, ClockMonotonicCoarse}
+	hresClocks = [...]int{ClockRealtime, ClockMonotonic, ClockMonotonicRaw, ClockBoottime, ClockTAI}
+	// MONOTONIC_COARSE first: the timekeeper reads them in this order, so
+	// that a kernel tick between the two reads leaves REALTIME_COARSE newer
+	// than MONOTONIC_COARSE, whose value CoarseTSC is computed from (see
+	// coarseDeadline), never older.
+	coarseClocks = [...]int{ClockMonotonicCoarse, ClockRealtimeCoarse}
 )
 
 // nextParams computes the parameters to publish at switch point w, a TSC
@@ -244,8 +248,22 @@ func nextParams(old Params, w uint64, s *[NumClocks]sample, r rates, cfg calcCon
 		}
 	}
 
+	// The coarse clocks move together (one kernel tick advances both) and
+	// CoarseTSC is computed from MONOTONIC_COARSE: both samples or neither.
+	coarseOK := true
 	for _, c := range coarseClocks {
-		if !s[c].ok {
+		coarseOK = coarseOK && s[c].ok
+	}
+	// A MONOTONIC_COARSE sample older than the page's: another writer (the
+	// coarse ticker) published a later kernel tick since the sample was
+	// read. The page's coarse bases and their CoarseTSC stay.
+	newer := true
+	if !fresh && coarseOK {
+		mc := old.Base[ClockMonotonicCoarse]
+		newer = !s[ClockMonotonicCoarse].stime().less(stime{int64(mc.Sec), mc.Snsec})
+	}
+	for _, c := range coarseClocks {
+		if !coarseOK || !newer {
 			if fresh {
 				res.anomaly = fmt.Errorf("vvar: no sample of clock %d", c)
 				return np, res
@@ -261,11 +279,11 @@ func nextParams(old Params, w uint64, s *[NumClocks]sample, r rates, cfg calcCon
 			e, inRange := sub(k, ob)
 			res.clocks[c].err = fixedToNs(e, inRange, k, ob)
 			res.clocks[c].action = actStep
-			if c == ClockMonotonicCoarse && k.less(ob) {
-				k = ob
-			}
 		}
 		np.Base[c] = k.base()
+	}
+	if coarseOK && newer {
+		np.CoarseTSC = coarseDeadline(&np)
 	}
 	for c := range np.Base {
 		if !IsDataPageClock(c) {
@@ -274,6 +292,49 @@ func nextParams(old Params, w uint64, s *[NumClocks]sample, r rates, cfg calcCon
 	}
 	np.Mode = ModeTSC
 	return np, res
+}
+
+// coarseSlackNs is how much earlier than one kernel tick after the
+// MONOTONIC_COARSE base CoarseTSC falls: it covers the page's MONOTONIC
+// trailing the kernel's (sampling error, rate error and the drift of a late
+// timekeeper: 50 us is 50 ppm for a whole second) and TSC skew between CPUs.
+const coarseSlackNs = 50_000
+
+// coarseDeadline returns the CoarseTSC for parameters p whose coarse bases
+// are the kernel's coarse values V read just before: the TSC at which the
+// page's MONOTONIC reaches V + CoarseRes - CoarseRes/1000 - coarseSlackNs,
+// rounded down, or 0 (the routines always make the system call) when that
+// is already past at TSCBase or cannot be computed.
+//
+// Why this bounds the coarse clocks exactly: the kernel advances its
+// coarse clocks only in timekeeping_advance, and only when the clocksource
+// has run for at least one tick interval (cycle_interval, about CoarseRes
+// of MONOTONIC; NTP changes it by at most 500 ppm) since cycle_last, whose
+// MONOTONIC value is the coarse value V. So while the kernel's MONOTONIC is
+// below V + one interval, its coarse clocks are still V: a routine that
+// reads the page before CoarseTSC returns exactly the kernel's current
+// coarse value (neither ahead nor behind), and one at or past it asks the
+// kernel. A fallback is therefore never followed by an older page value:
+// the page's coarse value is only ever served while it is the kernel's.
+// (clock_settime and adjtimex(ADJ_SETOFFSET, ADJ_TICK) move the kernel's
+// clocks outside ticks; ACCURACY.md discusses them.)
+func coarseDeadline(p *Params) uint64 {
+	res := int64(p.CoarseRes)
+	age := res - res/1000 - coarseSlackNs
+	if age <= 0 || p.Mult == 0 || p.Shift != ClockShift {
+		return 0
+	}
+	cb, hb := p.Base[ClockMonotonicCoarse], p.Base[ClockMonotonic]
+	deadline := stime{int64(cb.Sec), cb.Snsec}.add(age << ClockShift)
+	d, ok := sub(deadline, stime{int64(hb.Sec), hb.Snsec})
+	if !ok || d <= 0 {
+		return 0
+	}
+	cycles := uint64(d) / p.Mult
+	if cycles > math.MaxUint64-p.TSCBase {
+		return 0
+	}
+	return p.TSCBase + cycles
 }
 
 // fixedToNs converts a - b to nanoseconds, approximately when it is large.

@@ -3,7 +3,7 @@
 // reader (the oracle the generated assembly must match bit for bit), and a
 // Timekeeper that keeps the data page in step with the kernel's clocks.
 //
-// # Data page (Page), layout version 2
+// # Data page (Page), layout version 3
 //
 // 4096 bytes, little-endian, naturally aligned fields. The routines address
 // it only through the Off* constants; layout_test.go checks each against the
@@ -15,7 +15,7 @@
 //	     4    4  Mode       ModeInvalid (0): routines make the real system     Start, refresh, tick,
 //	                        call; ModeTSC (1): parameters valid. Any other     Invalidate, Stop
 //	                        value must be treated like ModeInvalid.
-//	     8    4  Version    layout version, 2. Routines do not check it; it    Start, refresh, tick
+//	     8    4  Version    layout version, 3. Routines do not check it; it    Start, refresh, tick
 //	                        is for debuggers and tools.
 //	    12    4  Shift      fixed-point shift (ClockShift = 24)                Start, refresh, tick
 //	    16    8  Mult       (ns << Shift) per TSC cycle; always < 1<<32        refresh, tick
@@ -37,7 +37,11 @@
 //	   240    8  MaxDelta   largest TSC - TSCBase the routines convert; past   refresh, tick
 //	                        it they make the system call (MaxDeltaFor(Mult):
 //	                        no overflow of Snsec + delta*Mult, ~18 minutes)
-//	   248 3848  (padding)  zero
+//	   248    8  CoarseTSC  TSC from which the coarse bases may no longer be   refresh, tick,
+//	                        the kernel's current coarse values: at or past it  coarse ticker
+//	                        the routines make the system call for the coarse
+//	                        clocks and time(); 0: always (calc.go)
+//	   256 3840  (padding)  zero
 //
 // All times in the page are those of the root time namespace, as in the
 // kernel's vvar page; a Timekeeper running inside a time namespace subtracts
@@ -97,9 +101,9 @@
 //	retry:
 //	  seq := load Seq; if seq is odd: PAUSE, goto retry
 //	  if Mode != ModeTSC: system call
-//	  tsc := LFENCE; RDTSC                 (not for the coarse clocks)
+//	  tsc := LFENCE; RDTSC
+//	  coarse clocks: if tsc >= CoarseTSC: system call; delta = 0
 //	  delta := tsc - TSCBase; if int64(delta) < 0 { delta = 0 }
-//	  coarse clocks: delta = 0
 //	  ns := Base[c].Snsec + delta*Mult     (uint64, wrapping)
 //	  ns >>= Shift                         (SHRQ CL: count taken mod 64)
 //	  sec := Base[c].Sec
@@ -189,6 +193,67 @@
 // get the kernel's values, which is the one case where a monotonic clock can
 // appear to go back).
 //
+// # Coarse clocks: served only while they are the kernel's (layout 3)
+//
+// The kernel's coarse clocks are the values of its clocks at cycle_last,
+// and it advances them (timekeeping_advance) only once its clocksource has
+// run one tick interval (cycle_interval: CoarseRes of MONOTONIC, within
+// the NTP adjustment of at most 500 ppm) past cycle_last. So with V the
+// kernel's MONOTONIC_COARSE at some moment, its coarse clocks cannot change
+// before its MONOTONIC reaches V + interval. Every publication of the
+// coarse bases (a refresh, a tick, the coarse ticker) reads the kernel's
+// MONOTONIC_COARSE and then REALTIME_COARSE, and sets CoarseTSC to the TSC
+// at which the page's own MONOTONIC reaches V + CoarseRes - CoarseRes/1000
+// - 50 us (coarseDeadline; the 50 us cover the page's MONOTONIC trailing
+// the kernel's and TSC skew). A routine serves a coarse clock, and time(),
+// from the page only while its TSC is below CoarseTSC, and asks the kernel
+// otherwise. Consequences, none of which depends on when the timekeeper
+// runs:
+//
+//   - a served coarse value is exactly the kernel's current one, never
+//     ahead and never behind (age 0); an unserved one is the kernel's
+//     answer. The issue's bound (one tick plus 1 ms) holds with room.
+//   - no step back, across fallbacks too: the page serves V only while the
+//     kernel's value is still V, so a system-call answer taken earlier is
+//     at most V; Stop and Start, variant switches and a writer holding the
+//     sequence (spinLimit) are fallbacks like any other.
+//   - the cost is one LFENCE;RDTSC and a compare per coarse read, plus the
+//     system call for the reads that fall between CoarseTSC and the next
+//     publication: about (CoarseRes/1000 + 50 us + the kernel's tick
+//     latency after its grid + the publisher's wake-up) / CoarseRes of
+//     them when the publisher follows every tick.
+//
+// Exceptions, all outside ticks: clock_settime and adjtimex(ADJ_SETOFFSET)
+// move the kernel's clocks at once (REALTIME_COARSE may legitimately go
+// back; MONOTONIC_COARSE jumps forward to the current MONOTONIC, and a
+// page still serving the older V until CoarseTSC trails it by less than a
+// tick); adjtimex(ADJ_TICK) may shorten the tick interval by up to 10 %,
+// more than the 0.1 % allowed for. And CoarseTSC is computed from the
+// page's MONOTONIC, so it relies on that trailing the kernel's by less
+// than the 50 us slack: the page's measured error is under 1 us, but a
+// kernel rate change of 500 ppm (an NTP daemon slewing) left uncorrected
+// for 100 ms (a refresh delayed by a saturated process) would use it up.
+//
+// Coarse ticker (coarse.go): a goroutine, locked to its thread, that asks
+// for SCHED_FIFO priority 1, then enters the runtime's "blocked in a
+// system call" state (runtime.entersyscallblock: its P goes to others) and
+// runs an assembly loop until Stop: sleep with clock_nanosleep until
+// MONOTONIC reaches the last coarse value + CoarseRes (the earliest the
+// kernel can advance it), re-read MONOTONIC_COARSE every 20 us until it
+// moved, read REALTIME_COARSE, take the sequence (LOCK CMPXCHG from even to
+// odd), store both bases and their CoarseTSC, release. It needs no P, so a
+// process whose goroutines keep every P busy does not delay it (a
+// goroutine there was measured 100-270 ms late), and at SCHED_FIFO other
+// processes do not either. Without the privilege for SCHED_FIFO (not root,
+// no CAP_SYS_NICE; Stats.TickerRealtime false) it runs as an ordinary
+// thread: busy processes then delay it by the kernel scheduler's latency,
+// and more coarse reads fall back to the system call; none is wrong. Go
+// writers (refresh, tick, Invalidate) take the sequence with LOCK CMPXCHG
+// from the value they read before computing, so they never overwrite a
+// newer coarse tick with an older sample (publish fails and they compute
+// again); a refresh or tick whose MONOTONIC_COARSE sample is older than
+// the page's keeps the page's coarse bases and CoarseTSC.
+//
 // Tick (every TickInterval, by default the kernel's tick, 4 ms here): read
 // the two coarse clocks (two system calls) and republish every clock from
 // the last full refresh's samples extrapolated with the current rates, the
@@ -199,10 +264,12 @@
 // republication: 2 us at 20 ppm with 100 ms refreshes alone, 80 ns with 4 ms
 // ticks (TestNextParamsTracksKernel simulates this). Ticks are placed just
 // after the kernel advances its coarse clocks (a phase learned by search,
-// see untilNextTick), so the coarse clocks lag the kernel's by about the
-// goroutine's wake-up latency: measured here (timer latency ~0.6 ms), the
-// page's coarse clocks equal the kernel's in ~83% of reads and are one tick
-// behind in the rest, never ahead.
+// see untilNextTick). The refresh goroutine is locked to its thread, asks
+// for SCHED_FIFO priority 1 (Options.NoRealtime: not), and sleeps in
+// clock_nanosleep on it rather than on a Go timer, so that other processes
+// do not delay its wake-up; it still needs a P to run Go code, so a
+// process saturating its Ps delays it (the coarse ticker above does not
+// have that limit).
 //
 // Error bound (reader minus kernel at the same instant): the sample's
 // placement error (at most half the bracket, ~0.6 us here, much less in
@@ -222,10 +289,14 @@
 // Cost, measured on the development VM (2 vCPUs, PTI, system calls ~1.3 us,
 // a Go timer wake-up alone 50-180 us of CPU): a tick's work is 4 us, but
 // the wake-ups dominate: about 4-5.7% of one CPU with the default 4 ms
-// ticks, ~1-1.4% with TickInterval = 20 ms, 0.3-0.5% with ticks disabled
-// (TickInterval < 0; the coarse clocks are then up to Interval stale and the
-// MONOTONIC/RAW error grows to |rate difference| x Interval). On bare metal
-// wake-ups are an order of magnitude cheaper. The oracle read is 22 ns.
+// ticks (3.1% measured again with layout 3), ~1-1.4% with TickInterval =
+// 20 ms, 0.3-0.5% with ticks disabled (TickInterval < 0; the MONOTONIC/RAW
+// error then grows to |rate difference| x Interval). The coarse ticker adds
+// about 3% (6.0% in all with default options): ~250 wake-ups a second and
+// polls every 20 us from the earliest possible kernel tick until it is
+// seen (Options.NoCoarseTicker leaves it out; the coarse clocks stay exact,
+// only more reads ask the kernel). On bare metal wake-ups are an order of
+// magnitude cheaper. The oracle read is 22 ns.
 //
 // Writers: every write goes through UpdateAt (Update, Store, Invalidate
 // are forms of it). A package mutex serialises writers (a Page has no room

@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 )
 
-// Layout version 2 of the data page. The generated assembly addresses the
+// Layout version 3 of the data page. The generated assembly addresses the
 // page only through these constants; layout_test.go checks every one of them
 // against unsafe.Offsetof/Sizeof of Page.
 const (
@@ -24,6 +24,7 @@ const (
 	OffHresRes   = 224 // uint64: resolution of the high-resolution clocks, ns
 	OffCoarseRes = 232 // uint64: resolution of the coarse clocks, ns
 	OffMaxDelta  = 240 // uint64: largest TSC - TSCBase the routines convert
+	OffCoarseTSC = 248 // uint64: TSC from which the coarse bases may be stale
 	PageSize     = 4096
 
 	// Time-namespace page.
@@ -32,7 +33,7 @@ const (
 	OffTimensOffSec   = 0  // within TimensOffset: int64 seconds
 	OffTimensOffNsec  = 8  // within TimensOffset: int64 nanoseconds in [0, 1e9)
 	NumClocks         = 12 // clock ids 0..11 have a slot
-	endOfPageFields   = 248
+	endOfPageFields   = 256
 	endOfTimensFields = OffTimensOffsets + NumClocks*TimensOffsetSize
 )
 
@@ -43,8 +44,8 @@ const (
 )
 
 // Version is the layout version written to OffVersion. Version 2 added
-// MaxDelta.
-const Version = 2
+// MaxDelta, version 3 CoarseTSC.
+const Version = 3
 
 // ClockShift is the shift the Timekeeper writes to OffShift. With it,
 // Snsec + delta*Mult stays below 2^64 for 2^40 ns - 1 s (about 1098 s, 18.3
@@ -76,7 +77,7 @@ type Base struct {
 	Snsec uint64
 }
 
-// Page is the seqlock data page (layout version 2, 4096 bytes). Its fields
+// Page is the seqlock data page (layout version 3, 4096 bytes). Its fields
 // are unexported so that every write goes through Update; read it with Read,
 // Res or Load. A Page must not be copied.
 type Page struct {
@@ -90,6 +91,7 @@ type Page struct {
 	hresRes   uint64
 	coarseRes uint64
 	maxDelta  uint64
+	coarseTSC uint64
 	_         [PageSize - endOfPageFields]byte
 }
 
@@ -120,6 +122,11 @@ type Params struct {
 	// MaxDelta is the largest TSC - TSCBase the routines convert; past it
 	// they make the system call (see MaxDeltaFor).
 	MaxDelta uint64
+	// CoarseTSC is the TSC value from which the coarse bases may no longer
+	// be the kernel's current coarse values: at or past it the routines make
+	// the system call for the coarse clocks (and time). Zero: always.
+	// See coarseDeadline in calc.go and doc.go.
+	CoarseTSC uint64
 }
 
 // MaxDeltaFor is the MaxDelta that keeps Snsec + delta*mult below 2^64
@@ -197,27 +204,43 @@ func (p *Page) Update(f func(*Params)) {
 func (p *Page) UpdateAt(limit uint64, f func(v *Params, w uint64)) {
 	writers.Lock()
 	defer writers.Unlock()
-	for {
-		// Plain loads: we hold the write side, nobody else stores.
-		cur := p.loadFields(false)
+	for i := 0; ; {
+		// The coarse ticker writes without the mutex (it cannot take a Go
+		// lock); publish fails if it did since seq was read.
+		seq := atomic.LoadUint32(&p.seq)
+		if seq&1 != 0 {
+			spin(&i)
+			continue
+		}
+		cur := p.loadFields(true)
 		w := RDTSC()
 		f(&cur, w)
-		if publish(p, &cur, w, limit) {
+		switch publish(p, &cur, w, limit, seq) {
+		case publishDone:
 			return
+		case publishLate:
+			publishRetries.Add(1)
 		}
-		publishRetries.Add(1)
 	}
 }
 
+// Results of publish.
+const (
+	publishLate     = 0 // more than limit cycles after w: nothing stored
+	publishDone     = 1
+	publishConflict = 2 // the sequence was no longer seq: nothing stored
+)
+
 // publish stores v into p under the seqlock (the sequence odd, the
-// fields, the sequence even) if RDTSC - w <= limit once the sequence is
-// odd, and reports whether it did; otherwise it leaves the fields alone
-// and makes the sequence even again (advanced by 2). Assembly, so that the
-// Go scheduler cannot preempt the writer while readers spin. The caller
+// fields, the sequence even) if the sequence is still seq and RDTSC - w <=
+// limit once it is odd. It returns publishDone, publishConflict (the
+// sequence had changed: nothing stored) or publishLate (the fields left
+// alone, the sequence even again, advanced by 2). Assembly, so that the Go
+// scheduler cannot preempt the writer while readers spin. The caller
 // holds writers.
 //
 //go:noescape
-func publish(p *Page, v *Params, w, limit uint64) bool
+func publish(p *Page, v *Params, w, limit uint64, seq uint32) uint8
 
 // publishRetries counts publications abandoned because the switch point
 // was too old (tests).
@@ -257,6 +280,7 @@ func (p *Page) loadFields(atomically bool) Params {
 			Mode: p.mode, Version: p.version, Shift: p.shift,
 			Mult: p.mult, TSCBase: p.tscBase, Base: p.base,
 			HresRes: p.hresRes, CoarseRes: p.coarseRes, MaxDelta: p.maxDelta,
+			CoarseTSC: p.coarseTSC,
 		}
 		return v
 	}
@@ -273,6 +297,7 @@ func (p *Page) loadFields(atomically bool) Params {
 	v.HresRes = atomic.LoadUint64(&p.hresRes)
 	v.CoarseRes = atomic.LoadUint64(&p.coarseRes)
 	v.MaxDelta = atomic.LoadUint64(&p.maxDelta)
+	v.CoarseTSC = atomic.LoadUint64(&p.coarseTSC)
 	return v
 }
 
@@ -314,6 +339,7 @@ var readRetries atomic.Uint64
 //	retry:
 //	  seq := load Seq; if seq is odd: goto retry
 //	  if Mode != ModeTSC: syscall
+//	  if the clock is coarse and tsc >= CoarseTSC: syscall
 //	  delta := tsc - TSCBase; if int64(delta) < 0 { delta = 0 }
 //	  if the clock is coarse { delta = 0 }
 //	  if delta > MaxDelta: syscall
@@ -325,7 +351,8 @@ var readRetries atomic.Uint64
 //	  if load Seq != seq: goto retry
 //	  for ns >= 1e9 { ns -= 1e9; sec++ }
 //
-// The routines read tsc (LFENCE; RDTSC) after the first load of Seq; the
+// The routines read tsc (LFENCE; RDTSC) after the first load of Seq, for
+// the coarse clocks too (they need it for the CoarseTSC check only); the
 // oracle takes it as an argument so that tests can pin it.
 func (p *Page) Read(clock int, tsc uint64) (sec, nsec int64, ok bool) {
 	if !IsDataPageClock(clock) {
@@ -340,6 +367,12 @@ func (p *Page) Read(clock int, tsc uint64) (sec, nsec int64, ok bool) {
 			continue
 		}
 		if atomic.LoadUint32(&p.mode) != ModeTSC {
+			return 0, 0, false
+		}
+		if coarse && tsc >= atomic.LoadUint64(&p.coarseTSC) {
+			if atomic.LoadUint32(&p.seq) != seq {
+				continue
+			}
 			return 0, 0, false
 		}
 		delta := tsc - atomic.LoadUint64(&p.tscBase)

@@ -21,11 +21,11 @@ func TestLayoutConstants(t *testing.T) {
 		{"OffShift", OffShift, 12}, {"OffMult", OffMult, 16}, {"OffTSCBase", OffTSCBase, 24},
 		{"OffBase", OffBase, 32}, {"BaseSize", BaseSize, 16}, {"OffBaseSec", OffBaseSec, 0},
 		{"OffBaseSnsec", OffBaseSnsec, 8}, {"OffHresRes", OffHresRes, 224},
-		{"OffCoarseRes", OffCoarseRes, 232}, {"OffMaxDelta", OffMaxDelta, 240}, {"PageSize", PageSize, 4096},
+		{"OffCoarseRes", OffCoarseRes, 232}, {"OffMaxDelta", OffMaxDelta, 240}, {"OffCoarseTSC", OffCoarseTSC, 248}, {"PageSize", PageSize, 4096},
 		{"OffTimensOffsets", OffTimensOffsets, 0}, {"TimensOffsetSize", TimensOffsetSize, 16},
 		{"OffTimensOffSec", OffTimensOffSec, 0}, {"OffTimensOffNsec", OffTimensOffNsec, 8},
 		{"NumClocks", NumClocks, 12},
-		{"ModeInvalid", ModeInvalid, 0}, {"ModeTSC", ModeTSC, 1}, {"Version", Version, 2},
+		{"ModeInvalid", ModeInvalid, 0}, {"ModeTSC", ModeTSC, 1}, {"Version", Version, 3},
 		{"ClockShift", ClockShift, 24},
 		{"ClockRealtime", ClockRealtime, unix.CLOCK_REALTIME},
 		{"ClockMonotonic", ClockMonotonic, unix.CLOCK_MONOTONIC},
@@ -76,6 +76,8 @@ func TestLayoutConstants(t *testing.T) {
 		{"Sizeof(hresRes)", unsafe.Sizeof(p.hresRes), 8},
 		{"Offsetof(coarseRes)", unsafe.Offsetof(p.coarseRes), OffCoarseRes},
 		{"Offsetof(maxDelta)", unsafe.Offsetof(p.maxDelta), OffMaxDelta},
+		{"Offsetof(coarseTSC)", unsafe.Offsetof(p.coarseTSC), OffCoarseTSC},
+		{"Sizeof(coarseTSC)", unsafe.Sizeof(p.coarseTSC), 8},
 		{"Sizeof(coarseRes)", unsafe.Sizeof(p.coarseRes), 8},
 		{"Sizeof(Page)", unsafe.Sizeof(p), PageSize},
 		{"Alignof(Page)", unsafe.Alignof(p), 8},
@@ -104,6 +106,7 @@ func TestLayoutBytes(t *testing.T) {
 		Mode: 0x01020304, Version: 0x05060708, Shift: 0x090a0b0c,
 		Mult: 0x1112131415161718, TSCBase: 0x2122232425262728,
 		HresRes: 0x3132333435363738, CoarseRes: 0x4142434445464748, MaxDelta: 0x7172737475767778,
+		CoarseTSC: 0x8182838485868788,
 	}
 	for c := range v.Base {
 		v.Base[c] = Base{Sec: 0x5100000000000000 + uint64(c), Snsec: 0x6100000000000000 + uint64(c)}
@@ -125,6 +128,7 @@ func TestLayoutBytes(t *testing.T) {
 		{"HresRes", u64(OffHresRes), v.HresRes},
 		{"CoarseRes", u64(OffCoarseRes), v.CoarseRes},
 		{"MaxDelta", u64(OffMaxDelta), v.MaxDelta},
+		{"CoarseTSC", u64(OffCoarseTSC), v.CoarseTSC},
 	}
 	for c := range v.Base {
 		checks = append(checks,
@@ -171,6 +175,7 @@ func TestReadFallbacks(t *testing.T) {
 	var p Page
 	v := Params{Mode: ModeTSC, Version: Version, Shift: ClockShift, Mult: 1 << ClockShift, TSCBase: 100, HresRes: 1, CoarseRes: 4000000}
 	v.MaxDelta = MaxDeltaFor(v.Mult)
+	v.CoarseTSC = 1000
 	for c := range v.Base {
 		v.Base[c] = Base{Sec: 10, Snsec: 5 << ClockShift}
 	}
@@ -188,6 +193,21 @@ func TestReadFallbacks(t *testing.T) {
 	}
 	if s, ns, _ := p.Read(ClockMonotonicCoarse, 200); s != 10 || ns != 5 {
 		t.Errorf("MONOTONIC_COARSE = %d.%09d, want 10.000000005", s, ns)
+	}
+	// At and past CoarseTSC the coarse clocks go to the system call; the
+	// others do not care.
+	for _, tsc := range []uint64{1000, 1001, math.MaxUint64} {
+		for _, c := range []int{ClockRealtimeCoarse, ClockMonotonicCoarse} {
+			if s, ns, ok := p.Read(c, tsc); ok {
+				t.Errorf("clock %d at TSC %d (CoarseTSC 1000) = %d.%09d, want the system call", c, tsc, s, ns)
+			}
+		}
+		if _, _, ok := p.Read(ClockMonotonic, tsc); !ok && tsc < 1<<40 {
+			t.Errorf("MONOTONIC at TSC %d: ok=false", tsc)
+		}
+	}
+	if _, _, ok := p.Read(ClockMonotonicCoarse, 999); !ok {
+		t.Error("MONOTONIC_COARSE just before CoarseTSC: ok=false, want the page's value")
 	}
 	// TSC before the base: clamped.
 	if s, ns, _ := p.Read(ClockMonotonic, 50); s != 10 || ns != 5 {
@@ -244,14 +264,21 @@ func TestParamsLayout(t *testing.T) {
 	s := p.Seq()
 	before := p.Load()
 	q := paramsFor(4)
-	if publish(&p, &q, RDTSC()-1e12, 1000) {
-		t.Fatal("published with a switch point 1e12 cycles old")
+	if r := publish(&p, &q, RDTSC()-1e12, 1000, s); r != publishLate {
+		t.Fatalf("publish with a switch point 1e12 cycles old = %d, want publishLate", r)
 	}
 	if p.Load() != before || p.Seq() != s+2 {
 		t.Fatalf("aborted publish changed the page (seq %d -> %d)", s, p.Seq())
 	}
-	if !publish(&p, &q, RDTSC(), math.MaxUint64) || p.Load() != q || p.Seq() != s+4 {
-		t.Fatalf("publish: got %+v seq %d", p.Load(), p.Seq())
+	// Another writer published since the caller read the sequence.
+	if r := publish(&p, &q, RDTSC(), math.MaxUint64, s); r != publishConflict {
+		t.Fatalf("publish with a stale sequence = %d, want publishConflict", r)
+	}
+	if p.Load() != before || p.Seq() != s+2 {
+		t.Fatalf("conflicting publish changed the page (seq %d -> %d)", s+2, p.Seq())
+	}
+	if r := publish(&p, &q, RDTSC(), math.MaxUint64, s+2); r != publishDone || p.Load() != q || p.Seq() != s+4 {
+		t.Fatalf("publish = %d: got %+v seq %d", r, p.Load(), p.Seq())
 	}
 }
 
@@ -271,7 +298,7 @@ func TestReadMaxDelta(t *testing.T) {
 		t.Errorf("MaxDelta covers %.0f s, want about 1098 s", secs)
 	}
 	var p Page
-	v := Params{Mode: ModeTSC, Version: Version, Shift: ClockShift, Mult: mult, TSCBase: 1000, MaxDelta: max}
+	v := Params{Mode: ModeTSC, Version: Version, Shift: ClockShift, Mult: mult, TSCBase: 1000, MaxDelta: max, CoarseTSC: math.MaxUint64}
 	for c := range v.Base {
 		v.Base[c] = Base{Sec: 10, Snsec: nsecPerSec<<ClockShift - 1}
 	}

@@ -19,6 +19,7 @@ func paramsFor(k uint64) Params {
 		TSCBase:   k, // > 0: Read with tsc 0 clamps delta to 0
 		HresRes:   k + 1,
 		CoarseRes: k + 2,
+		CoarseTSC: k + 3, // Read with tsc 0 serves the coarse clocks
 	}
 	for c := range v.Base {
 		v.Base[c] = Base{Sec: k, Snsec: ((k*uint64(c+1) + 7) % nsecPerSec) << v.Shift}

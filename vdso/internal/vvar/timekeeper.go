@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -59,6 +61,21 @@ type Options struct {
 	// Manual starts no goroutine: the caller drives Refresh and Tick
 	// (tests, or a runtime with its own timer loop).
 	Manual bool
+
+	// NoRealtime leaves the refresh thread at the normal scheduling policy.
+	// By default the refresh goroutine locks itself to an OS thread, asks
+	// for SCHED_FIFO priority 1 (granted to root or with CAP_SYS_NICE; see
+	// Stats.Realtime) and sleeps in clock_nanosleep on that thread, so that
+	// busy processes do not delay its ticks. Correctness never depends on
+	// it: the routines stop serving the coarse clocks from the page when a
+	// tick is late (CoarseTSC); it only keeps such fallbacks rare.
+	NoRealtime bool
+
+	// NoCoarseTicker starts no coarse ticker (see coarse.go): the coarse
+	// clocks are then copied by the refresh goroutine's ticks only, which
+	// a process whose goroutines keep every P busy delays (the routines
+	// then ask the kernel for the coarse clocks until the next tick).
+	NoCoarseTicker bool
 
 	// CPUInfoPath is read for the constant_tsc and nonstop_tsc flags.
 	// Default /proc/cpuinfo.
@@ -152,6 +169,12 @@ type Stats struct {
 	MaxAbsError [NumClocks]float64
 	BracketNs   [NumClocks]float64
 	LastErr     error
+	// Realtime reports whether the refresh thread runs at SCHED_FIFO;
+	// TickerRealtime the same for the coarse ticker's thread.
+	Realtime       bool
+	TickerRealtime bool
+	// CoarseTicks counts the coarse ticker's publications.
+	CoarseTicks uint64
 }
 
 // Timekeeper keeps a Page's parameters in step with the kernel's clocks.
@@ -177,6 +200,10 @@ type Timekeeper struct {
 	stopOnce sync.Once
 	stop     chan struct{}
 	done     chan struct{}
+
+	ticker         *tickerArgs // nil: no coarse ticker
+	tickerDone     chan struct{}
+	tickerRealtime atomic.Bool
 }
 
 type histEntry struct {
@@ -254,6 +281,9 @@ func Start(page *Page, timens *TimensPage, opts Options) (*Timekeeper, error) {
 	if !o.Manual {
 		tk.done = make(chan struct{})
 		go tk.loop()
+		if !o.NoCoarseTicker {
+			tk.startCoarseTicker()
+		}
 	}
 	return tk, nil
 }
@@ -317,6 +347,7 @@ func (tk *Timekeeper) Stop() {
 		if tk.done != nil {
 			<-tk.done
 		}
+		tk.stopCoarseTicker()
 		tk.mu.Lock()
 		tk.stopped = true
 		tk.page.Invalidate()
@@ -350,28 +381,45 @@ func (tk *Timekeeper) Tick() error {
 func (tk *Timekeeper) Stats() Stats {
 	tk.mu.Lock()
 	defer tk.mu.Unlock()
-	return tk.stats
+	st := tk.stats
+	st.TickerRealtime = tk.tickerRealtime.Load()
+	st.CoarseTicks = tk.coarseTicks()
+	return st
 }
 
 func (tk *Timekeeper) loop() {
 	defer close(tk.done)
+	// Never unlocked: the thread exits with the goroutine, and its
+	// real-time priority with it, instead of returning to Go's pool.
+	runtime.LockOSThread()
+	if !tk.opts.NoRealtime {
+		attr := unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: 1}
+		if err := unix.SchedSetAttr(0, &attr, 0); err == nil {
+			tk.mu.Lock()
+			tk.stats.Realtime = true
+			tk.mu.Unlock()
+		}
+	}
 	full := tk.opts.Interval
 	tick := tk.opts.TickInterval
 	if tick <= 0 || tick >= full {
 		tick = 0
 	}
 	nextFull := time.Now().Add(full)
-	first := full
+	d := full
 	if tick > 0 {
-		first = tick
+		d = tick
 	}
-	timer := time.NewTimer(first)
-	defer timer.Stop()
 	for {
+		// A system call on this thread, not a Go timer: its wake-up then
+		// depends on the kernel scheduler alone (at SCHED_FIFO, on nothing
+		// but the timer interrupt), not on a Go P getting to run timers.
+		ts := unix.NsecToTimespec(int64(d))
+		unix.Nanosleep(&ts, nil)
 		select {
 		case <-tk.stop:
 			return
-		case <-timer.C:
+		default:
 		}
 		tk.mu.Lock()
 		now := time.Now()
@@ -385,12 +433,11 @@ func (tk *Timekeeper) loop() {
 		if err != nil {
 			tk.stats.LastErr = err
 		}
-		d := full
+		d = full
 		if tick > 0 {
 			d = tk.untilNextTick(tick)
 		}
 		tk.mu.Unlock()
-		timer.Reset(d)
 	}
 }
 

@@ -148,43 +148,43 @@ func roundAll(v [NumClocks]float64) []int {
 	return r
 }
 
-// TestCoarseAgainstKernel checks the coarse clocks: never ahead of the
-// kernel's, and no staler than one tick plus scheduling slack.
+// TestCoarseAgainstKernel checks the coarse clocks: whenever the page
+// serves them (before CoarseTSC), the value is exactly the kernel's current
+// one, between a kernel read before and one after; past CoarseTSC the
+// routine asks the kernel. It reports how often that happens.
 func TestCoarseAgainstKernel(t *testing.T) {
 	var p Page
 	tk := startOrSkip(t, &p, nil, Options{})
 	tick := tk.opts.TickInterval
-	const slack = 30 * time.Millisecond // timer latency on a loaded machine
 	var stale []float64
+	served, fallbacks := 0, 0
 	end := time.Now().Add(300 * time.Millisecond)
-	for time.Now().Before(end) {
+	for time.Now().Before(end) || served == 0 && time.Now().Before(end.Add(5*time.Second)) {
 		for _, c := range coarseClocks {
 			k1 := kernelNs(c)
 			sec, nsec, ok := p.Read(c, RDTSC())
 			k2 := kernelNs(c)
 			if !ok {
-				t.Fatal("coarse clock not served")
+				fallbacks++
+				continue
 			}
+			served++
 			o := sec*1e9 + nsec
 			if o > k2 {
 				t.Fatalf("clock %d: oracle %d ahead of the kernel's %d", c, o, k2)
 			}
-			if d := time.Duration(k1 - o); d > tick+slack {
-				t.Fatalf("clock %d: oracle %v behind the kernel (tick %v)", c, d, tick)
+			if o < k1 {
+				t.Fatalf("clock %d: oracle %d behind the kernel's %d (by %v) before CoarseTSC", c, o, k1, time.Duration(k1-o))
 			}
 			stale = append(stale, float64(k1-o))
 		}
 		time.Sleep(50 * time.Microsecond)
 	}
-	p50, p99, mx := percentiles(stale)
-	behind := 0
-	for _, s := range stale {
-		if s > 0 {
-			behind++
-		}
+	if served == 0 {
+		t.Fatalf("no coarse read served from the page in 5 s (%d system calls): is the timekeeper ticking?", fallbacks)
 	}
-	t.Logf("coarse: tick %v, res %d ns, kernel's coarse minus oracle p50 %.2f ms p99 %.2f ms max %.2f ms, a tick behind in %.1f%% of reads",
-		tick, p.Load().CoarseRes, p50/1e6, p99/1e6, mx/1e6, 100*float64(behind)/float64(len(stale)))
+	t.Logf("coarse: tick %v, %d reads served from the page (all equal to the kernel's), %.1f%% asked the kernel (past CoarseTSC)",
+		tick, served, 100*float64(fallbacks)/float64(served+fallbacks))
 	if r, ok := p.Res(ClockMonotonicCoarse); !ok || uint64(r) != p.Load().CoarseRes {
 		t.Errorf("Res(MONOTONIC_COARSE) = %d, %v", r, ok)
 	}
@@ -218,6 +218,14 @@ func TestContinuity(t *testing.T) {
 	}
 	var p Page
 	tk := startOrSkip(t, &p, nil, Options{Manual: true, Interval: 2 * time.Millisecond, clock: clock})
+	// A rate baseline long enough that the jitter below (a walk within
+	// about +-100 us) cannot look like a TSC rate change of 1000 ppm.
+	for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); {
+		if err := tk.Refresh(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	var reads atomic.Uint64
@@ -236,11 +244,15 @@ func TestContinuity(t *testing.T) {
 				}
 				for _, c := range clocks {
 					sec, nsec, ok := p.Read(c, RDTSC())
-					if !ok {
+					v := sec*1e9 + nsec
+					if !ok && IsCoarseClock(c) {
+						// Past CoarseTSC: the routine asks the kernel, and
+						// no later page value may be older than its answer.
+						v = kernelNs(c)
+					} else if !ok {
 						bad.Store(fmt.Sprintf("clock %d not served", c))
 						return
 					}
-					v := sec*1e9 + nsec
 					if v < last[c] {
 						bad.Store(fmt.Sprintf("clock %d went backwards by %d ns", c, last[c]-v))
 						return
@@ -256,9 +268,11 @@ func TestContinuity(t *testing.T) {
 	if testing.Short() {
 		dur = 300 * time.Millisecond
 	}
-	end := time.Now().Add(dur)
+	// At least dur and 200 refreshes (a loaded machine runs fewer in dur),
+	// at most 20 s.
+	end, hardEnd := time.Now().Add(dur), time.Now().Add(20*time.Second)
 	refreshes := 0
-	for i := 0; time.Now().Before(end) && bad.Load() == nil; i++ {
+	for i := 0; (time.Now().Before(end) || refreshes < 200) && time.Now().Before(hardEnd) && bad.Load() == nil; i++ {
 		// A random walk of +-20 us per refresh: the page is found ahead of
 		// the "kernel" about half the time.
 		jitter.Add(int64((i*7919)%41-20) * 1000)
@@ -417,9 +431,11 @@ func timensChild(t *testing.T, mono, boot int64) {
 			}
 		}
 		k1 := kernelNs(ClockMonotonicCoarse)
-		sec, nsec, _ := p.ReadTimens(&tn, ClockMonotonicCoarse, 0)
-		if v := sec*1e9 + nsec; v > kernelNs(ClockMonotonicCoarse) || k1-v > int64(50*time.Millisecond) {
-			t.Fatalf("MONOTONIC_COARSE in the namespace: kernel %d, oracle %d", k1, v)
+		sec, nsec, ok := p.ReadTimens(&tn, ClockMonotonicCoarse, RDTSC())
+		k2 := kernelNs(ClockMonotonicCoarse)
+		// Served only while it is the kernel's current value (CoarseTSC).
+		if v := sec*1e9 + nsec; ok && (v < k1 || v > k2) {
+			t.Fatalf("MONOTONIC_COARSE in the namespace: kernel %d .. %d, oracle %d", k1, k2, v)
 		}
 	}
 }
