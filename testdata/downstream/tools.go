@@ -4,6 +4,7 @@
 // asm.go is built only by go generate (//go:build ignore), and go mod tidy
 // ignores such files, so without it tidy would drop avo and vdsogen's
 // generator packages and go generate would fail with "missing go.sum entry".
+// The vdsogen command is listed too, so that `go run` of it works here.
 package ticks
 
 import (
@@ -12,4 +13,5 @@ import (
 	_ "github.com/vdsogen/vdsogen/dsl"
 	_ "github.com/vdsogen/vdsogen/dsl/x86"
 	_ "github.com/vdsogen/vdsogen/gen"
+	_ "github.com/vdsogen/vdsogen/gen/cmd/vdsogen"
 )

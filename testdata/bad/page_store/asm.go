@@ -7,6 +7,7 @@ import (
 	. "github.com/mmcloughlin/avo/reg"
 
 	. "github.com/vdsogen/vdsogen/dsl"
+	. "github.com/vdsogen/vdsogen/dsl/x86"
 	"github.com/vdsogen/vdsogen/gen"
 )
 

@@ -7,6 +7,7 @@ import (
 	. "github.com/mmcloughlin/avo/reg"
 
 	. "github.com/vdsogen/vdsogen/dsl"
+	. "github.com/vdsogen/vdsogen/dsl/x86"
 	"github.com/vdsogen/vdsogen/gen"
 )
 
@@ -20,7 +21,7 @@ func main() {
 	MOVQ(page.At(0), RAX)
 	TESTQ(RDI, RDI)
 	JEQ(L("now_done"))
-	UD2()
+	Bytes(0x0f, 0x0b) // UD2: dsl/x86 does not offer it
 	Label("now_done")
 	RET()
 	gen.Main()
