@@ -1,0 +1,323 @@
+package gen
+
+import (
+	"bytes"
+	"context"
+	"debug/elf"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
+
+	"github.com/vdsogen/vdsogen/dsl"
+)
+
+// unwindLines are lines of unwindProgram, for the debuggers' answers.
+type unwindLines struct {
+	push, sub, fault, bodyFault, hostFault int
+}
+
+// unwindProgram has routines that move RSP (which no reference routine
+// does), so that an unwinder in the middle of their frames depends on the
+// unwind tables: "pushes" faults 24 bytes deep inside a restartable region
+// (whose abort handler is out of line at that depth), "branches" 16 bytes
+// deep inside an out-of-line static branch body (key timens on) or 8 bytes
+// deep on the host path. Called with an unreadable pointer, each faults.
+func unwindProgram(t *testing.T) (*dsl.Program, unwindLines) {
+	var l unwindLines
+	b := dsl.New()
+	b.Entry("pushes", "func(p *TS) int64")
+	l.push = nextLine()
+	b.PUSHQ(reg.RBX)
+	l.sub = nextLine()
+	b.SUBQ(operand.U8(16), reg.RSP)
+	b.Label("again")
+	b.Region("load", func() {
+		l.fault = nextLine()
+		b.MOVQ(operand.Mem{Base: reg.RDI}, reg.RAX)
+	}, func() {
+		b.JMP(dsl.L("again"))
+	})
+	b.ADDQ(operand.U8(16), reg.RSP)
+	b.POPQ(reg.RBX)
+	b.RET()
+
+	b.Entry("branches", "func(p *TS) int64")
+	b.PUSHQ(reg.RBX)
+	b.StaticBranch("timens", func() {
+		b.PUSHQ(reg.RBP)
+		l.bodyFault = nextLine()
+		b.MOVQ(operand.Mem{Base: reg.RDI}, reg.RAX)
+		b.POPQ(reg.RBP)
+	})
+	l.hostFault = nextLine()
+	b.MOVQ(operand.Mem{Base: reg.RDI, Disp: 8}, reg.RAX)
+	b.POPQ(reg.RBX)
+	b.RET()
+	return mustProgram(t, b), l
+}
+
+// unwindFixture generates unwindProgram's images once and builds the C
+// program testdata/debug/backtrace.c.
+var unwindFixture struct {
+	once     sync.Once
+	dir      string // the images, zvd_<variant>.so
+	prog     string // the C program
+	lines    unwindLines
+	err      error
+	skipped  string
+	cleanups []func()
+}
+
+func setupUnwind(t *testing.T) (dir, prog string, lines unwindLines) {
+	t.Helper()
+	f := &unwindFixture
+	f.once.Do(func() {
+		gcc, err := exec.LookPath("gcc")
+		if err != nil {
+			f.skipped = "gcc is not installed: apt-get install gcc (.ci/run does)"
+			return
+		}
+		p, l := unwindProgram(t)
+		f.lines = l
+		target, err := os.MkdirTemp("", "vdsogen-unwind-")
+		if err != nil {
+			f.err = err
+			return
+		}
+		os.WriteFile(filepath.Join(target, "go.mod"), []byte("module example.com/target\n\ngo 1.22\n"), 0o644)
+		os.WriteFile(filepath.Join(target, "target.go"), []byte(targetSrc), 0o644)
+		o, err := Generate(context.Background(), p, Config{Name: "vd", Dir: target, ELF: true})
+		if err != nil {
+			f.err = err
+			return
+		}
+		for name, b := range o.Files {
+			if strings.HasSuffix(name, ".so") {
+				if f.err = os.WriteFile(filepath.Join(target, name), b, 0o644); f.err != nil {
+					return
+				}
+			}
+		}
+		f.dir = target
+		f.prog = filepath.Join(target, "backtrace")
+		out, err := exec.Command(gcc, "-g", "-O0", "-rdynamic", "-o", f.prog, "testdata/debug/backtrace.c", "-ldl").CombinedOutput()
+		if err != nil {
+			f.err = fmt.Errorf("gcc: %v\n%s", err, out)
+		}
+	})
+	if f.skipped != "" {
+		t.Skip(f.skipped)
+	}
+	if f.err != nil {
+		t.Fatal(f.err)
+	}
+	return f.dir, f.prog, f.lines
+}
+
+// frames returns the symbols of the frames one unwinder printed.
+func frames(out, unwinder string) []string {
+	var names []string
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) == 4 && f[0] == unwinder {
+			names = append(names, f[3])
+		}
+	}
+	return names
+}
+
+// reaches reports whether the frames pass through the entry (its
+// __vdso_ or plain name) and then reach main.
+func reaches(names []string, entry string) bool {
+	inImage := false
+	for _, n := range names {
+		switch {
+		case n == entry || n == "__vdso_"+entry:
+			inImage = true
+		case n == "main":
+			return inImage
+		}
+	}
+	return false
+}
+
+// TestUnwindBacktrace: in a signal handler that interrupted a routine of a
+// loaded image in the middle of its frame (after pushes, inside a region,
+// inside an out-of-line static branch body), glibc's backtrace() and
+// libgcc's _Unwind_Backtrace walk through the image to main, using its
+// .eh_frame found through PT_GNU_EH_FRAME. Without the tables the same walk
+// stops in the image, so the test depends on them.
+func TestUnwindBacktrace(t *testing.T) {
+	dir, prog, _ := setupUnwind(t)
+	for _, c := range []struct{ variant, entry string }{
+		{"host", "pushes"},
+		{"timens", "pushes"},
+		{"host", "branches"},
+		{"timens", "branches"}, // faults in the static branch body
+	} {
+		t.Run(c.variant+"/"+c.entry, func(t *testing.T) {
+			image := filepath.Join(dir, "zvd_"+c.variant+".so")
+			out, err := exec.Command(prog, image, "__vdso_"+c.entry).CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "done") {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			for _, u := range []string{"backtrace", "unwind"} {
+				if names := frames(string(out), u); !reaches(names, c.entry) {
+					t.Errorf("%s does not reach main through %s: %v\n%s", u, c.entry, names, out)
+				}
+			}
+		})
+	}
+	t.Run("without tables", func(t *testing.T) {
+		b, err := os.ReadFile(filepath.Join(dir, "zvd_host.so"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stripped := filepath.Join(t.TempDir(), "zvd_host.so")
+		if err := os.WriteFile(stripped, withoutEHFrameHdr(t, b), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(prog, stripped, "__vdso_pushes").CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		if names := frames(string(out), "unwind"); reaches(names, "pushes") {
+			t.Errorf("without PT_GNU_EH_FRAME the walk still reaches main (%v): the test would not notice broken tables", names)
+		}
+	})
+}
+
+// withoutEHFrameHdr returns b with its PT_GNU_EH_FRAME turned into PT_NULL.
+func withoutEHFrameHdr(t *testing.T, b []byte) []byte {
+	t.Helper()
+	b = bytes.Clone(b)
+	f, err := elf.NewFile(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range f.Progs {
+		if p.Type == elf.PT_GNU_EH_FRAME {
+			binary.LittleEndian.PutUint32(b[64+56*i:], uint32(elf.PT_NULL))
+			return b
+		}
+	}
+	t.Fatal("no PT_GNU_EH_FRAME")
+	return nil
+}
+
+// TestUnwindGDB: gdb stopped inside a loaded image (at a breakpoint set by
+// program line, after a step across a PUSHQ, and at a fault 24 bytes deep)
+// names the program line, lists the program's source, and shows a full
+// backtrace to main.
+func TestUnwindGDB(t *testing.T) {
+	gdb, err := exec.LookPath("gdb")
+	if err != nil {
+		t.Skip("gdb is not installed: apt-get install gdb (.ci/run does)")
+	}
+	dir, prog, l := setupUnwind(t)
+	file := filepath.Base(callerFile())
+	cmd := exec.Command(gdb, "-nx", "-batch",
+		"-ex", "set breakpoint pending on",
+		"-ex", "set pagination off",
+		"-ex", fmt.Sprintf("break %s:%d", file, l.push),
+		"-ex", "run",
+		"-ex", "echo BT1\\n", "-ex", "bt",
+		"-ex", "step",
+		"-ex", "echo STEP\\n", "-ex", "info line *$pc",
+		"-ex", "continue",
+		"-ex", "echo BT2\\n", "-ex", "bt",
+		"-ex", "echo LIST\\n", "-ex", "list",
+		"-ex", "kill",
+		"--args", prog, filepath.Join(dir, "zvd_host.so"), "__vdso_pushes")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("gdb: %v\n%s", err, out)
+	}
+	s := string(out)
+	section := func(name string) string {
+		i := strings.Index(s, name+"\n")
+		if i < 0 {
+			t.Fatalf("no %s in gdb's output:\n%s", name, s)
+		}
+		rest := s[i+len(name)+1:]
+		for _, next := range []string{"BT1\n", "STEP\n", "BT2\n", "LIST\n"} {
+			if j := strings.Index(rest, next); j >= 0 {
+				rest = rest[:j]
+			}
+		}
+		return rest
+	}
+	frame := func(bt string, n int, fn string, line int) {
+		t.Helper()
+		re := regexp.MustCompile(fmt.Sprintf(`(?m)^#%d .*%s \(.*\) at .*%s:%d`, n, regexp.QuoteMeta(fn), regexp.QuoteMeta(file), line))
+		if line == 0 {
+			re = regexp.MustCompile(fmt.Sprintf(`(?m)^#%d .*%s \(.*\) at .*backtrace\.c:\d+`, n, regexp.QuoteMeta(fn)))
+		}
+		if !re.MatchString(bt) {
+			t.Errorf("backtrace frame #%d is not %s at %s:%d:\n%s", n, fn, file, line, bt)
+		}
+	}
+	bt1 := section("BT1")
+	frame(bt1, 0, "pushes", l.push)
+	frame(bt1, 1, "main", 0)
+	if !strings.Contains(section("STEP"), fmt.Sprintf(`Line %d of "%s"`, l.sub, file)) {
+		t.Errorf("step after PUSHQ did not stop at line %d:\n%s", l.sub, s)
+	}
+	bt2 := section("BT2")
+	frame(bt2, 0, "pushes", l.fault)
+	frame(bt2, 1, "main", 0)
+	if !strings.Contains(s, "SIGSEGV") {
+		t.Errorf("no fault:\n%s", s)
+	}
+	if !strings.Contains(section("LIST"), "b.MOVQ(operand.Mem{Base: reg.RDI}, reg.RAX)") {
+		t.Errorf("list does not show the program's source around line %d:\n%s", l.fault, s)
+	}
+	if strings.Contains(strings.ToLower(s), "warning") {
+		t.Errorf("gdb warns:\n%s", s)
+	}
+}
+
+// TestUnwindAddr2line: addr2line names the program line of every entry
+// and of the faulting instructions, from the image alone.
+func TestUnwindAddr2line(t *testing.T) {
+	a2l, err := exec.LookPath("addr2line")
+	if err != nil {
+		t.Skip("addr2line is not installed: apt-get install binutils (.ci/run does)")
+	}
+	dir, _, l := setupUnwind(t)
+	file := filepath.Base(callerFile())
+	b, err := os.ReadFile(filepath.Join(dir, "zvd_host.so"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := elf.NewFile(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	syms, err := f.DynamicSymbols()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"__vdso_pushes": l.push}
+	for _, s := range syms {
+		line, ok := want[s.Name]
+		if !ok {
+			continue
+		}
+		out, err := exec.Command(a2l, "-f", "-e", filepath.Join(dir, "zvd_host.so"), fmt.Sprintf("%#x", s.Value)).CombinedOutput()
+		if err != nil {
+			t.Fatalf("addr2line: %v\n%s", err, out)
+		}
+		if got, w := strings.TrimSpace(string(out)), fmt.Sprintf("pushes\n%s:%d", file, line); got != w {
+			t.Errorf("addr2line %s (%#x):\n%s\nwant\n%s", s.Name, s.Value, got, w)
+		}
+	}
+}
