@@ -7,12 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/vdsogen/vdsogen/internal/realtools"
 	"github.com/vdsogen/vdsogen/layout"
 )
 
@@ -291,102 +290,26 @@ func TestDebugSections(t *testing.T) {
 	}
 }
 
-// TestUnwindReadelf: binutils' readelf reads the tables and the DWARF
-// without a warning, and its interpretation of the CFA at every row
-// agrees with the stack model (not only our own reader).
+// TestUnwindReadelf: binutils' readelf and objdump read the tables and the
+// DWARF without a warning, and readelf's interpretation of the CFA at every
+// instruction agrees with the stack model (not only our own reader).
 func TestUnwindReadelf(t *testing.T) {
-	readelf := needTool(t, "readelf", "binutils")
+	readelf := realtools.Need(t, "readelf", "binutils")
+	objdump := realtools.Need(t, "objdump", "binutils")
 	img := unwindImage()
 	b := mustWrite(t, img)
 	path := t.TempDir() + "/x.so"
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(readelf, "-a", "-W", "--debug-dump=frames-interp,info,rawline,decodedline,abbrev", path).CombinedOutput()
-	if err != nil {
-		t.Fatalf("readelf: %v\n%s", err, out)
-	}
-	for _, l := range strings.Split(string(out), "\n") {
-		if strings.Contains(strings.ToLower(l), "warning") || strings.Contains(strings.ToLower(l), "error") {
-			t.Errorf("readelf: %s", l)
-		}
-	}
+	out := realtools.Run(t, readelf, "-a", "-W", "--debug-dump=frames-interp,info,rawline,decodedline,abbrev", path)
+	realtools.Run(t, objdump, "-d", "-l", "--dwarf=frames,info,rawline", path)
 	text, _, _ := Section(b, ".text")
-	checkReadelfCFA(t, string(out), text, img.Stack)
-}
-
-// fdeHeader and cfaRow are lines of readelf's --debug-dump=frames-interp
-// output: an FDE, and one "LOC CFA ra" row of its table.
-var (
-	fdeHeader = regexp.MustCompile(`FDE cie=[0-9a-f]+ pc=([0-9a-f]+)\.\.([0-9a-f]+)`)
-	cfaRow    = regexp.MustCompile(`^([0-9a-f]{16}) +(\S+) +(\S+)`)
-)
-
-// checkReadelfCFA compares readelf's interpreted CFA rows with a stack
-// model: for every instruction the model has, the last row of its FDE at
-// or before it must say rsp+(8+depth) with the return address at c-8. An
-// FDE readelf prints no rows for keeps the CIE's initial rule, rsp+8.
-func checkReadelfCFA(t *testing.T, out string, text int, depth map[int]int) {
-	t.Helper()
-	type row struct {
-		loc     int
-		cfa, ra string
+	problems, n := realtools.CompareCFA(out, text, img.Stack)
+	for _, p := range problems {
+		t.Error(p)
 	}
-	type fde struct {
-		start, end int
-		rows       []row
+	if n != len(img.Stack) {
+		t.Errorf("compared %d instructions, the model has %d", n, len(img.Stack))
 	}
-	var fdes []*fde
-	for _, l := range strings.Split(out, "\n") {
-		if m := fdeHeader.FindStringSubmatch(l); m != nil {
-			s, _ := strconv.ParseUint(m[1], 16, 64)
-			e, _ := strconv.ParseUint(m[2], 16, 64)
-			fdes = append(fdes, &fde{start: int(s), end: int(e)})
-			continue
-		}
-		if m := cfaRow.FindStringSubmatch(l); m != nil && len(fdes) > 0 {
-			loc, _ := strconv.ParseUint(m[1], 16, 64)
-			f := fdes[len(fdes)-1]
-			f.rows = append(f.rows, row{int(loc), m[2], m[3]})
-		}
-	}
-	if len(fdes) == 0 {
-		t.Fatalf("no FDEs in readelf's output:\n%s", out)
-	}
-	n := 0
-	for o, d := range depth {
-		a := text + o
-		var in *fde
-		for _, f := range fdes {
-			if a >= f.start && a < f.end {
-				in = f
-			}
-		}
-		if in == nil {
-			t.Errorf("offset %#x (address %#x): readelf shows no FDE covering it", o, a)
-			continue
-		}
-		got := row{in.start, "rsp+8", "c-8"}
-		for _, r := range in.rows {
-			if r.loc <= a {
-				got = r
-			}
-		}
-		if want := fmt.Sprintf("rsp+%d", 8+d); got.cfa != want || got.ra != "c-8" {
-			t.Errorf("offset %#x (address %#x): readelf's row at %#x says CFA %s, ra %s; the model says %s, c-8", o, a, got.loc, got.cfa, got.ra, want)
-		}
-		n++
-	}
-	t.Logf("readelf agrees with the model at %d instructions (%d FDEs)", n, len(fdes))
-}
-
-// needTool returns the path of a command the test needs, or skips the
-// test saying which Debian package provides it (CI installs them: .ci/run).
-func needTool(t *testing.T, name, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s is not installed: apt-get install %s (.ci/run does)", name, pkg)
-	}
-	return p
 }
