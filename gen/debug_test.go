@@ -225,6 +225,10 @@ func TestUnwindGDB(t *testing.T) {
 	dir, prog, l := setupUnwind(t)
 	file := filepath.Base(callerFile())
 	cmd := exec.Command(gdb, "-nx", "-batch",
+		// No prompts or environment-dependent warnings: no ASLR switch
+		// (refused in some containers), no debuginfod lookups.
+		"-ex", "set disable-randomization off",
+		"-ex", "set debuginfod enabled off",
 		"-ex", "set breakpoint pending on",
 		"-ex", "set pagination off",
 		"-ex", fmt.Sprintf("break %s:%d", file, l.push),

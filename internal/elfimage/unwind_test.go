@@ -313,3 +313,20 @@ func TestUnwindReadelf(t *testing.T) {
 		t.Errorf("compared %d instructions, the model has %d", n, len(img.Stack))
 	}
 }
+
+// FuzzUnwind: Check, ReadUnwind and CheckUnwind return on any input (a
+// damaged image with unwind tables and debugging sections); they never
+// panic, and a file CheckUnwind accepts passes Check.
+func FuzzUnwind(f *testing.F) {
+	img := unwindImage()
+	good := mustWrite(f, img)
+	f.Add(good)
+	f.Add(good[:len(good)/2])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cerr := Check(b)
+		ReadUnwind(b)
+		if err := CheckUnwind(b, img.Stack); err == nil && cerr != nil {
+			t.Fatalf("CheckUnwind accepts a file Check rejects: %v", cerr)
+		}
+	})
+}
