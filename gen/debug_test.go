@@ -22,7 +22,7 @@ import (
 
 // unwindLines are lines of unwindProgram, for the debuggers' answers.
 type unwindLines struct {
-	push, sub, fault, bodyFault, hostFault int
+	push, sub, fault, bodyFault, hostFault, applyFault, tailFault int
 }
 
 // unwindProgram has routines that move RSP (which no reference routine
@@ -30,7 +30,9 @@ type unwindLines struct {
 // unwind tables: "pushes" faults 24 bytes deep inside a restartable region
 // (whose abort handler is out of line at that depth), "branches" 16 bytes
 // deep inside an out-of-line static branch body (key timens on) or 8 bytes
-// deep on the host path. Called with an unreadable pointer, each faults.
+// deep on the host path, "tail" 8 bytes deep in a three-label region's
+// apply (timens) or in its tail placed at l_call (host, no frame). Called
+// with an unreadable pointer, each faults.
 func unwindProgram(t *testing.T) (*dsl.Program, unwindLines) {
 	var l unwindLines
 	b := dsl.New()
@@ -62,6 +64,22 @@ func unwindProgram(t *testing.T) (*dsl.Program, unwindLines) {
 	b.MOVQ(operand.Mem{Base: reg.RDI, Disp: 8}, reg.RAX)
 	b.POPQ(reg.RBX)
 	b.RET()
+
+	b.Entry("tail", "func(p *TS) int64")
+	b.ThreeLabel("timens", func() {
+		b.PUSHQ(reg.RBX)
+		l.applyFault = nextLine()
+		b.MOVQ(operand.Mem{Base: reg.RDI, Disp: 16}, reg.RAX)
+		b.POPQ(reg.RBX)
+	}, func() {
+		// A tail is assembled twice in the host variant and must be the
+		// same bytes both times (no relative jump out), and Go's assembler
+		// checks PUSH/POP balance in address order: it cannot pop what
+		// apply pushed, so the frame is apply's.
+		l.tailFault = nextLine()
+		b.MOVQ(operand.Mem{Base: reg.RDI, Disp: 24}, reg.RAX)
+		b.RET()
+	})
 	return mustProgram(t, b), l
 }
 
@@ -123,15 +141,18 @@ func setupUnwind(t *testing.T) (dir, prog string, lines unwindLines) {
 	return f.dir, f.prog, f.lines
 }
 
-// frames returns the symbols of the frames one unwinder printed.
-func frames(out, unwinder string) []string {
-	var names []string
+// frames returns the symbols of the frames one unwinder printed, and the
+// offset in its object of the first frame in entry.
+func frames(out, unwinder, entry string) (names []string, entryOff string) {
 	for _, l := range strings.Split(out, "\n") {
-		if f := strings.Fields(l); len(f) == 4 && f[0] == unwinder {
+		if f := strings.Fields(l); len(f) == 5 && f[0] == unwinder {
 			names = append(names, f[3])
+			if (f[3] == entry || f[3] == "__vdso_"+entry) && entryOff == "" {
+				entryOff = f[4]
+			}
 		}
 	}
-	return names
+	return names, entryOff
 }
 
 // reaches reports whether the frames pass through the entry (its
@@ -156,12 +177,22 @@ func reaches(names []string, entry string) bool {
 // .eh_frame found through PT_GNU_EH_FRAME. Without the tables the same walk
 // stops in the image, so the test depends on them.
 func TestUnwindBacktrace(t *testing.T) {
-	dir, prog, _ := setupUnwind(t)
-	for _, c := range []struct{ variant, entry string }{
-		{"host", "pushes"},
-		{"timens", "pushes"},
-		{"host", "branches"},
-		{"timens", "branches"}, // faults in the static branch body
+	dir, prog, l := setupUnwind(t)
+	a2l, err := exec.LookPath("addr2line")
+	if err != nil {
+		t.Skip("addr2line is not installed: apt-get install binutils (.ci/run does)")
+	}
+	file := filepath.Base(callerFile())
+	for _, c := range []struct {
+		variant, entry string
+		line           int // of the faulting instruction
+	}{
+		{"host", "pushes", l.fault},
+		{"timens", "pushes", l.fault},
+		{"host", "branches", l.hostFault},
+		{"timens", "branches", l.bodyFault}, // in the static branch body
+		{"host", "tail", l.tailFault},       // in the three-label tail at l_call
+		{"timens", "tail", l.applyFault},    // in the three-label apply
 	} {
 		t.Run(c.variant+"/"+c.entry, func(t *testing.T) {
 			image := filepath.Join(dir, "zvd_"+c.variant+".so")
@@ -170,8 +201,18 @@ func TestUnwindBacktrace(t *testing.T) {
 				t.Fatalf("%v\n%s", err, out)
 			}
 			for _, u := range []string{"backtrace", "unwind"} {
-				if names := frames(string(out), u); !reaches(names, c.entry) {
+				names, off := frames(string(out), u, c.entry)
+				if !reaches(names, c.entry) {
 					t.Errorf("%s does not reach main through %s: %v\n%s", u, c.entry, names, out)
+					continue
+				}
+				// The frame in the image is the faulting instruction.
+				src, err := exec.Command(a2l, "-e", image, off).CombinedOutput()
+				if err != nil {
+					t.Fatalf("addr2line: %v\n%s", err, src)
+				}
+				if got := strings.TrimSpace(string(src)); !strings.HasSuffix(got, fmt.Sprintf("%s:%d", file, c.line)) {
+					t.Errorf("%s: the frame in %s is at %s (%s), want the fault at %s:%d", u, c.entry, off, got, file, c.line)
 				}
 			}
 		})
@@ -189,7 +230,7 @@ func TestUnwindBacktrace(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}
-		if names := frames(string(out), "unwind"); reaches(names, "pushes") {
+		if names, _ := frames(string(out), "unwind", "pushes"); reaches(names, "pushes") {
 			t.Errorf("without PT_GNU_EH_FRAME the walk still reaches main (%v): the test would not notice broken tables", names)
 		}
 	})
@@ -224,7 +265,15 @@ func TestUnwindGDB(t *testing.T) {
 	}
 	dir, prog, l := setupUnwind(t)
 	file := filepath.Base(callerFile())
+	// The line table names files as the layout table's source map does;
+	// gdb finds them in this package's directory or the module's root.
+	here, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(gdb, "-nx", "-batch",
+		"-ex", "directory "+filepath.Dir(here),
+		"-ex", "directory "+here,
 		// No prompts or environment-dependent warnings: no ASLR switch
 		// (refused in some containers), no debuginfod lookups.
 		"-ex", "set disable-randomization off",
@@ -272,7 +321,7 @@ func TestUnwindGDB(t *testing.T) {
 	bt1 := section("BT1")
 	frame(bt1, 0, "pushes", l.push)
 	frame(bt1, 1, "main", 0)
-	if !strings.Contains(section("STEP"), fmt.Sprintf(`Line %d of "%s"`, l.sub, file)) {
+	if !regexp.MustCompile(fmt.Sprintf(`Line %d of "(.*/)?%s"`, l.sub, regexp.QuoteMeta(file))).MatchString(section("STEP")) {
 		t.Errorf("step after PUSHQ did not stop at line %d:\n%s", l.sub, s)
 	}
 	bt2 := section("BT2")
@@ -320,7 +369,7 @@ func TestUnwindAddr2line(t *testing.T) {
 		if err != nil {
 			t.Fatalf("addr2line: %v\n%s", err, out)
 		}
-		if got, w := strings.TrimSpace(string(out)), fmt.Sprintf("pushes\n%s:%d", file, line); got != w {
+		if got, w := strings.TrimSpace(string(out)), fmt.Sprintf("pushes\n%s:%d", file, line); got != w && !(strings.HasPrefix(got, "pushes\n") && strings.HasSuffix(got, "/"+w[len("pushes\n"):])) {
 			t.Errorf("addr2line %s (%#x):\n%s\nwant\n%s", s.Name, s.Value, got, w)
 		}
 	}

@@ -3,7 +3,8 @@
 // kernel's vDSO), calls entry ENTRY with a pointer to an unreadable page,
 // and, in the SIGSEGV handler the fault raises inside the image, walks the
 // stack with glibc's backtrace() and with libgcc's _Unwind_Backtrace. It
-// prints one line per frame, "<unwinder> <n> <address> <symbol>", then
+// prints one line per frame, "<unwinder> <n> <address> <symbol> <offset
+// from the object's load address>", then
 // "done". Usage: backtrace IMAGE.so ENTRY
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -21,9 +22,13 @@ static sigjmp_buf env;
 static void show(const char *who, int i, void *pc) {
 	Dl_info info;
 	const char *name = "?";
-	if (dladdr(pc, &info) && info.dli_sname)
-		name = info.dli_sname;
-	printf("%s %d %p %s\n", who, i, pc, name);
+	uintptr_t off = 0;
+	if (dladdr(pc, &info)) {
+		if (info.dli_sname)
+			name = info.dli_sname;
+		off = (uintptr_t)pc - (uintptr_t)info.dli_fbase;
+	}
+	printf("%s %d %p %s %#lx\n", who, i, pc, name, (unsigned long)off);
 }
 
 struct walk {
