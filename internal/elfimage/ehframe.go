@@ -234,7 +234,8 @@ func ReadUnwind(file []byte) ([]FDE, error) {
 		return nil, fmt.Errorf(".eh_frame_hdr lists %d FDEs but holds room for %d", n, (len(hdr)-ehFrameHdrTableFrom)/8)
 	}
 	frame := at + 4 + uint64(int64(int32(le.Uint32(hdr[4:]))))
-	if f := f.Section(ehFrameSection); f == nil || f.Addr != frame {
+	// Unwinders need no section headers; where they exist, they agree.
+	if s := f.Section(ehFrameSection); (s == nil && len(f.Sections) > 0) || (s != nil && s.Addr != frame) {
 		return nil, fmt.Errorf(".eh_frame_hdr points at %#x for .eh_frame, which is not the start of section %s", frame, ehFrameSection)
 	}
 	var out []FDE
