@@ -18,6 +18,8 @@ import (
 	"github.com/mmcloughlin/avo/reg"
 
 	"github.com/vdsogen/vdsogen/dsl"
+	"github.com/vdsogen/vdsogen/internal/elfimage"
+	"github.com/vdsogen/vdsogen/layout"
 )
 
 // unwindLines are lines of unwindProgram, for the debuggers' answers.
@@ -90,6 +92,7 @@ var unwindFixture struct {
 	dir      string // the images, zvd_<variant>.so
 	prog     string // the C program
 	lines    unwindLines
+	table    *layout.Table
 	err      error
 	skipped  string
 	cleanups []func()
@@ -126,6 +129,7 @@ func setupUnwind(t *testing.T) (dir, prog string, lines unwindLines) {
 			}
 		}
 		f.dir = target
+		f.table = o.Layout
 		f.prog = filepath.Join(target, "backtrace")
 		out, err := exec.Command(gcc, "-g", "-O0", "-rdynamic", "-o", f.prog, "testdata/debug/backtrace.c", "-ldl").CombinedOutput()
 		if err != nil {
@@ -217,6 +221,48 @@ func TestUnwindBacktrace(t *testing.T) {
 			}
 		})
 	}
+	// A live switch from host to timens patches the static branch site in
+	// place: the host image then runs its out-of-line body, which no path
+	// of the host variant reaches, with the CFI the host image carries for
+	// it (the depths proved in timens, whose bytes are the same there).
+	t.Run("host switched to timens/branches", func(t *testing.T) {
+		host, _ := unwindFixture.table.Variant("host")
+		timens, _ := unwindFixture.table.Variant("timens")
+		b, err := os.ReadFile(filepath.Join(dir, "zvd_host.so"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, _, err := elfimage.Section(b, ".text")
+		if err != nil {
+			t.Fatal(err)
+		}
+		patched := 0
+		for i, s := range host.Sites {
+			if s.Kind == layout.StaticBranch && s.Entry == "branches" {
+				copy(b[text+s.Offset:], timens.Sites[i].Bytes)
+				patched++
+			}
+		}
+		if patched != 1 {
+			t.Fatalf("patched %d sites, want 1", patched)
+		}
+		image := filepath.Join(t.TempDir(), "zvd_host.so")
+		if err := os.WriteFile(image, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(prog, image, "__vdso_branches").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "done") {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		names, off := frames(string(out), "unwind", "branches")
+		if !reaches(names, "branches") {
+			t.Errorf("the walk does not reach main: %v\n%s", names, out)
+		}
+		src, err := exec.Command(a2l, "-e", image, off).CombinedOutput()
+		if got := strings.TrimSpace(string(src)); err != nil || !strings.HasSuffix(got, fmt.Sprintf("%s:%d", file, l.bodyFault)) {
+			t.Errorf("the frame is at %s (%s, %v), want the fault in the body at %s:%d", off, got, err, file, l.bodyFault)
+		}
+	})
 	t.Run("without tables", func(t *testing.T) {
 		b, err := os.ReadFile(filepath.Join(dir, "zvd_host.so"))
 		if err != nil {
