@@ -379,8 +379,12 @@ func TestUnwindGDB(t *testing.T) {
 	if !strings.Contains(section("LIST"), "b.MOVQ(operand.Mem{Base: reg.RDI}, reg.RAX)") {
 		t.Errorf("list does not show the program's source around line %d:\n%s", l.fault, s)
 	}
-	if strings.Contains(strings.ToLower(s), "warning") {
-		t.Errorf("gdb warns:\n%s", s)
+	for _, line := range strings.Split(s, "\n") {
+		// Warnings about the inferior's thread library depend on the
+		// machine; any other (about the image, its DWARF or its CFI) fails.
+		if low := strings.ToLower(line); strings.Contains(low, "warning") && !strings.Contains(low, "libthread_db") {
+			t.Errorf("gdb warns: %s", line)
+		}
 	}
 }
 
