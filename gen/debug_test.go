@@ -24,7 +24,7 @@ import (
 
 // unwindLines are lines of unwindProgram, for the debuggers' answers.
 type unwindLines struct {
-	push, sub, fault, bodyFault, hostFault, applyFault, tailFault int
+	push, sub, fault, bodyFault, hostFault, applyFault, tailFault, spin int
 }
 
 // unwindProgram has routines that move RSP (which no reference routine
@@ -82,6 +82,17 @@ func unwindProgram(t *testing.T) (*dsl.Program, unwindLines) {
 		b.MOVQ(operand.Mem{Base: reg.RDI, Disp: 24}, reg.RAX)
 		b.RET()
 	})
+
+	// spin counts DI down to zero 8 bytes deep: what a profiler samples.
+	b.Entry("spin", "func(p *TS) int64")
+	b.PUSHQ(reg.RBX)
+	b.Label("spin_loop")
+	l.spin = nextLine()
+	b.DECQ(reg.RDI)
+	b.JNE(dsl.L("spin_loop"))
+	b.POPQ(reg.RBX)
+	b.XORL(reg.EAX, reg.EAX)
+	b.RET()
 	return mustProgram(t, b), l
 }
 
@@ -422,5 +433,57 @@ func TestUnwindAddr2line(t *testing.T) {
 		if got, w := strings.TrimSpace(string(out)), fmt.Sprintf("pushes\n%s:%d", file, line); got != w && !(strings.HasPrefix(got, "pushes\n") && strings.HasSuffix(got, "/"+w[len("pushes\n"):])) {
 			t.Errorf("addr2line %s (%#x):\n%s\nwant\n%s", s.Name, s.Value, got, w)
 		}
+	}
+}
+
+// TestUnwindPerf: perf samples a routine of a loaded image that spins 8
+// bytes deep; perf report --call-graph dwarf walks from it to main with the
+// image's .eh_frame, and perf annotate shows the program's lines.
+func TestUnwindPerf(t *testing.T) {
+	perf, err := exec.LookPath("perf")
+	if err != nil {
+		t.Skip("perf is not installed: apt-get install linux-perf (.ci/run does)")
+	}
+	dir, prog, l := setupUnwind(t)
+	file := filepath.Base(callerFile())
+	data := filepath.Join(t.TempDir(), "perf.data")
+	out, err := exec.Command(perf, "record", "-q", "-e", "cpu-clock", "-F", "999", "--call-graph", "dwarf", "-o", data,
+		"--", prog, filepath.Join(dir, "zvd_host.so"), "__vdso_spin", "20000000").CombinedOutput()
+	if err != nil {
+		if s := string(out); strings.Contains(s, "perf_event_open") || strings.Contains(s, "ermission") {
+			t.Skipf("perf cannot sample here (%v): %s", err, s)
+		}
+		t.Fatalf("perf record: %v\n%s", err, out)
+	}
+	report, err := exec.Command(perf, "report", "-i", data, "--stdio", "--no-children", "--sort", "dso,sym").CombinedOutput()
+	if err != nil {
+		t.Fatalf("perf report: %v\n%s", err, report)
+	}
+	// The hottest entry is the image's, and its call chain reaches main.
+	var sym string
+	chain := false
+	for _, line := range strings.Split(string(report), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case sym == "" && len(f) >= 4 && f[1] == "zvd_host.so" && f[2] == "[.]":
+			sym = f[3]
+		case sym != "" && strings.TrimSpace(line) == "":
+			if !chain {
+				t.Errorf("perf's call chain from %s does not reach main:\n%s", sym, report)
+			}
+			sym, chain = "-", true // checked the first block
+		case sym != "" && sym != "-" && strings.HasSuffix(strings.TrimSpace(line), "main"):
+			chain = true
+		}
+	}
+	if sym == "" {
+		t.Fatalf("no samples in zvd_host.so:\n%s", report)
+	}
+	ann, err := exec.Command(perf, "annotate", "-i", data, "--stdio", "-l").CombinedOutput()
+	if err != nil {
+		t.Fatalf("perf annotate: %v\n%s", err, ann)
+	}
+	if want := fmt.Sprintf("%s:%d", file, l.spin); !strings.Contains(string(ann), want) {
+		t.Errorf("perf annotate does not show %s:\n%s", want, ann)
 	}
 }

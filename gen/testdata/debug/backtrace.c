@@ -6,6 +6,9 @@
 // prints one line per frame, "<unwinder> <n> <address> <symbol> <offset
 // from the object's load address>", then
 // "done". Usage: backtrace IMAGE.so ENTRY
+//
+// With a third argument N it calls ENTRY with N instead (for a routine
+// that spins N times, for a profiler) ten times and prints "done".
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <execinfo.h>
@@ -53,8 +56,8 @@ static void handler(int sig, siginfo_t *si, void *uc) {
 }
 
 int main(int argc, char **argv) {
-	if (argc != 3) {
-		fprintf(stderr, "usage: backtrace IMAGE.so ENTRY\n");
+	if (argc != 3 && argc != 4) {
+		fprintf(stderr, "usage: backtrace IMAGE.so ENTRY [N]\n");
 		return 2;
 	}
 	void *h = dlopen(argv[1], RTLD_NOW);
@@ -66,6 +69,13 @@ int main(int argc, char **argv) {
 	if (!entry) {
 		fprintf(stderr, "dlsym %s: %s\n", argv[2], dlerror());
 		return 2;
+	}
+	if (argc == 4) {
+		long n = atol(argv[3]);
+		for (int i = 0; i < 10; i++)
+			entry((void *)n);
+		printf("done\n");
+		return 0;
 	}
 	void *bad = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (bad == MAP_FAILED) {
