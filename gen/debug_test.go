@@ -99,14 +99,13 @@ func unwindProgram(t *testing.T) (*dsl.Program, unwindLines) {
 // unwindFixture generates unwindProgram's images once and builds the C
 // program testdata/debug/backtrace.c.
 var unwindFixture struct {
-	once     sync.Once
-	dir      string // the images, zvd_<variant>.so
-	prog     string // the C program
-	lines    unwindLines
-	table    *layout.Table
-	err      error
-	skipped  string
-	cleanups []func()
+	once    sync.Once
+	dir     string // the images, zvd_<variant>.so
+	prog    string // the C program
+	lines   unwindLines
+	table   *layout.Table
+	err     error
+	skipped string
 }
 
 func setupUnwind(t *testing.T) (dir, prog string, lines unwindLines) {
