@@ -27,7 +27,13 @@ func elfFile(name, variant string) string { return "z" + name + "_" + variant + 
 // variants get no image: they do not share the others' layout. The images
 // must pass elfimage.CheckSame (every symbol at the same value in every
 // image).
-func elfImages(files map[string][]byte, prog *dsl.Program, name string, ms map[string]*measured, t *layout.Table) error {
+//
+// Every image also carries unwind tables generated from its stack model
+// (stackModels: the depths the verifier proved), which
+// elfimage.CheckUnwind proves equal to the model at every instruction,
+// and non-allocated debugging sections (debugInfo): .symtab and DWARF
+// line information mapping every byte to its program line.
+func elfImages(files map[string][]byte, prog *dsl.Program, name string, ms map[string]*measured, t *layout.Table, models map[string]map[int]int) error {
 	var syms []string
 	var sizes []int
 	isPage := map[string]bool{}
@@ -43,7 +49,8 @@ func elfImages(files map[string][]byte, prog *dsl.Program, name string, ms map[s
 			continue
 		}
 		m := ms[v.Name]
-		img := elfimage.Image{Program: name, Variant: v.Name, Code: bytes.Clone(m.image), Pages: pages, Markers: elfMarkers(&v, len(m.image))}
+		img := elfimage.Image{Program: name, Variant: v.Name, Code: bytes.Clone(m.image), Pages: pages, Markers: elfMarkers(&v, len(m.image)),
+			Stack: models[v.Name], Debug: debugInfo(&v, m, name)}
 		for _, e := range v.Entries {
 			img.Entries = append(img.Entries, elfimage.Entry{Name: e.Name, Offset: e.Offset, Size: e.Size})
 		}
@@ -64,6 +71,9 @@ func elfImages(files map[string][]byte, prog *dsl.Program, name string, ms map[s
 		b, err := elfimage.Write(img)
 		if err != nil {
 			return fmt.Errorf("variant %s: %w", v.Name, err)
+		}
+		if err := elfimage.CheckUnwind(b, models[v.Name]); err != nil {
+			return fmt.Errorf("variant %s: the unwind tables do not match the stack model:\n%w", v.Name, err)
 		}
 		images[elfFile(name, v.Name)] = b
 	}

@@ -124,7 +124,15 @@ func Generate(ctx context.Context, prog *dsl.Program, cfg Config) (*Output, erro
 		return nil, err
 	}
 	if cfg.ELF {
-		if err := elfImages(files, prog, cfg.Name, ms, table); err != nil {
+		in, err := verify.FromHarness(table, res)
+		if err != nil {
+			return nil, err
+		}
+		models, err := stackModels(in, table)
+		if err != nil {
+			return nil, err
+		}
+		if err := elfImages(files, prog, cfg.Name, ms, table, models); err != nil {
 			return nil, err
 		}
 	}

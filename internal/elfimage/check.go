@@ -35,6 +35,7 @@ var Rules = []Rule{
 	{"duplicate-symbols", "no two dynamic symbols have the same name and version"},
 	{"symbol-bounds", "every defined FUNC symbol lies inside an executable section"},
 	{"hash-tables", "every GLOBAL/WEAK FUNC symbol is found, with its version and value, through DT_GNU_HASH (bloom filter first, as glibc and musl) and through DT_HASH (parse_vdso.c lookup); HashProblems checks the tables as a whole"},
+	{"eh-frame", "unwind tables, if present (Write with a stack model), are found as unwinders find them (PT_GNU_EH_FRAME = .eh_frame_hdr, version 1, a sorted search table of FDEs in .eh_frame), every FDE lies inside .text and describes CFA = RSP+offset (offset >= 8) with the return address at CFA-8, and every FUNC symbol is covered by one FDE; CheckUnwind proves the rows equal to the stack model"},
 	{"markers", "the " + MarkersSection + " section, if present, is a non-allocated SHT_PROGBITS section that ReadMarkers decodes and whose descriptors fit the code (Markers.Validate: sites inside the code and not overlapping, choices as long as their site, every region's abort handler after layout.RegionSignature)"},
 }
 
@@ -211,6 +212,7 @@ func (c *checker) run() {
 	}
 
 	c.checkMarkers(f)
+	c.checkUnwindTables(f)
 
 	// Symbols.
 	syms, err := f.DynamicSymbols()

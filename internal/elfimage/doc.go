@@ -25,14 +25,15 @@
 // # File layout
 //
 // One read-only, executable PT_LOAD maps the file from offset 0 to the end
-// of the code at virtual address 0 (p_memsz == p_filesz: no .bss). The
-// marker descriptors (if any), the section header string table and the
+// of the code, or of the unwind tables when there are any, at virtual
+// address 0 (p_memsz == p_filesz: no .bss). The marker descriptors and
+// debugging sections (if any), the section header string table and the
 // section headers follow it in the file, outside every segment, as the
 // non-allocated sections of the kernel's vdso.so do:
 //
 //	offset  what                       section           align
 //	0       ELF header                                   -
-//	64      program headers            PT_LOAD, PT_DYNAMIC, PT_NOTE
+//	64      program headers            PT_LOAD, PT_DYNAMIC, PT_NOTE[, PT_GNU_EH_FRAME]
 //	        SysV hash table            .hash             8
 //	        GNU hash table             .gnu.hash         8
 //	        dynamic symbols            .dynsym           8
@@ -42,7 +43,14 @@
 //	        dynamic section            .dynamic          8
 //	        data-page note             .note.vdsogen     4
 //	        code                       .text             64
+//	        unwind search table        .eh_frame_hdr     4  (optional: Image.Stack)
+//	        unwind tables              .eh_frame         8  (optional: Image.Stack)
 //	        marker descriptors         .vdsogen_markers  8  (not loaded, optional)
+//	        symbol table               .symtab           8  (not loaded, optional: Image.Debug)
+//	        its strings                .strtab           1  (not loaded, optional)
+//	        DWARF abbreviations        .debug_abbrev     1  (not loaded, optional)
+//	        DWARF compile unit         .debug_info       1  (not loaded, optional)
+//	        DWARF line table           .debug_line       1  (not loaded, optional)
 //	        section names              .shstrtab         1  (not loaded)
 //	        section headers                              8  (not loaded)
 //
@@ -61,6 +69,25 @@
 // hash tables index the same table. Entry values depend only on the entry's
 // offset in the code and on the symbol names, so variants with the same
 // layout have equal symbol values (CheckSame).
+//
+// # Unwind tables and debugging information
+//
+// Given the stack model of the code (Image.Stack: the depth below the
+// return address at every instruction control reaches, as the verifier
+// proves it), Write emits .eh_frame with one CIE (CFA = RSP+8, return
+// address at CFA-8) and one FDE per entry whose only instructions are
+// DW_CFA_advance_loc and DW_CFA_def_cfa_offset(8+depth) wherever the depth
+// changes in address order, and .eh_frame_hdr (version 1, search table
+// encoded datarel sdata4) with PT_GNU_EH_FRAME: what libgcc, libunwind,
+// gdb and perf look up. Rule "eh-frame" checks the tables' structure;
+// CheckUnwind proves every row equal to a stack model. ReadUnwind decodes
+// them.
+//
+// Given Image.Debug, Write adds .symtab (labels and data pages as local
+// symbols, then the entries as in .dynsym) and DWARF 4: a compile unit
+// with a subprogram per entry, and a line table with one row at the start
+// of every source span (file names relative, as the spans give them).
+// These sections are not loaded, so the mapped bytes do not change.
 //
 // # Data pages
 //

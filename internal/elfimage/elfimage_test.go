@@ -318,6 +318,19 @@ func TestCheckRejects(t *testing.T) {
 			covered["markers"] = true
 		}
 	}
+	// Rule "eh-frame" on an image with unwind tables (unwind_test.go).
+	for _, m := range unwindMutations {
+		b := mustWrite(t, unwindImage())
+		f, err := elf.NewFile(bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.mut(t, f, b)
+		var ce *CheckError
+		if err := Check(b); errors.As(err, &ce) && ce.Has("eh-frame") {
+			covered["eh-frame"] = true
+		}
+	}
 	for _, r := range Rules {
 		if !covered[r.Name] {
 			t.Errorf("rule %s: no mutation breaks it", r.Name)

@@ -47,6 +47,16 @@ type Image struct {
 	// .vdsogen_markers (see the package documentation). They must pass
 	// Markers.Validate against the code.
 	Markers *Markers
+	// Stack, if not nil, is the stack model of the code: for every
+	// instruction start control reaches, the bytes pushed below the return
+	// address (0 at every entry). Write turns it into unwind tables,
+	// .eh_frame and .eh_frame_hdr with PT_GNU_EH_FRAME, loaded with the
+	// code (see ehframe.go); CheckUnwind proves the two agree.
+	Stack map[int]int
+	// Debug, if not nil, adds non-allocated debugging sections: .symtab
+	// and DWARF line information (see dwarf.go). They lie outside the
+	// PT_LOAD: the loaded bytes are the same with or without them.
+	Debug *Debug
 }
 
 // Entry is an entry point: Offset and Size in Code.
@@ -106,24 +116,37 @@ const (
 	secDynamic
 	secNote
 	secText
-	secMarkers // only if Image.Markers is set
+	secEhFrameHdr // only if Image.Stack is set
+	secEhFrame    // only if Image.Stack is set
+	secMarkers    // only if Image.Markers is set
+	secSymtab     // this and the debug sections only if Image.Debug is set
+	secStrtab
+	secDebugAbbrev
+	secDebugInfo
+	secDebugLine
 	secShstrtab
 	numSections
 )
 
-var sectionNames = [numSections]string{"", ".hash", ".gnu.hash", ".dynsym", ".dynstr", ".gnu.version", ".gnu.version_d", ".dynamic", ".note.vdsogen", ".text", MarkersSection, ".shstrtab"}
+var sectionNames = [numSections]string{"", ".hash", ".gnu.hash", ".dynsym", ".dynstr", ".gnu.version", ".gnu.version_d", ".dynamic", ".note.vdsogen", ".text",
+	ehFrameHdrSection, ehFrameSection, MarkersSection, symtabSection, strtabSection, debugAbbrevSection, debugInfoSection, debugLineSection, ".shstrtab"}
 
-// presentSections returns the sections a file holds, in file order: every
-// one but .vdsogen_markers when there are no markers. The sections before
-// it keep their indices (symbols refer to .text as secText).
-func presentSections(markers bool) []int {
-	var out []int
+// presentSections returns the sections a file holds, in file order, and
+// each one's index in the file: the optional ones only when img has what
+// they describe. The sections up to .text are always present, so they
+// keep their indices (symbols refer to .text as secText).
+func presentSections(img *Image) (present []int, index [numSections]int) {
 	for i := range numSections {
-		if i != secMarkers || markers {
-			out = append(out, i)
+		switch {
+		case (i == secEhFrameHdr || i == secEhFrame) && img.Stack == nil,
+			i == secMarkers && img.Markers == nil,
+			i >= secSymtab && i <= secDebugLine && img.Debug == nil:
+			continue
 		}
+		index[i] = len(present)
+		present = append(present, i)
 	}
-	return out
+	return present, index
 }
 
 const (
@@ -132,7 +155,6 @@ const (
 	shdrSize   = 64
 	symSize    = 24
 	dynSize    = 16
-	numPhdrs   = 3
 	textAlign  = 64
 	verdefSize = 20
 	verdaxSize = 8
@@ -164,8 +186,13 @@ func Write(img Image) ([]byte, error) {
 			return nil, err
 		}
 	}
-	present := presentSections(img.Markers != nil)
+	present, index := presentSections(&img)
 	numPresent := len(present)
+	numPhdrs := 3
+	if img.Stack != nil {
+		numPhdrs++ // PT_GNU_EH_FRAME
+	}
+	ranges := unwindRanges(img.Entries)
 
 	// Strings and symbols.
 	var dynstr strings.Builder
@@ -201,7 +228,7 @@ func Write(img Image) ([]byte, error) {
 		off        = ehdrSize + numPhdrs*phdrSize
 		secOff     [numSections]int
 		secSize    [numSections]int
-		secAlign   = [numSections]int{0, 8, 8, 8, 1, 2, 8, 8, 4, textAlign, mkAlign, 1}
+		secAlign   = [numSections]int{0, 8, 8, 8, 1, 2, 8, 8, 4, textAlign, 4, 8, mkAlign, 8, 1, 1, 1, 1, 1}
 		dynEntries = 11
 		noteDesc1  = len(img.Pages) * pageRecLen
 		noteDesc2  = len(img.Program) + 1 + len(img.Variant) + 1
@@ -216,6 +243,20 @@ func Write(img Image) ([]byte, error) {
 	secSize[secNote] = noteSize(noteDesc1) + noteSize(noteDesc2)
 	secSize[secText] = len(img.Code)
 	secSize[secMarkers] = len(markers)
+	if img.Stack != nil {
+		secSize[secEhFrameHdr] = ehFrameHdrSize(len(ranges))
+		frame, _ := encodeEHFrame(ranges, img.Stack, 0, 0)
+		secSize[secEhFrame] = len(frame)
+	}
+	var debugSecs [numSections][]byte
+	if img.Debug != nil {
+		// The sizes do not depend on the address of .text, which is not
+		// known yet: fill in the contents once it is.
+		debugSecs = debugSections(&img, 0, index[secText])
+		for i := secSymtab; i <= secDebugLine; i++ {
+			secSize[i] = len(debugSecs[i])
+		}
+	}
 	var shstr strings.Builder
 	shstr.WriteByte(0)
 	var shName [numSections]uint32
@@ -231,6 +272,9 @@ func Write(img Image) ([]byte, error) {
 		off += secSize[i]
 	}
 	loadEnd := secOff[secText] + secSize[secText]
+	if img.Stack != nil {
+		loadEnd = secOff[secEhFrame] + secSize[secEhFrame]
+	}
 	shoff := align(off, 8)
 	total := shoff + numPresent*shdrSize
 
@@ -256,7 +300,7 @@ func Write(img Image) ([]byte, error) {
 	le.PutUint32(b[48:], 0) // e_flags
 	le.PutUint16(b[52:], ehdrSize)
 	le.PutUint16(b[54:], phdrSize)
-	le.PutUint16(b[56:], numPhdrs)
+	le.PutUint16(b[56:], uint16(numPhdrs))
 	le.PutUint16(b[58:], shdrSize)
 	le.PutUint16(b[60:], uint16(numPresent))
 	le.PutUint16(b[62:], uint16(numPresent-1)) // .shstrtab is last
@@ -276,6 +320,9 @@ func Write(img Image) ([]byte, error) {
 	phdr(0, elf.PT_LOAD, elf.PF_R|elf.PF_X, 0, loadEnd, PageSize)
 	phdr(1, elf.PT_DYNAMIC, elf.PF_R, secOff[secDynamic], secSize[secDynamic], 8)
 	phdr(2, elf.PT_NOTE, elf.PF_R, secOff[secNote], secSize[secNote], 4)
+	if img.Stack != nil {
+		phdr(3, ptGNUEHFrame, elf.PF_R, secOff[secEhFrameHdr], secSize[secEhFrameHdr], 4)
+	}
 
 	// .hash (SysV): nbucket, nchain, buckets, chains.
 	h := b[secOff[secHash]:]
@@ -409,6 +456,19 @@ func Write(img Image) ([]byte, error) {
 		copy(b[secOff[secMarkers]:], markers)
 	}
 
+	// Unwind tables and debugging sections, now that .text has its address.
+	if img.Stack != nil {
+		frame, fdes := encodeEHFrame(ranges, img.Stack, secOff[secText], secOff[secEhFrame])
+		copy(b[secOff[secEhFrame]:], frame)
+		copy(b[secOff[secEhFrameHdr]:], encodeEHFrameHdr(ranges, fdes, secOff[secText], secOff[secEhFrameHdr], secOff[secEhFrame]))
+	}
+	if img.Debug != nil {
+		debugSecs = debugSections(&img, secOff[secText], index[secText])
+		for i := secSymtab; i <= secDebugLine; i++ {
+			copy(b[secOff[i]:], debugSecs[i])
+		}
+	}
+
 	// .shstrtab and the section headers.
 	copy(b[secOff[secShstrtab]:], shstr.String())
 	type shdrT struct {
@@ -418,17 +478,24 @@ func Write(img Image) ([]byte, error) {
 		entsize    int
 	}
 	hdrs := [numSections]shdrT{
-		secHash:     {elf.SHT_HASH, elf.SHF_ALLOC, secDynsym, 0, 4},
-		secGnuHash:  {elf.SHT_GNU_HASH, elf.SHF_ALLOC, secDynsym, 0, 0},
-		secDynsym:   {elf.SHT_DYNSYM, elf.SHF_ALLOC, secDynstr, 1, symSize},
-		secDynstr:   {elf.SHT_STRTAB, elf.SHF_ALLOC, 0, 0, 0},
-		secVersym:   {elf.SHT_GNU_VERSYM, elf.SHF_ALLOC, secDynsym, 0, 2},
-		secVerdef:   {elf.SHT_GNU_VERDEF, elf.SHF_ALLOC, secDynstr, 2, 0},
-		secDynamic:  {elf.SHT_DYNAMIC, elf.SHF_ALLOC, secDynstr, 0, dynSize},
-		secNote:     {elf.SHT_NOTE, elf.SHF_ALLOC, 0, 0, 0},
-		secText:     {elf.SHT_PROGBITS, elf.SHF_ALLOC | elf.SHF_EXECINSTR, 0, 0, 0},
-		secMarkers:  {elf.SHT_PROGBITS, 0, 0, 0, 0},
-		secShstrtab: {elf.SHT_STRTAB, 0, 0, 0, 0},
+		secHash:        {elf.SHT_HASH, elf.SHF_ALLOC, secDynsym, 0, 4},
+		secGnuHash:     {elf.SHT_GNU_HASH, elf.SHF_ALLOC, secDynsym, 0, 0},
+		secDynsym:      {elf.SHT_DYNSYM, elf.SHF_ALLOC, secDynstr, 1, symSize},
+		secDynstr:      {elf.SHT_STRTAB, elf.SHF_ALLOC, 0, 0, 0},
+		secVersym:      {elf.SHT_GNU_VERSYM, elf.SHF_ALLOC, secDynsym, 0, 2},
+		secVerdef:      {elf.SHT_GNU_VERDEF, elf.SHF_ALLOC, secDynstr, 2, 0},
+		secDynamic:     {elf.SHT_DYNAMIC, elf.SHF_ALLOC, secDynstr, 0, dynSize},
+		secNote:        {elf.SHT_NOTE, elf.SHF_ALLOC, 0, 0, 0},
+		secText:        {elf.SHT_PROGBITS, elf.SHF_ALLOC | elf.SHF_EXECINSTR, 0, 0, 0},
+		secEhFrameHdr:  {elf.SHT_PROGBITS, elf.SHF_ALLOC, 0, 0, 0},
+		secEhFrame:     {elf.SHT_PROGBITS, elf.SHF_ALLOC, 0, 0, 0},
+		secMarkers:     {elf.SHT_PROGBITS, 0, 0, 0, 0},
+		secSymtab:      {elf.SHT_SYMTAB, 0, uint32(index[secStrtab]), uint32(symtabLocals(&img)), symSize},
+		secStrtab:      {elf.SHT_STRTAB, 0, 0, 0, 0},
+		secDebugAbbrev: {elf.SHT_PROGBITS, 0, 0, 0, 0},
+		secDebugInfo:   {elf.SHT_PROGBITS, 0, 0, 0, 0},
+		secDebugLine:   {elf.SHT_PROGBITS, 0, 0, 0, 0},
+		secShstrtab:    {elf.SHT_STRTAB, 0, 0, 0, 0},
 	}
 	for fi, i := range present[1:] {
 		p := b[shoff+(fi+1)*shdrSize:]
@@ -500,6 +567,16 @@ func validate(img *Image) error {
 			return fmt.Errorf("elfimage: marker descriptors: %w", err)
 		}
 	}
+	if img.Stack != nil {
+		if err := validateStack(img.Stack, img.Entries, len(img.Code)); err != nil {
+			return err
+		}
+	}
+	if img.Debug != nil {
+		if err := validateDebug(img.Debug, len(img.Code), names); err != nil {
+			return err
+		}
+	}
 	seen := map[int]bool{}
 	for _, r := range img.Relocs {
 		if !pages[r.Symbol] {
@@ -559,4 +636,23 @@ func GNUHash(name string) uint32 {
 		h = h*33 + uint32(name[i])
 	}
 	return h
+}
+
+// debugSections returns the contents of the debugging sections for .text
+// at address text and file index textIdx.
+func debugSections(img *Image, text, textIdx int) [numSections][]byte {
+	var out [numSections][]byte
+	out[secSymtab], out[secStrtab], _ = encodeSymtab(img.Debug, img.Entries, img.Pages, text, uint16(textIdx))
+	out[secDebugAbbrev] = encodeAbbrev()
+	out[secDebugInfo] = encodeInfo(img.Debug, img.Entries, text, len(img.Code))
+	out[secDebugLine] = encodeLines(img.Debug.Source, text, len(img.Code))
+	return out
+}
+
+// symtabLocals is .symtab's sh_info: one past the last local symbol.
+func symtabLocals(img *Image) int {
+	if img.Debug == nil {
+		return 0
+	}
+	return len(img.Debug.Labels) + len(img.Pages) + 1
 }
