@@ -381,11 +381,15 @@ func readCoarse(p string) {
 	JMP(L(p + "_syscall"))
 }
 
-// checkCoarseTSC reads the TSC (ordered after the load of Seq before it)
-// and jumps to stale when it is at or past CoarseTSC. Clobbers AX, DX (and
-// CX with RDTSCP).
+// checkCoarseTSC reads the TSC and jumps to stale when it is at or past
+// CoarseTSC. Clobbers AX and DX. A plain RDTSC suffices, where the clock
+// reads need readTSC's ordered one: unordered, it may run at most a
+// reorder window (well under a microsecond) before the loads around it,
+// and CoarseTSC already stops serving 50 us before the kernel's next tick
+// can be due (vvar.coarseDeadline); reading it late only sends more reads
+// to the kernel. LFENCE would cost about 10 ns on every coarse read.
 func checkCoarseTSC(stale string) {
-	readTSC()
+	RDTSC()
 	SHLQ(U8(32), RDX)
 	ORQ(RDX, RAX)
 	CMPQ(RAX, Mem{Base: R10, Disp: vvar.OffCoarseTSC})

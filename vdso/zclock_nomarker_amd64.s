@@ -73,21 +73,18 @@ cg_cretry:
 	MOVL  4(R10), AX
 	CMPL  AX, $0x01
 	JNE   cg_syscall
-
-	// Alternative tsc (asm.go:347): lfence_rdtsc, elided
-	LFENCE
 	RDTSC
-	SHLQ $0x20, DX
-	ORQ  DX, AX
-	CMPQ AX, 248(R10)
-	JAE  cg_syscall
-	MOVQ 40(R10)(R11*1), AX
-	MOVL 12(R10), CX
-	SHRQ CL, AX
-	MOVQ 32(R10)(R11*1), DX
-	CMPL R9, (R10)
-	JNE  cg_cstart
-	JMP  cg_norm
+	SHLQ  $0x20, DX
+	ORQ   DX, AX
+	CMPQ  AX, 248(R10)
+	JAE   cg_syscall
+	MOVQ  40(R10)(R11*1), AX
+	MOVL  12(R10), CX
+	SHRQ  CL, AX
+	MOVQ  32(R10)(R11*1), DX
+	CMPL  R9, (R10)
+	JNE   cg_cstart
+	JMP   cg_norm
 
 cg_cpause:
 	PAUSE
@@ -130,6 +127,9 @@ vg_rg0_abort:
 	JMP cg_start
 
 vg_end_clock_gettime:
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
 	BYTE $0xcc
 	BYTE $0xcc
 	BYTE $0xcc
@@ -211,21 +211,18 @@ tl_cretry:
 	MOVL  4(R10), AX
 	CMPL  AX, $0x01
 	JNE   tl_syscall
-
-	// Alternative tsc (asm.go:347): lfence_rdtsc, elided
-	LFENCE
 	RDTSC
-	SHLQ $0x20, DX
-	ORQ  DX, AX
-	CMPQ AX, 248(R10)
-	JAE  tl_syscall
-	MOVQ 40(R10)(R11*1), AX
-	MOVL 12(R10), CX
-	SHRQ CL, AX
-	MOVQ 32(R10)(R11*1), DX
-	CMPL R9, (R10)
-	JNE  tl_cstart
-	JMP  tl_norm
+	SHLQ  $0x20, DX
+	ORQ   DX, AX
+	CMPQ  AX, 248(R10)
+	JAE   tl_syscall
+	MOVQ  40(R10)(R11*1), AX
+	MOVL  12(R10), CX
+	SHRQ  CL, AX
+	MOVQ  32(R10)(R11*1), DX
+	CMPL  R9, (R10)
+	JNE   tl_cstart
+	JMP   tl_norm
 
 tl_cpause:
 	PAUSE
@@ -268,6 +265,9 @@ vg_rg1_abort:
 	JMP tl_start
 
 vg_end_clock_gettime_tl:
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
 	BYTE $0xcc
 	BYTE $0xcc
 	BYTE $0xcc
@@ -396,9 +396,6 @@ time_retry:
 	MOVL  4(R10), AX
 	CMPL  AX, $0x01
 	JNE   time_syscall
-
-	// Alternative tsc (asm.go:347): lfence_rdtsc, elided
-	LFENCE
 	RDTSC
 	SHLQ  $0x20, DX
 	ORQ   DX, AX
@@ -426,6 +423,9 @@ time_syscall:
 	RET
 
 vg_end_time:
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
 	BYTE $0xcc
 	BYTE $0xcc
 	BYTE $0xcc

@@ -81,24 +81,18 @@ cg_cretry:
 	MOVL  4(R10), AX
 	CMPL  AX, $0x01
 	JNE   cg_syscall
-
-	// Alternative tsc (asm.go:347): lfence_rdtsc
-vg_alt1:
-	LFENCE
 	RDTSC
-
-vg_alt1_end:
-	SHLQ $0x20, DX
-	ORQ  DX, AX
-	CMPQ AX, 248(R10)
-	JAE  cg_syscall
-	MOVQ 40(R10)(R11*1), AX
-	MOVL 12(R10), CX
-	SHRQ CL, AX
-	MOVQ 32(R10)(R11*1), DX
-	CMPL R9, (R10)
-	JNE  cg_cstart
-	JMP  cg_norm
+	SHLQ  $0x20, DX
+	ORQ   DX, AX
+	CMPQ  AX, 248(R10)
+	JAE   cg_syscall
+	MOVQ  40(R10)(R11*1), AX
+	MOVL  12(R10), CX
+	SHRQ  CL, AX
+	MOVQ  32(R10)(R11*1), DX
+	CMPL  R9, (R10)
+	JNE   cg_cstart
+	JMP   cg_norm
 
 cg_cpause:
 	PAUSE
@@ -118,14 +112,14 @@ cg_norm_loop:
 
 cg_normal:
 	// StaticBranch timens (asm.go:66): on
-vg_sb2:
+vg_sb1:
 	BYTE $0xe9
 	BYTE $0x1e
 	BYTE $0x00
 	BYTE $0x00
 	BYTE $0x00
 
-vg_sb2_ret:
+vg_sb1_ret:
 	MOVQ DX, (SI)
 	MOVQ AX, 8(SI)
 	XORL AX, AX
@@ -149,7 +143,7 @@ vg_rg0_abort:
 	JMP cg_start
 
 	// StaticBranch timens body (asm.go:66)
-vg_sb2_body:
+vg_sb1_body:
 	LEAQ ·vdsoTimens+0(SB), R8
 	ADDQ (R8)(R11*1), DX
 	ADDQ 8(R8)(R11*1), AX
@@ -159,9 +153,12 @@ vg_sb2_body:
 	INCQ DX
 
 cg_timens_done:
-	JMP vg_sb2_ret
+	JMP vg_sb1_ret
 
 vg_end_clock_gettime:
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
 	BYTE $0xcc
 	BYTE $0xcc
 	BYTE $0xcc
@@ -194,11 +191,11 @@ tl_retry:
 	XORL  R8, R8
 
 	// Alternative tsc (asm.go:347): lfence_rdtsc
-vg_alt3:
+vg_alt2:
 	LFENCE
 	RDTSC
 
-vg_alt3_end:
+vg_alt2_end:
 	SHLQ    $0x20, DX
 	ORQ     DX, AX
 	SUBQ    24(R10), AX
@@ -240,24 +237,18 @@ tl_cretry:
 	MOVL  4(R10), AX
 	CMPL  AX, $0x01
 	JNE   tl_syscall
-
-	// Alternative tsc (asm.go:347): lfence_rdtsc
-vg_alt4:
-	LFENCE
 	RDTSC
-
-vg_alt4_end:
-	SHLQ $0x20, DX
-	ORQ  DX, AX
-	CMPQ AX, 248(R10)
-	JAE  tl_syscall
-	MOVQ 40(R10)(R11*1), AX
-	MOVL 12(R10), CX
-	SHRQ CL, AX
-	MOVQ 32(R10)(R11*1), DX
-	CMPL R9, (R10)
-	JNE  tl_cstart
-	JMP  tl_norm
+	SHLQ  $0x20, DX
+	ORQ   DX, AX
+	CMPQ  AX, 248(R10)
+	JAE   tl_syscall
+	MOVQ  40(R10)(R11*1), AX
+	MOVL  12(R10), CX
+	SHRQ  CL, AX
+	MOVQ  32(R10)(R11*1), DX
+	CMPL  R9, (R10)
+	JNE   tl_cstart
+	JMP   tl_norm
 
 tl_cpause:
 	PAUSE
@@ -277,7 +268,7 @@ tl_norm_loop:
 
 tl_normal:
 	// ThreeLabel timens (asm.go:85): on
-vg_tl5_call:
+vg_tl3_call:
 	LEAQ    ·vdsoTimens+0(SB), R8
 	ADDQ    (R8)(R11*1), DX
 	ADDQ    8(R8)(R11*1), AX
@@ -286,13 +277,13 @@ vg_tl5_call:
 	CMOVQCC R9, AX
 	SBBQ    $-1, DX
 
-vg_tl5_out:
+vg_tl3_out:
 	MOVQ DX, (SI)
 	MOVQ AX, 8(SI)
 	XORL AX, AX
 	RET
 
-vg_tl5_end:
+vg_tl3_end:
 tl_syscall:
 	MOVL $0x000000e4, AX
 	SYSCALL
@@ -311,6 +302,9 @@ vg_rg1_abort:
 	JMP tl_start
 
 vg_end_clock_gettime_tl:
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
 	BYTE $0xcc
 	BYTE $0xcc
 
@@ -336,11 +330,11 @@ gtod_retry:
 	XORL  R8, R8
 
 	// Alternative tsc (asm.go:347): lfence_rdtsc
-vg_alt6:
+vg_alt4:
 	LFENCE
 	RDTSC
 
-vg_alt6_end:
+vg_alt4_end:
 	SHLQ    $0x20, DX
 	ORQ     DX, AX
 	SUBQ    24(R10), AX
@@ -433,13 +427,7 @@ time_retry:
 	MOVL  4(R10), AX
 	CMPL  AX, $0x01
 	JNE   time_syscall
-
-	// Alternative tsc (asm.go:347): lfence_rdtsc
-vg_alt7:
-	LFENCE
 	RDTSC
-
-vg_alt7_end:
 	SHLQ  $0x20, DX
 	ORQ   DX, AX
 	CMPQ  AX, 248(R10)
@@ -466,6 +454,9 @@ time_syscall:
 	RET
 
 vg_end_time:
+	BYTE $0xcc
+	BYTE $0xcc
+	BYTE $0xcc
 	BYTE $0xcc
 	BYTE $0xcc
 	BYTE $0xcc
@@ -528,11 +519,11 @@ wm_retry:
 	XORL  R8, R8
 
 	// Alternative tsc (asm.go:347): lfence_rdtsc
-vg_alt8:
+vg_alt5:
 	LFENCE
 	RDTSC
 
-vg_alt8_end:
+vg_alt5_end:
 	SHLQ    $0x20, DX
 	ORQ     DX, AX
 	SUBQ    24(R10), AX
@@ -570,14 +561,14 @@ wm_norm_mono:
 
 wm_normal:
 	// StaticBranch timens (asm.go:239): on
-vg_sb9:
+vg_sb6:
 	BYTE $0xe9
 	BYTE $0x4e
 	BYTE $0x00
 	BYTE $0x00
 	BYTE $0x00
 
-vg_sb9_ret:
+vg_sb6_ret:
 	MOVQ DX, (DI)
 	MOVQ AX, 8(DI)
 	MOVQ R8, (SI)
@@ -619,7 +610,7 @@ vg_rg3_abort:
 	JMP wm_start
 
 	// StaticBranch timens body (asm.go:239)
-vg_sb9_body:
+vg_sb6_body:
 	LEAQ ·vdsoTimens+16(SB), R9
 	ADDQ (R9), R8
 	ADDQ 8(R9), R11
@@ -629,7 +620,7 @@ vg_sb9_body:
 	INCQ R8
 
 wm_timens_done:
-	JMP vg_sb9_ret
+	JMP vg_sb6_ret
 
 vg_end_wall_mono:
 vg_pool:
@@ -648,33 +639,19 @@ vg_alt0_c2:
 
 vg_alt0_c2_end:
 	// Alternative tsc (asm.go:347) choices
-vg_alt1_c0:
+vg_alt2_c0:
 	RDTSC
 
-vg_alt1_c0_end:
-vg_alt1_c1:
+vg_alt2_c0_end:
+vg_alt2_c1:
 	RDTSCP
 
-vg_alt1_c1_end:
-vg_alt1_c2:
+vg_alt2_c1_end:
+vg_alt2_c2:
 	LFENCE
 	RDTSC
 
-vg_alt1_c2_end:
-	// Alternative tsc (asm.go:347) choices
-vg_alt3_c0:
-	RDTSC
-
-vg_alt3_c0_end:
-vg_alt3_c1:
-	RDTSCP
-
-vg_alt3_c1_end:
-vg_alt3_c2:
-	LFENCE
-	RDTSC
-
-vg_alt3_c2_end:
+vg_alt2_c2_end:
 	// Alternative tsc (asm.go:347) choices
 vg_alt4_c0:
 	RDTSC
@@ -690,44 +667,16 @@ vg_alt4_c2:
 
 vg_alt4_c2_end:
 	// Alternative tsc (asm.go:347) choices
-vg_alt6_c0:
+vg_alt5_c0:
 	RDTSC
 
-vg_alt6_c0_end:
-vg_alt6_c1:
+vg_alt5_c0_end:
+vg_alt5_c1:
 	RDTSCP
 
-vg_alt6_c1_end:
-vg_alt6_c2:
+vg_alt5_c1_end:
+vg_alt5_c2:
 	LFENCE
 	RDTSC
 
-vg_alt6_c2_end:
-	// Alternative tsc (asm.go:347) choices
-vg_alt7_c0:
-	RDTSC
-
-vg_alt7_c0_end:
-vg_alt7_c1:
-	RDTSCP
-
-vg_alt7_c1_end:
-vg_alt7_c2:
-	LFENCE
-	RDTSC
-
-vg_alt7_c2_end:
-	// Alternative tsc (asm.go:347) choices
-vg_alt8_c0:
-	RDTSC
-
-vg_alt8_c0_end:
-vg_alt8_c1:
-	RDTSCP
-
-vg_alt8_c1_end:
-vg_alt8_c2:
-	LFENCE
-	RDTSC
-
-vg_alt8_c2_end:
+vg_alt5_c2_end:

@@ -217,7 +217,9 @@
 //     kernel's value is still V, so a system-call answer taken earlier is
 //     at most V; Stop and Start, variant switches and a writer holding the
 //     sequence (spinLimit) are fallbacks like any other.
-//   - the cost is one LFENCE;RDTSC and a compare per coarse read, plus the
+//   - the cost is one RDTSC and a compare per coarse read (unordered: it
+//     may run a reorder window, well under a microsecond, early, which the
+//     50 us slack covers), plus the
 //     system call for the reads that fall between CoarseTSC and the next
 //     publication: about (CoarseRes/1000 + 50 us + the kernel's tick
 //     latency after its grid + the publisher's wake-up) / CoarseRes of
