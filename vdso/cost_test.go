@@ -3,6 +3,7 @@ package vdso
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"runtime"
@@ -68,6 +69,10 @@ func init() {
 		fmt.Fprintln(os.Stderr, "step child:", err)
 		os.Exit(3)
 	}
+	// The page path of the coarse clocks: no writer runs, so keep the
+	// coarse bases servable however long stepping takes (CoarseTSC would
+	// otherwise pass within a tick and send the read to the kernel).
+	vdsoData.Update(func(p *vvar.Params) { p.CoarseTSC = math.MaxUint64 })
 	clock, err := strconv.Atoi(os.Getenv(stepClockEnv))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "step child: clock:", err)
