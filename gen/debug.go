@@ -6,54 +6,8 @@ import (
 	"strings"
 
 	"github.com/vdsogen/vdsogen/internal/elfimage"
-	"github.com/vdsogen/vdsogen/internal/verify"
 	"github.com/vdsogen/vdsogen/layout"
 )
-
-// stackModels returns, for every shared variant of t, the stack depth at
-// every instruction of its image that the unwind tables must describe:
-// where control reaches in the variant itself, the depth the verifier's
-// stack rule proved there; elsewhere outside the variant's sites (code a
-// live switch or a load-time choice can make reachable, such as a static
-// branch body that is off here but on in another variant, whose bytes are
-// the same in every shared variant), the depth proved in the first other
-// shared variant that reaches it.
-func stackModels(in *verify.Input, t *layout.Table) (map[string]map[int]int, error) {
-	depths, err := verify.StackDepths(in)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]map[int]int{}
-	for _, v := range t.Variants {
-		if v.Standalone {
-			continue
-		}
-		m := map[int]int{}
-		for o, d := range depths[v.Name] {
-			m[o] = d
-		}
-		inSite := func(o int) bool {
-			for _, s := range v.Sites {
-				if o >= s.Offset && o < s.Offset+len(s.Bytes) {
-					return true
-				}
-			}
-			return false
-		}
-		for _, w := range t.Variants {
-			if w.Standalone || w.Name == v.Name {
-				continue
-			}
-			for o, d := range depths[w.Name] {
-				if _, ok := m[o]; !ok && o < v.Pool && !inSite(o) {
-					m[o] = d
-				}
-			}
-		}
-		out[v.Name] = m
-	}
-	return out, nil
-}
 
 // debugInfo returns what the debugging sections of variant v's image
 // describe: the table's source map and a label for every program label,

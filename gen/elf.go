@@ -29,7 +29,7 @@ func elfFile(name, variant string) string { return "z" + name + "_" + variant + 
 // image).
 //
 // Every image also carries unwind tables generated from its stack model
-// (stackModels: the depths the verifier proved), which
+// (verify.StackModels: the depths the verifier proved), which
 // elfimage.CheckUnwind proves equal to the model at every instruction,
 // and non-allocated debugging sections (debugInfo): .symtab and DWARF
 // line information mapping every byte to its program line.

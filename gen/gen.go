@@ -128,7 +128,7 @@ func Generate(ctx context.Context, prog *dsl.Program, cfg Config) (*Output, erro
 		if err != nil {
 			return nil, err
 		}
-		models, err := stackModels(in, table)
+		models, err := verify.StackModels(in)
 		if err != nil {
 			return nil, err
 		}

@@ -497,8 +497,8 @@ func (c *checker) checkUnwindTables(f *elf.File) {
 // stack model (as Image.Stack: code offset -> bytes below the return
 // address at that instruction): at every instruction the model has a depth
 // for, the row of the address the table gives has CFA = RSP+8+depth and
-// the return address at CFA-8. It also applies Check. The error lists
-// every disagreement.
+// the return address at CFA-8 (UnwindProblems). It also applies Check. The
+// error lists every disagreement.
 func CheckUnwind(file []byte, depth map[int]int) error {
 	var vs []Violation
 	if err := Check(file); err != nil {
@@ -509,32 +509,47 @@ func CheckUnwind(file []byte, depth map[int]int) error {
 			return err
 		}
 	}
+	ps, err := UnwindProblems(file, depth)
+	if err != nil {
+		vs = append(vs, Violation{"unwind-model", err.Error()})
+	}
+	for _, p := range ps {
+		vs = append(vs, Violation{"unwind-model", p.Msg})
+	}
+	if len(vs) == 0 {
+		return nil
+	}
+	return &CheckError{Violations: vs}
+}
+
+// UnwindProblems lists every instruction, by code offset (Problem.Offset
+// is an offset into .text here), at which the unwind tables disagree with
+// the stack model depth; an error if the tables cannot be read.
+func UnwindProblems(file []byte, depth map[int]int) ([]Problem, error) {
 	fdes, err := ReadUnwind(file)
 	if err != nil {
-		return &CheckError{Violations: append(vs, Violation{"unwind-model", err.Error()})}
+		return nil, err
 	}
 	text, _, err := Section(file, ".text")
 	if err != nil {
-		return &CheckError{Violations: append(vs, Violation{"unwind-model", err.Error()})}
+		return nil, err
 	}
 	offs := make([]int, 0, len(depth))
 	for o := range depth {
 		offs = append(offs, o)
 	}
 	sort.Ints(offs)
+	var ps []Problem
 	for _, o := range offs {
 		d := depth[o]
 		a := uint64(text + o)
 		r, ok := rowAt(fdes, a)
 		switch {
 		case !ok:
-			vs = append(vs, Violation{"unwind-model", fmt.Sprintf("code offset %#x (address %#x, depth %d): no FDE covers it", o, a, d)})
+			ps = append(ps, Problem{Check: "unwind-model", Offset: int64(o), Msg: fmt.Sprintf("code offset %#x (address %#x, depth %d): no FDE covers it", o, a, d)})
 		case r.CFAReg != dwRegRSP || r.CFAOffset != int64(8+d) || r.RAOffset != -8:
-			vs = append(vs, Violation{"unwind-model", fmt.Sprintf("code offset %#x (address %#x): the table says CFA = reg%d%+d, return address at CFA%+d; the stack model says depth %d: CFA = RSP%+d, return address at CFA-8", o, a, r.CFAReg, r.CFAOffset, r.RAOffset, d, 8+d)})
+			ps = append(ps, Problem{Check: "unwind-model", Offset: int64(o), Msg: fmt.Sprintf("code offset %#x (address %#x): the table says CFA = reg%d%+d, return address at CFA%+d; the stack model says depth %d: CFA = RSP%+d, return address at CFA-8", o, a, r.CFAReg, r.CFAOffset, r.RAOffset, d, 8+d)})
 		}
 	}
-	if len(vs) == 0 {
-		return nil
-	}
-	return &CheckError{Violations: vs}
+	return ps, nil
 }

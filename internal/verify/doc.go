@@ -95,5 +95,7 @@
 // descriptors and pages); CheckELF runs the checks that need only the file
 // (elf-hash, elf-versions, elf-pages, elf-symbols, the relocated fields of
 // the descriptors); and FromELF turns images into an Input, so that every
-// rule above runs on an image without its Go table (VerifyImages).
+// rule above runs on an image without its Go table (VerifyImages), which
+// then proves the image's unwind tables equal to the stack rule's depths
+// (elf-unwind, StackModels).
 package verify

@@ -255,6 +255,18 @@ func TestELFCorruptions(t *testing.T) {
 			binary.LittleEndian.PutUint32(f, le32(f)+8)
 			return []any{CheckELFText, in.off, "sites", in.off}
 		}, []string{"sites"}},
+		{"unwind table CFA offset", "host", func(s *soImage) []any {
+			off, size := s.sec(".eh_frame")
+			// The CIE's initial rule, DW_CFA_def_cfa RSP 8 (0c 07 08):
+			// claiming 16 is a frame the code never pushed.
+			i := bytes.Index(s.b[off:off+size], []byte{0x0c, 0x07, 0x08})
+			if i < 0 {
+				s.t.Fatal("no DW_CFA_def_cfa rsp, 8 in .eh_frame")
+			}
+			s.b[off+i+2] = 0x10
+			first := s.v.Entries[0].Offset
+			return []any{CheckELFUnwind, first}
+		}, []string{CheckELFUnwind}},
 		{"symbol value off by one", "host", func(s *soImage) []any {
 			off, _ := s.sym("__vdso_gettimeofday")
 			binary.LittleEndian.PutUint64(s.b[off+8:], le64(s.b[off+8:])+1)

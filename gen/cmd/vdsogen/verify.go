@@ -75,6 +75,8 @@ verified too, if there are any: each against its variant, and as a whole:
 	              and do not overlap
 	elf-markers   the .vdsogen_markers descriptors are the table's, and each
 	              relocated field they record refers to its page byte
+	elf-unwind    the .eh_frame rows are the stack depths the stack rule
+	              proves, at every instruction (CFA = RSP+8+depth)
 	elf-<rule>    the ELF structure rules of vdso2c and gVisor's check_vdso
 
 Given .so files instead, verify checks the images alone, without a Go
