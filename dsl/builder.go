@@ -7,6 +7,8 @@ import (
 
 	"github.com/mmcloughlin/avo/ir"
 	"github.com/mmcloughlin/avo/operand"
+
+	"github.com/vdsogen/vdsogen/layout"
 )
 
 // Builder records one program. The zero value is not usable; call New.
@@ -109,6 +111,8 @@ type Marker interface {
 	Node
 	MarkerKey() string
 	MarkerID() int
+	// MarkerKind is the kind of site the marker places.
+	MarkerKind() layout.Kind
 }
 
 func (b *Builder) errorf(p Pos, format string, args ...any) {

@@ -116,9 +116,9 @@ func choiceSignature(cm ChoiceMarker) string {
 				parts = append(parts, c.Name)
 			}
 		}
-		return "Alternative [" + strings.Join(parts, " ") + "]"
+		return n.MarkerKind().Word() + " [" + strings.Join(parts, " ") + "]"
 	case *StaticCallNode:
-		return "StaticCall [" + strings.Join(n.Targets, " ") + "]"
+		return n.MarkerKind().Word() + " [" + strings.Join(n.Targets, " ") + "]"
 	}
 	return "?"
 }

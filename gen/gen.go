@@ -155,7 +155,7 @@ func checkKeys(prog *dsl.Program, set *variants.Set) error {
 		if first, ok := kindOf[key]; ok {
 			if _, firstChoice := first.(dsl.ChoiceMarker); firstChoice != isChoice {
 				errs = append(errs, &dsl.Error{Pos: mk.Position(), Msg: fmt.Sprintf("key %q is used by a %s here and by a %s at %s; a key either switches markers or picks choices: rename one",
-					key, markerWord(mk), markerWord(first), first.Position())})
+					key, mk.MarkerKind().Word(), first.MarkerKind().Word(), first.Position())})
 				continue
 			}
 		} else {
@@ -170,7 +170,7 @@ func checkKeys(prog *dsl.Program, set *variants.Set) error {
 			for _, v := range set.Variants {
 				if c, ok := v.Choices[key]; ok {
 					fileErrs = append(fileErrs, fmt.Errorf("%s: key %q is a switch of the %s at %s, so it must be true or false, not the choice %q",
-						v.ValuePos[key], key, markerWord(mk), mk.Position(), c))
+						v.ValuePos[key], key, mk.MarkerKind().Word(), mk.Position(), c))
 					break
 				}
 			}
@@ -184,12 +184,12 @@ func checkKeys(prog *dsl.Program, set *variants.Set) error {
 			c, ok := v.Choices[key]
 			if !ok {
 				fileErrs = append(fileErrs, fmt.Errorf("%s: key %q picks a choice of the %s at %s, so it must be a string naming one of %q, not a boolean",
-					v.KeyPos[key], key, markerWord(mk), mk.Position(), names))
+					v.KeyPos[key], key, mk.MarkerKind().Word(), mk.Position(), names))
 				break
 			}
 			if !slices.Contains(names, c) {
 				fileErrs = append(fileErrs, fmt.Errorf("%s: variant %q picks %q for key %q, which is not a choice of the %s at %s; choose one of %q",
-					v.ValuePos[key], v.Name, c, key, markerWord(mk), mk.Position(), names))
+					v.ValuePos[key], v.Name, c, key, mk.MarkerKind().Word(), mk.Position(), names))
 			}
 		}
 	}
@@ -204,20 +204,6 @@ func checkKeys(prog *dsl.Program, set *variants.Set) error {
 	all = append(all, fileErrs...)
 	all = append(all, unused)
 	return errors.Join(all...) // every mistake of both files at once
-}
-
-func markerWord(mk dsl.Marker) string {
-	switch mk.(type) {
-	case *dsl.StaticBranchNode:
-		return "StaticBranch"
-	case *dsl.ThreeLabelNode:
-		return "ThreeLabel"
-	case *dsl.AlternativeNode:
-		return "Alternative"
-	case *dsl.StaticCallNode:
-		return "StaticCall"
-	}
-	return "marker"
 }
 
 // checkSymbols: the Go symbols the outputs define (images, their address

@@ -64,23 +64,6 @@ type Entry struct {
 	Size   int
 }
 
-// Kind is the kind of a marker site.
-type Kind string
-
-// The marker kinds.
-const (
-	StaticBranch Kind = "static_branch"
-	ThreeLabel   Kind = "three_label"
-	// Alternative is an N-way replacement of one site: the site holds one
-	// choice, padded with multi-byte NOPs to the longest. Every choice's
-	// bytes are in the image's replacement pool, after the last entry, so
-	// that a loader can apply another choice at load time.
-	Alternative Kind = "alternative"
-	// StaticCall is a CALL rel32 whose target is one of a declared set of
-	// entries, chosen per variant or at load time.
-	StaticCall Kind = "static_call"
-)
-
 // Site is one marker site in one variant: the bytes that differ between
 // variants live only inside sites.
 type Site struct {

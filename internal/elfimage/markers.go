@@ -32,24 +32,6 @@ const (
 	mkAlign        = 8
 )
 
-// kindCodes are the site kinds' codes in the descriptor section.
-var kindCodes = map[layout.Kind]uint8{
-	layout.StaticBranch: 1,
-	layout.ThreeLabel:   2,
-	layout.Alternative:  3,
-	layout.StaticCall:   4,
-}
-
-// kindOf is the inverse of kindCodes.
-func kindOf(code uint8) (layout.Kind, bool) {
-	for k, c := range kindCodes {
-		if c == code {
-			return k, true
-		}
-	}
-	return "", false
-}
-
 // ErrNoMarkers is returned (wrapped) by ReadMarkers for an image without
 // a .vdsogen_markers section: one written before the section existed, or
 // without descriptors. Such an image is valid.
@@ -90,7 +72,7 @@ func (m *Markers) problems(code []byte) []string {
 	}
 	for i, s := range m.Sites {
 		name := fmt.Sprintf("site %d (%s %s at %#x)", i, s.Kind, s.Key, s.Offset)
-		if _, ok := kindCodes[s.Kind]; !ok {
+		if !s.Kind.Known() {
 			bad("%s: unknown kind %q", name, s.Kind)
 		}
 		if !inside(s.Offset, len(s.Bytes), n) {
@@ -267,7 +249,7 @@ func encodeMarkers(m *Markers, codeSize int) ([]byte, error) {
 // encodeSite writes the record of site s, whose choices start at choice
 // record first, to p.
 func encodeSite(p []byte, s layout.Site, first int, st *strtab) {
-	p[0] = kindCodes[s.Kind]
+	p[0] = s.Kind.Code()
 	if s.On {
 		p[1] = mkFlagOn
 	}
@@ -376,7 +358,7 @@ func (d *decoder) code(off, n uint32, what string) int {
 // from index want on (the sites' choices follow each other in site order),
 // among the nchoices records at choices.
 func (d *decoder) site(p, choices []byte, want, nchoices uint64) (layout.Site, error) {
-	kind, ok := kindOf(p[0])
+	kind, ok := layout.KindOfCode(p[0])
 	if !ok {
 		return layout.Site{}, fmt.Errorf("unknown kind %d", p[0])
 	}
