@@ -115,6 +115,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"unsafe"
@@ -181,11 +182,36 @@ type text struct {
 	code []byte
 }
 
-// Load maps files[initial] (files maps variant names of tab to their ELF
-// images, e.g. the z<name>_<variant>.so files) and resolves its entries.
-// Every image must pass elfimage.Check and define the same symbols
-// (elfimage.CheckSame).
+// LoadFile loads the image file at path, e.g. vdso/zclock_host.so, from
+// the file alone: its variant, entries, data pages and marker sites are
+// what the file records (elfimage.DescribeImages). It cannot switch: it
+// knows one variant.
+func LoadFile(path string, opts Options) (*Image, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("loader: %w", err)
+	}
+	_, v, _, err := elfimage.DescribeVariant(b)
+	if err != nil {
+		return nil, fmt.Errorf("loader: %s: %w", path, err)
+	}
+	return Load(map[string][]byte{v.Name: b}, nil, v.Name, opts)
+}
+
+// Load maps files[initial] (files maps variant names to their ELF images,
+// e.g. the z<name>_<variant>.so files) and resolves its entries. Every
+// image must pass elfimage.Check and define the same symbols
+// (elfimage.CheckSame). tab is the program's layout table; nil takes it
+// from the images themselves (elfimage.DescribeImages: the variants,
+// entries and marker sites their .vdsogen_markers sections describe).
 func Load(files map[string][]byte, tab *layout.Table, initial string, opts Options) (*Image, error) {
+	if tab == nil {
+		t, err := elfimage.DescribeImages(files)
+		if err != nil {
+			return nil, fmt.Errorf("loader: %w", err)
+		}
+		tab = t
+	}
 	if opts.Version == "" {
 		opts.Version = elfimage.DefaultVersion
 	}
