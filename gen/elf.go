@@ -14,7 +14,7 @@ import (
 )
 
 // elfFile names the ELF vDSO image of a variant.
-func elfFile(name, variant string) string { return "z" + name + "_" + variant + ".so" }
+func elfFile(name, variant string) string { return layout.Files(name).ELF(variant) }
 
 // elfImages builds the ELF vDSO image (internal/elfimage) of every shared
 // variant from its final measurement and adds it to files as

@@ -98,19 +98,23 @@ func Generate(ctx context.Context, prog *dsl.Program, cfg Config) (*Output, erro
 	}
 	stubsGo := cfg.StubsFile
 	if stubsGo == "" {
-		stubsGo = "z" + cfg.Name + "_stubs_amd64.go"
+		stubsGo = layout.Files(cfg.Name).Stubs()
 	}
 	var images []string
 	for _, v := range table.Variants {
 		images = append(images, v.Symbol)
 	}
-	if files[strings.TrimSuffix(stubsGo, ".go")+".s"], err = printStubs(pkg.types, stubs, images); err != nil {
+	if files[layout.StubsAsm(stubsGo)], err = printStubs(pkg.types, stubs, images); err != nil {
 		return nil, err
 	}
 	if files[stubsGo], err = stubDecls(pkg.name, pkg.types, stubs, images); err != nil {
 		return nil, err
 	}
-	if files["z"+cfg.Name+"_layout_amd64.go"], err = tableFile(pkg.name, cfg.Name+"Layout", table); err != nil {
+	names := layout.Files(cfg.Name)
+	if files[names.Table()], err = tableFile(pkg.name, names.TableVar(), table); err != nil {
+		return nil, err
+	}
+	if files[names.TableJSON()], err = table.EncodeJSON(); err != nil {
 		return nil, err
 	}
 	if cfg.ELF {
@@ -122,7 +126,7 @@ func Generate(ctx context.Context, prog *dsl.Program, cfg Config) (*Output, erro
 }
 
 func imageSymbol(name, variant string) string { return name + "_" + variant }
-func asmFile(name, variant string) string     { return "z" + name + "_" + variant + "_amd64.s" }
+func asmFile(name, variant string) string     { return layout.Files(name).Asm(variant) }
 
 // checkKeys: every switch key (StaticBranch, ThreeLabel) is defined by the
 // variant set as a boolean; a choice key (Alternative, StaticCall) is

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/vdsogen/vdsogen/layout"
 )
 
 // Rule is one image check.
@@ -385,7 +387,7 @@ func CheckSame(images map[string][]byte) error {
 // CheckSame (what `vdsogen verify` runs). It returns the files it checked,
 // sorted; none is not an error (the images are optional, vdsogen -elf).
 func CheckDir(dir, program string) ([]string, error) {
-	paths, err := filepath.Glob(filepath.Join(dir, "z"+program+"_*.so"))
+	paths, err := filepath.Glob(layout.Files(program).AllELF(dir))
 	if err != nil {
 		return nil, err
 	}
