@@ -11,6 +11,7 @@ import (
 	"github.com/vdsogen/vdsogen/dsl"
 	"github.com/vdsogen/vdsogen/internal/elfimage"
 	"github.com/vdsogen/vdsogen/layout"
+	"github.com/vdsogen/vdsogen/marker"
 )
 
 // elfFile names the ELF vDSO image of a variant.
@@ -83,7 +84,7 @@ func elfImages(files map[string][]byte, prog *dsl.Program, name string, ms map[s
 // an empty pool at the end of the image, as layout.Variant.Pool documents.
 func elfMarkers(v *layout.Variant, size int) *elfimage.Markers {
 	pool := v.Pool
-	if pool == 0 && !slices.ContainsFunc(v.Sites, func(s layout.Site) bool { return s.Kind == layout.Alternative }) {
+	if pool == 0 && !slices.ContainsFunc(v.Sites, func(s layout.Site) bool { return marker.TraitsOf(s.Kind).PoolChoices }) {
 		pool = size
 	}
 	return &elfimage.Markers{Pool: pool, Sites: v.Sites, Regions: v.Regions}

@@ -9,45 +9,9 @@ import (
 
 	"github.com/vdsogen/vdsogen/dsl"
 	"github.com/vdsogen/vdsogen/layout"
+	"github.com/vdsogen/vdsogen/marker"
 	"github.com/vdsogen/vdsogen/variants"
 )
-
-// Byte sequences the markers place.
-var (
-	nop5 = []byte{0x0f, 0x1f, 0x44, 0x00, 0x00}
-)
-
-const (
-	opJMPrel32  = 0xe9
-	opCALLrel32 = 0xe8
-	opINT3      = 0xcc
-)
-
-// nops are the recommended multi-byte NOPs (Intel SDM, "NOP"), by length;
-// alternatives are padded with them to the longest choice.
-var nops = [][]byte{
-	1: {0x90},
-	2: {0x66, 0x90},
-	3: {0x0f, 0x1f, 0x00},
-	4: {0x0f, 0x1f, 0x40, 0x00},
-	5: {0x0f, 0x1f, 0x44, 0x00, 0x00},
-	6: {0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00},
-	7: {0x0f, 0x1f, 0x80, 0x00, 0x00, 0x00, 0x00},
-	8: {0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00},
-	9: {0x66, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00},
-}
-
-// nopFill returns n bytes of padding as whole NOP instructions, longest
-// first.
-func nopFill(n int) [][]byte {
-	var out [][]byte
-	for n > 0 {
-		k := min(n, len(nops)-1)
-		out = append(out, nops[k])
-		n -= k
-	}
-	return out
-}
 
 // regionSignature is the never-executed instruction placed right before a
 // region's abort handler: UD1 EAX, [RAX+disp32] whose disp32 is
@@ -190,7 +154,7 @@ func expand(prog *dsl.Program, v *variants.Variant, p *params) []item {
 				if on {
 					emit(item{kind: itemRaw, raw: jmpRel32(p.rel[n.ID]), pos: n.Pos})
 				} else {
-					emit(item{kind: itemRaw, raw: nop5, pos: n.Pos})
+					emit(item{kind: itemRaw, raw: marker.NOP5, pos: n.Pos})
 				}
 				emit(item{kind: itemLabel, label: siteRetLabel(n.ID), pos: n.Pos})
 				deferred = append(deferred, n)
@@ -204,7 +168,7 @@ func expand(prog *dsl.Program, v *variants.Variant, p *params) []item {
 				emit(item{kind: itemComment, text: fmt.Sprintf("Alternative %s (%s): %s", n.Key, n.Pos.Short(), n.Choices[c].Name)})
 				emit(item{kind: itemLabel, label: altLabel(n.ID), pos: n.Pos})
 				nodes(n.Choices[c].Body)
-				for _, nop := range nopFill(p.altPad[n.ID]) {
+				for _, nop := range marker.NopFill(p.altPad[n.ID]) {
 					emit(item{kind: itemRaw, raw: nop, pos: n.Pos})
 				}
 				emit(item{kind: itemLabel, label: altEndLabel(n.ID), pos: n.Pos})
@@ -213,7 +177,7 @@ func expand(prog *dsl.Program, v *variants.Variant, p *params) []item {
 				c := chosen(v, n)
 				emit(item{kind: itemComment, text: fmt.Sprintf("StaticCall %s (%s): %s", n.Key, n.Pos.Short(), n.Targets[c])})
 				emit(item{kind: itemLabel, label: callSiteLabel(n.ID), pos: n.Pos})
-				emit(item{kind: itemRaw, raw: rel32(opCALLrel32, p.rel[n.ID]), pos: n.Pos})
+				emit(item{kind: itemRaw, raw: marker.Rel32(marker.OpCALLRel32, p.rel[n.ID]), pos: n.Pos})
 			case *dsl.RegionNode:
 				emit(item{kind: itemComment, text: fmt.Sprintf("Region %s (%s)", n.Name, n.Pos.Short())})
 				emit(item{kind: itemLabel, label: regionStartLabel(n.ID), pos: n.Pos})
@@ -237,7 +201,7 @@ func expand(prog *dsl.Program, v *variants.Variant, p *params) []item {
 				} else {
 					nodes(n.Tail)
 					if pad := p.tailPad[n.ID]; pad > 0 {
-						emit(item{kind: itemRaw, raw: int3s(pad), pos: n.Pos})
+						emit(item{kind: itemRaw, raw: marker.INT3s(pad), pos: n.Pos})
 					}
 				}
 				emit(item{kind: itemLabel, label: outLabel(n.ID), pos: n.Pos})
@@ -250,7 +214,7 @@ func expand(prog *dsl.Program, v *variants.Variant, p *params) []item {
 	}
 	for i, e := range prog.Entries {
 		if pad := p.entryPad[i]; pad > 0 {
-			emit(item{kind: itemRaw, raw: int3s(pad), pos: e.Pos})
+			emit(item{kind: itemRaw, raw: marker.INT3s(pad), pos: e.Pos})
 		}
 		emit(item{kind: itemComment, text: fmt.Sprintf("entry %s (%s)", e.Name, e.Pos.Short())})
 		emit(item{kind: itemLabel, label: entryLabel(e.Name), pos: e.Pos})
@@ -299,21 +263,7 @@ func onOff(on bool) string {
 	return "off"
 }
 
-func jmpRel32(rel int32) []byte { return rel32(opJMPrel32, rel) }
-
-// rel32 encodes a JMP or CALL with a 32-bit displacement.
-func rel32(op byte, rel int32) []byte {
-	u := uint32(rel)
-	return []byte{op, byte(u), byte(u >> 8), byte(u >> 16), byte(u >> 24)}
-}
-
-func int3s(n int) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = opINT3
-	}
-	return b
-}
+func jmpRel32(rel int32) []byte { return marker.Rel32(marker.OpJMPRel32, rel) }
 
 func jmpTo(label string) *ir.Instruction {
 	return &ir.Instruction{

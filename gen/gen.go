@@ -17,6 +17,7 @@ import (
 	"github.com/vdsogen/vdsogen/internal/harness"
 	"github.com/vdsogen/vdsogen/internal/verify"
 	"github.com/vdsogen/vdsogen/layout"
+	"github.com/vdsogen/vdsogen/marker"
 	"github.com/vdsogen/vdsogen/variants"
 )
 
@@ -418,7 +419,7 @@ func buildTable(prog *dsl.Program, set *variants.Set, name string, ms map[string
 				for i, c := range n.Choices {
 					start, end := m.labels[poolLabel(n.ID, i)], m.labels[poolEndLabel(n.ID, i)]
 					b := append([]byte(nil), m.image[start:end]...)
-					for _, nop := range nopFill(s.end - s.start - len(b)) {
+					for _, nop := range marker.NopFill(s.end - s.start - len(b)) {
 						b = append(b, nop...)
 					}
 					site.Choices = append(site.Choices, layout.Choice{Name: c.Name, Feature: c.Feature, Bytes: b, Offset: start})
@@ -429,7 +430,7 @@ func buildTable(prog *dsl.Program, set *variants.Set, name string, ms map[string
 				site.Target = m.labels[entryLabel(site.Choice)]
 				for _, target := range n.Targets {
 					off := m.labels[entryLabel(target)]
-					site.Choices = append(site.Choices, layout.Choice{Name: target, Bytes: rel32(opCALLrel32, int32(off-(s.start+len(nop5)))), Offset: off})
+					site.Choices = append(site.Choices, layout.Choice{Name: target, Bytes: marker.Rel32(marker.OpCALLRel32, int32(off-(s.start+len(marker.NOP5)))), Offset: off})
 				}
 			}
 			lv.Sites = append(lv.Sites, site)

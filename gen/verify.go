@@ -5,6 +5,7 @@ import (
 	"github.com/vdsogen/vdsogen/internal/harness"
 	"github.com/vdsogen/vdsogen/internal/verify"
 	"github.com/vdsogen/vdsogen/layout"
+	"github.com/vdsogen/vdsogen/marker"
 )
 
 // verifyBytes runs every rule of internal/verify on the bytes of the final
@@ -34,7 +35,7 @@ func sitesOf(prog *dsl.Program, m *measured, standalone bool) []siteRange {
 		case *dsl.StaticBranchNode:
 			s, ok := m.labels[siteLabel(n.ID)]
 			if ok {
-				out = append(out, siteRange{s, s + len(nop5), n})
+				out = append(out, siteRange{s, s + len(marker.NOP5), n})
 			}
 		case *dsl.ThreeLabelNode:
 			s, ok := m.labels[callLabel(n.ID)]
@@ -49,7 +50,7 @@ func sitesOf(prog *dsl.Program, m *measured, standalone bool) []siteRange {
 		case *dsl.StaticCallNode:
 			s, ok := m.labels[callSiteLabel(n.ID)]
 			if ok && !standalone {
-				out = append(out, siteRange{s, s + len(nop5), n})
+				out = append(out, siteRange{s, s + len(marker.NOP5), n})
 			}
 		}
 	}

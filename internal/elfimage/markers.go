@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/vdsogen/vdsogen/layout"
+	"github.com/vdsogen/vdsogen/marker"
 )
 
 // MarkersSection is the name of the non-allocated section that describes
@@ -98,7 +99,8 @@ func inside(off, size, n int) bool { return off >= 0 && size >= 0 && off <= n &&
 func choiceProblems(name string, s layout.Site, pool, n int) []string {
 	var ps []string
 	bad := func(format string, args ...any) { ps = append(ps, fmt.Sprintf(format, args...)) }
-	multi := s.Kind == layout.Alternative || s.Kind == layout.StaticCall
+	traits := marker.TraitsOf(s.Kind)
+	multi := traits.Choices
 	if !multi && (len(s.Choices) > 0 || s.Choice != "") {
 		bad("%s: a %s site has no choices", name, s.Kind)
 	}
@@ -114,7 +116,7 @@ func choiceProblems(name string, s layout.Site, pool, n int) []string {
 		}
 		if c.Offset < 0 || c.Offset > n {
 			bad("%s: choice %d (%q) at %#x is outside the %d-byte code", name, j, c.Name, c.Offset, n)
-		} else if s.Kind == layout.Alternative && c.Offset < pool {
+		} else if traits.PoolChoices && c.Offset < pool {
 			bad("%s: choice %d (%q) at %#x is not in the replacement pool at %#x", name, j, c.Name, c.Offset, pool)
 		}
 	}

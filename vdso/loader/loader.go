@@ -124,6 +124,7 @@ import (
 
 	"github.com/vdsogen/vdsogen/internal/elfimage"
 	"github.com/vdsogen/vdsogen/layout"
+	"github.com/vdsogen/vdsogen/marker"
 )
 
 const pageSize = elfimage.PageSize
@@ -476,7 +477,7 @@ func (im *Image) plan(from, to string) ([]patch, error) {
 		if !im.exports[s.Entry] {
 			continue // not exported: left as loaded, never called
 		}
-		if s.Kind != layout.StaticBranch {
+		if !marker.TraitsOf(s.Kind).Atomic {
 			return nil, fmt.Errorf("loader: %s -> %s is not swap-safe: entry %s has a %s site (key %s) at offset %#x (%s) whose instructions differ between the variants; a thread inside it could run a mixture; load the image without entry %s (Options.Entries) to switch the others",
 				from, to, s.Entry, s.Kind, s.Key, s.Offset, s.Source, s.Entry)
 		}
