@@ -381,7 +381,7 @@ func buildTable(prog *dsl.Program, set *variants.Set, name string, ms map[string
 		m := ms[v.Name]
 		lv := layout.Variant{Name: v.Name, Symbol: imageSymbol(name, v.Name), Size: len(m.image), Standalone: v.Standalone, Keys: v.Keys}
 		for _, p := range m.placed {
-			if src := p.it.pos.Cite(); len(lv.Source) == 0 || lv.Source[len(lv.Source)-1].Source != src {
+			if src := p.it.pos.Short(); len(lv.Source) == 0 || lv.Source[len(lv.Source)-1].Source != src {
 				lv.Source = append(lv.Source, layout.Span{Offset: p.off, Source: src})
 			}
 		}
@@ -397,7 +397,7 @@ func buildTable(prog *dsl.Program, set *variants.Set, name string, ms map[string
 		}
 		for _, s := range sitesOf(prog, m, v.Standalone) {
 			site := layout.Site{Key: s.marker.MarkerKey(), Entry: entryOf[s.marker.MarkerID()], On: v.Keys[s.marker.MarkerKey()],
-				Offset: s.start, Bytes: append([]byte(nil), m.image[s.start:s.end]...), Source: s.marker.Position().Cite()}
+				Offset: s.start, Bytes: append([]byte(nil), m.image[s.start:s.end]...), Source: s.marker.Position().Short()}
 			for _, p := range m.placed {
 				if p.off < s.start || p.off >= s.end || p.ref == nil || p.dec.PCRel != 4 {
 					continue
@@ -444,7 +444,7 @@ func buildTable(prog *dsl.Program, set *variants.Set, name string, ms map[string
 				if r, ok := n.(*dsl.RegionNode); ok {
 					start := m.labels[regionStartLabel(r.ID)]
 					lv.Regions = append(lv.Regions, layout.Region{Name: r.Name, Entry: e.Name, Start: start,
-						PostCommit: m.labels[regionCommitLabel(r.ID)] - start, Abort: m.labels[regionAbortLabel(r.ID)], Source: r.Pos.Cite()})
+						PostCommit: m.labels[regionCommitLabel(r.ID)] - start, Abort: m.labels[regionAbortLabel(r.ID)], Source: r.Pos.Short()})
 				}
 			}
 		}
