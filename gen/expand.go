@@ -143,13 +143,13 @@ func expand(prog *dsl.Program, v *variants.Variant, p *params) []item {
 			case *dsl.StaticBranchNode:
 				on := v.Keys[n.Key]
 				if v.Standalone {
-					emit(item{kind: itemComment, text: fmt.Sprintf("StaticBranch %s (%s): %s, elided", n.Key, n.Pos.Short(), onOff(on))})
+					emit(item{kind: itemComment, text: fmt.Sprintf("%s %s (%s): %s, elided", n.MarkerKind().Word(), n.Key, n.Pos.Short(), onOff(on))})
 					if on {
 						nodes(n.Body)
 					}
 					continue
 				}
-				emit(item{kind: itemComment, text: fmt.Sprintf("StaticBranch %s (%s): %s", n.Key, n.Pos.Short(), onOff(on))})
+				emit(item{kind: itemComment, text: fmt.Sprintf("%s %s (%s): %s", n.MarkerKind().Word(), n.Key, n.Pos.Short(), onOff(on))})
 				emit(item{kind: itemLabel, label: siteLabel(n.ID), pos: n.Pos})
 				if on {
 					emit(item{kind: itemRaw, raw: jmpRel32(p.rel[n.ID]), pos: n.Pos})
@@ -161,11 +161,11 @@ func expand(prog *dsl.Program, v *variants.Variant, p *params) []item {
 			case *dsl.AlternativeNode:
 				c := chosen(v, n)
 				if v.Standalone {
-					emit(item{kind: itemComment, text: fmt.Sprintf("Alternative %s (%s): %s, elided", n.Key, n.Pos.Short(), n.Choices[c].Name)})
+					emit(item{kind: itemComment, text: fmt.Sprintf("%s %s (%s): %s, elided", n.MarkerKind().Word(), n.Key, n.Pos.Short(), n.Choices[c].Name)})
 					nodes(n.Choices[c].Body)
 					continue
 				}
-				emit(item{kind: itemComment, text: fmt.Sprintf("Alternative %s (%s): %s", n.Key, n.Pos.Short(), n.Choices[c].Name)})
+				emit(item{kind: itemComment, text: fmt.Sprintf("%s %s (%s): %s", n.MarkerKind().Word(), n.Key, n.Pos.Short(), n.Choices[c].Name)})
 				emit(item{kind: itemLabel, label: altLabel(n.ID), pos: n.Pos})
 				nodes(n.Choices[c].Body)
 				for _, nop := range marker.NopFill(p.altPad[n.ID]) {
@@ -175,7 +175,7 @@ func expand(prog *dsl.Program, v *variants.Variant, p *params) []item {
 				alts = append(alts, n)
 			case *dsl.StaticCallNode:
 				c := chosen(v, n)
-				emit(item{kind: itemComment, text: fmt.Sprintf("StaticCall %s (%s): %s", n.Key, n.Pos.Short(), n.Targets[c])})
+				emit(item{kind: itemComment, text: fmt.Sprintf("%s %s (%s): %s", n.MarkerKind().Word(), n.Key, n.Pos.Short(), n.Targets[c])})
 				emit(item{kind: itemLabel, label: callSiteLabel(n.ID), pos: n.Pos})
 				emit(item{kind: itemRaw, raw: marker.Rel32(marker.OpCALLRel32, p.rel[n.ID]), pos: n.Pos})
 			case *dsl.RegionNode:
@@ -187,14 +187,14 @@ func expand(prog *dsl.Program, v *variants.Variant, p *params) []item {
 			case *dsl.ThreeLabelNode:
 				on := v.Keys[n.Key]
 				if v.Standalone {
-					emit(item{kind: itemComment, text: fmt.Sprintf("ThreeLabel %s (%s): %s, elided", n.Key, n.Pos.Short(), onOff(on))})
+					emit(item{kind: itemComment, text: fmt.Sprintf("%s %s (%s): %s, elided", n.MarkerKind().Word(), n.Key, n.Pos.Short(), onOff(on))})
 					if on {
 						nodes(n.Apply)
 					}
 					nodes(n.Tail)
 					continue
 				}
-				emit(item{kind: itemComment, text: fmt.Sprintf("ThreeLabel %s (%s): %s", n.Key, n.Pos.Short(), onOff(on))})
+				emit(item{kind: itemComment, text: fmt.Sprintf("%s %s (%s): %s", n.MarkerKind().Word(), n.Key, n.Pos.Short(), onOff(on))})
 				emit(item{kind: itemLabel, label: callLabel(n.ID), pos: n.Pos})
 				if on {
 					nodes(n.Apply)
@@ -225,7 +225,7 @@ func expand(prog *dsl.Program, v *variants.Variant, p *params) []item {
 		for j := 0; j < len(deferred); j++ {
 			switch n := deferred[j].(type) {
 			case *dsl.StaticBranchNode:
-				emit(item{kind: itemComment, text: fmt.Sprintf("StaticBranch %s body (%s)", n.Key, n.Pos.Short())})
+				emit(item{kind: itemComment, text: fmt.Sprintf("%s %s body (%s)", n.MarkerKind().Word(), n.Key, n.Pos.Short())})
 				emit(item{kind: itemLabel, label: bodyLabel(n.ID), pos: n.Pos})
 				nodes(n.Body)
 				if !endsTerminal(n.Body) {
@@ -246,7 +246,7 @@ func expand(prog *dsl.Program, v *variants.Variant, p *params) []item {
 		emit(item{kind: itemLabel, label: poolStartLabel})
 	}
 	for _, n := range alts {
-		emit(item{kind: itemComment, text: fmt.Sprintf("Alternative %s (%s) choices", n.Key, n.Pos.Short())})
+		emit(item{kind: itemComment, text: fmt.Sprintf("%s %s (%s) choices", n.MarkerKind().Word(), n.Key, n.Pos.Short())})
 		for i, c := range n.Choices {
 			emit(item{kind: itemLabel, label: poolLabel(n.ID, i), pos: c.Pos})
 			nodes(c.Body)

@@ -49,8 +49,8 @@ func plan(prog *dsl.Program, set *variants.Set, ms map[string]*measured, cur map
 					if region >= 0 {
 						if tail > region {
 							errs = append(errs, &dsl.Error{Pos: n.Pos, Msg: fmt.Sprintf(
-								"ThreeLabel %q: the tail is %d bytes, longer than the %d-byte apply region it replaces in variant %q; shorten the tail or lengthen apply",
-								n.Key, tail, region, v.Name)})
+								"%s %q: the tail is %d bytes, longer than the %d-byte apply region it replaces in variant %q; shorten the tail or lengthen apply",
+								n.MarkerKind().Word(), n.Key, tail, region, v.Name)})
 							continue
 						}
 						pad = region - tail
@@ -82,7 +82,7 @@ func plan(prog *dsl.Program, set *variants.Set, ms map[string]*measured, cur map
 					longest = max(longest, m.labels[poolEndLabel(n.ID, c)]-m.labels[poolLabel(n.ID, c)])
 				}
 				if longest == 0 {
-					errs = append(errs, &dsl.Error{Pos: n.Pos, Msg: fmt.Sprintf("Alternative %q: every choice is empty; give at least one an instruction", n.Key)})
+					errs = append(errs, &dsl.Error{Pos: n.Pos, Msg: fmt.Sprintf("%s %q: every choice is empty; give at least one an instruction", n.MarkerKind().Word(), n.Key)})
 					continue
 				}
 				for j := range shared {

@@ -97,8 +97,8 @@
 //	  24  uint32   number of region records
 //	  28  uint32   size of the string table
 //	site records, 56 bytes each, in layout-table order:
-//	  0   uint8    kind: 1 static_branch, 2 three_label, 3 alternative,
-//	               4 static_call
+//	  0   uint8    kind: layout.Kind.Code (the codes are assigned in
+//	               layout/kind.go)
 //	  1   uint8    flags: bit 0 set if the site's key is on; others 0
 //	  2   uint16   choice: index, among the site's choices, of the one the
 //	               site holds; 0xffff for none
