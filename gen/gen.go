@@ -85,7 +85,7 @@ func Generate(ctx context.Context, prog *dsl.Program, cfg Config) (*Output, erro
 		return nil, err
 	}
 	table := buildTable(prog, set, cfg.Name, ms)
-	report, err := verifyBytes(table, res)
+	report, err := verifyBytes(table, res, ms)
 	if err != nil {
 		return nil, err
 	}
