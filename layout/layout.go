@@ -28,7 +28,7 @@ type Page struct {
 // produced: it covers [Offset, the next span's Offset).
 type Span struct {
 	Offset int
-	// Source is the program position, as base-name:line:col ("asm.go:39:2").
+	// Source is the program position, as base-name:line ("asm.go:39").
 	Source string
 }
 

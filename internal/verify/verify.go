@@ -57,7 +57,8 @@ type Finding struct {
 	// empty string where there is none).
 	Inst []string `json:"inst,omitempty"`
 	// Source is the program line that produced the bytes at Offset in
-	// Variants[0], e.g. "asm.go:39:2".
+	// Variants[0] as the table cites it, e.g. "asm.go:39" (the generator
+	// refines it to the exact call, "asm.go:39:2").
 	Source string `json:"source,omitempty"`
 	Msg    string `json:"msg"`
 }
