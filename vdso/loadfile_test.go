@@ -2,6 +2,8 @@ package vdso
 
 import (
 	"bytes"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -9,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vdsogen/vdsogen/internal/elfimage"
+	"github.com/vdsogen/vdsogen/layout"
 	"github.com/vdsogen/vdsogen/vdso/loader"
 )
 
@@ -114,5 +117,33 @@ func TestLoadFileAlone(t *testing.T) {
 	}
 	if err := im.Switch("timens"); err == nil {
 		t.Error("an image loaded from one file switched to a variant it does not have")
+	}
+}
+
+// TestLoadRefusesForeignTable: an image's own descriptors must agree with
+// the layout table it is loaded with; a table whose site moved, changed
+// kind or changed bytes is refused before anything is mapped.
+func TestLoadRefusesForeignTable(t *testing.T) {
+	for name, tamper := range map[string]func(s *layout.Site){
+		"offset": func(s *layout.Site) { s.Offset++ },
+		"kind":   func(s *layout.Site) { s.Kind = layout.ThreeLabel },
+		"bytes":  func(s *layout.Site) { s.Bytes = append([]byte{0x90}, s.Bytes[1:]...) },
+		"choice": func(s *layout.Site) { s.Choice = "elsewhere" },
+	} {
+		tab := *Layout()
+		tab.Variants = slices.Clone(tab.Variants)
+		for i := range tab.Variants {
+			if len(tab.Variants[i].Sites) > 0 {
+				tab.Variants[i].Sites = slices.Clone(tab.Variants[i].Sites)
+				tamper(&tab.Variants[i].Sites[0])
+			}
+		}
+		im, err := loader.Load(ELFImages(), &tab, "host", loader.Options{})
+		if err == nil {
+			im.Close()
+			t.Errorf("%s: a table that disagrees with the images' descriptors was accepted", name)
+		} else if !strings.Contains(err.Error(), elfimage.MarkersSection) {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }

@@ -239,6 +239,9 @@ func Load(files map[string][]byte, tab *layout.Table, initial string, opts Optio
 		if err != nil {
 			return nil, fmt.Errorf("loader: image %s: %w", name, err)
 		}
+		if err := sameDescriptors(f, lv); err != nil {
+			return nil, fmt.Errorf("loader: image %s: %w", name, err)
+		}
 		if len(t.code) != lv.Size {
 			return nil, fmt.Errorf("loader: image %s has %d bytes of code, the layout table says %d", name, len(t.code), lv.Size)
 		}
@@ -567,3 +570,43 @@ func CallIP(fn uintptr, a uintptr, p unsafe.Pointer) uintptr
 //
 //go:noescape
 func CallPP(fn uintptr, p, q unsafe.Pointer) uintptr
+
+// sameDescriptors checks that an image's own marker descriptors (its
+// .vdsogen_markers section, if it has one) describe the sites the layout
+// table gives for its variant: a table from another build would make the
+// loader patch the wrong bytes.
+func sameDescriptors(file []byte, v *layout.Variant) error {
+	m, err := elfimage.ReadMarkers(file)
+	if errors.Is(err, elfimage.ErrNoMarkers) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if len(m.Sites) != len(v.Sites) {
+		return fmt.Errorf("its %s section describes %d sites, the layout table %d", elfimage.MarkersSection, len(m.Sites), len(v.Sites))
+	}
+	for i, s := range m.Sites {
+		if !sameSite(s, v.Sites[i]) {
+			t := v.Sites[i]
+			return fmt.Errorf("site %d is %s %s at %#x in its %s section, %s %s at %#x in the layout table, or their bytes or choices differ",
+				i, s.Kind, s.Key, s.Offset, elfimage.MarkersSection, t.Kind, t.Key, t.Offset)
+		}
+	}
+	return nil
+}
+
+// sameSite compares what the descriptor section records of a site.
+func sameSite(a, b layout.Site) bool {
+	if a.Kind != b.Kind || a.Key != b.Key || a.Entry != b.Entry || a.On != b.On || a.Offset != b.Offset ||
+		a.Target != b.Target || a.Choice != b.Choice || !bytes.Equal(a.Bytes, b.Bytes) || len(a.Choices) != len(b.Choices) {
+		return false
+	}
+	for i, c := range a.Choices {
+		d := b.Choices[i]
+		if c.Name != d.Name || c.Feature != d.Feature || c.Offset != d.Offset || !bytes.Equal(c.Bytes, d.Bytes) {
+			return false
+		}
+	}
+	return true
+}
