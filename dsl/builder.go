@@ -8,6 +8,8 @@ import (
 	"github.com/mmcloughlin/avo/ir"
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
+
+	"github.com/vdsogen/vdsogen/layout"
 )
 
 // Builder records one program. The zero value is not usable; call New.
@@ -110,6 +112,8 @@ type Marker interface {
 	Node
 	MarkerKey() string
 	MarkerID() int
+	// MarkerKind is the kind of site the marker places.
+	MarkerKind() layout.Kind
 }
 
 func (b *Builder) errorf(p Pos, format string, args ...any) {

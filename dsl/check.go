@@ -46,7 +46,7 @@ func (b *Builder) check() {
 				b.checkOperands(n, pages)
 			case *StaticBranchNode:
 				if len(n.Body) == 0 {
-					b.errorf(n.Pos, "StaticBranch %q has an empty body", n.Key)
+					b.errorf(n.Pos, "%s %q has an empty body", n.MarkerKind().Word(), n.Key)
 				}
 			case *AlternativeNode:
 				b.checkAlternative(n)
@@ -61,10 +61,10 @@ func (b *Builder) check() {
 				}
 			case *ThreeLabelNode:
 				if len(n.Tail) == 0 || !terminal(n.Tail) {
-					b.errorf(n.Pos, "ThreeLabel %q: the tail must be a complete exit ending in RET or JMP", n.Key)
+					b.errorf(n.Pos, "%s %q: the tail must be a complete exit ending in RET or JMP", n.MarkerKind().Word(), n.Key)
 				}
 				if len(n.Apply) == 0 {
-					b.errorf(n.Pos, "ThreeLabel %q has an empty apply block: there is no room to place the tail", n.Key)
+					b.errorf(n.Pos, "%s %q has an empty apply block: there is no room to place the tail", n.MarkerKind().Word(), n.Key)
 				}
 			}
 		})
@@ -116,9 +116,9 @@ func choiceSignature(cm ChoiceMarker) string {
 				parts = append(parts, c.Name)
 			}
 		}
-		return "Alternative [" + strings.Join(parts, " ") + "]"
+		return n.MarkerKind().Word() + " [" + strings.Join(parts, " ") + "]"
 	case *StaticCallNode:
-		return "StaticCall [" + strings.Join(n.Targets, " ") + "]"
+		return n.MarkerKind().Word() + " [" + strings.Join(n.Targets, " ") + "]"
 	}
 	return "?"
 }
@@ -131,15 +131,15 @@ var knownFeatures = map[string]bool{"": true, layout.FeatureRDTSCP: true, layout
 // and in the replacement pool.
 func (b *Builder) checkAlternative(n *AlternativeNode) {
 	if len(n.Choices) < 2 {
-		b.errorf(n.Pos, "Alternative %q has %d choice(s): it needs at least two (write the instructions directly for one)", n.Key, len(n.Choices))
+		b.errorf(n.Pos, "%s %q has %d choice(s): it needs at least two (write the instructions directly for one)", n.MarkerKind().Word(), n.Key, len(n.Choices))
 	}
 	seen := map[string]Pos{}
 	for _, c := range n.Choices {
 		if !keyPattern.MatchString(c.Name) {
-			b.errorf(c.Pos, "Alternative %q: choice name %q must match %s (the variants file names it)", n.Key, c.Name, keyPattern)
+			b.errorf(c.Pos, "%s %q: choice name %q must match %s (the variants file names it)", n.MarkerKind().Word(), n.Key, c.Name, keyPattern)
 		}
 		if first, dup := seen[c.Name]; dup {
-			b.errorf(c.Pos, "Alternative %q: choice %q declared twice (first at %s)", n.Key, c.Name, first)
+			b.errorf(c.Pos, "%s %q: choice %q declared twice (first at %s)", n.MarkerKind().Word(), n.Key, c.Name, first)
 		}
 		seen[c.Name] = c.Pos
 		if !knownFeatures[c.Feature] {
@@ -168,14 +168,14 @@ func (b *Builder) checkAlternative(n *AlternativeNode) {
 // stub signature's contract (the same signature as each other).
 func (b *Builder) checkStaticCall(caller *EntryPoint, n *StaticCallNode) {
 	if len(n.Targets) == 0 {
-		b.errorf(n.Pos, "StaticCall %q has no target: name at least one entry", n.Key)
+		b.errorf(n.Pos, "%s %q has no target: name at least one entry", n.MarkerKind().Word(), n.Key)
 		return
 	}
 	seen := map[string]bool{}
 	var first *EntryPoint
 	for _, t := range n.Targets {
 		if seen[t] {
-			b.errorf(n.Pos, "StaticCall %q: target %q listed twice", n.Key, t)
+			b.errorf(n.Pos, "%s %q: target %q listed twice", n.MarkerKind().Word(), n.Key, t)
 			continue
 		}
 		seen[t] = true
@@ -187,14 +187,14 @@ func (b *Builder) checkStaticCall(caller *EntryPoint, n *StaticCallNode) {
 		}
 		switch {
 		case target == nil:
-			b.errorf(n.Pos, "StaticCall %q: target %q is not an entry of the program; declare it with Entry", n.Key, t)
+			b.errorf(n.Pos, "%s %q: target %q is not an entry of the program; declare it with Entry", n.MarkerKind().Word(), n.Key, t)
 		case target == caller:
-			b.errorf(n.Pos, "StaticCall %q: entry %q calls itself: the stack would be unbounded", n.Key, t)
+			b.errorf(n.Pos, "%s %q: entry %q calls itself: the stack would be unbounded", n.MarkerKind().Word(), n.Key, t)
 		case first == nil:
 			first = target
 		case target.Signature != first.Signature:
-			b.errorf(n.Pos, "StaticCall %q: targets %q (%s) and %q (%s) have different signatures; every target must take the same arguments and return the same result",
-				n.Key, first.Name, first.Signature, t, target.Signature)
+			b.errorf(n.Pos, "%s %q: targets %q (%s) and %q (%s) have different signatures; every target must take the same arguments and return the same result",
+				n.MarkerKind().Word(), n.Key, first.Name, first.Signature, t, target.Signature)
 		}
 	}
 }
@@ -224,7 +224,7 @@ func (b *Builder) checkCallCycles() {
 				switch state[t] {
 				case active:
 					if t != name { // a self-call is reported by checkStaticCall
-						b.errorf(sc.Pos, "StaticCall %q: entries %s call each other: the stack would be unbounded", sc.Key, strings.Join(append(path, name, t), " -> "))
+						b.errorf(sc.Pos, "%s %q: entries %s call each other: the stack would be unbounded", sc.MarkerKind().Word(), sc.Key, strings.Join(append(path, name, t), " -> "))
 					}
 				case unvisited:
 					visit(t, append(path, name))

@@ -1,6 +1,10 @@
 package dsl
 
-import "regexp"
+import (
+	"regexp"
+
+	"github.com/vdsogen/vdsogen/layout"
+)
 
 // StaticBranchNode is a static branch: a 5-byte site that is NOP5 where Key
 // is off and JMP rel32 to Body where it is on. Body is placed out of line at
@@ -34,6 +38,9 @@ func (n *StaticBranchNode) MarkerKey() string { return n.Key }
 // MarkerID numbers the marker in program order.
 func (n *StaticBranchNode) MarkerID() int { return n.ID }
 
+// MarkerKind is layout.StaticBranch.
+func (n *StaticBranchNode) MarkerKind() layout.Kind { return layout.StaticBranch }
+
 // Position reports where the marker was written.
 func (n *ThreeLabelNode) Position() Pos { return n.Pos }
 
@@ -42,6 +49,9 @@ func (n *ThreeLabelNode) MarkerKey() string { return n.Key }
 
 // MarkerID numbers the marker in program order.
 func (n *ThreeLabelNode) MarkerID() int { return n.ID }
+
+// MarkerKind is layout.ThreeLabel.
+func (n *ThreeLabelNode) MarkerKind() layout.Kind { return layout.ThreeLabel }
 
 var keyPattern = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 
@@ -54,7 +64,7 @@ func StaticBranch(key string, body func()) { std().staticBranch(here(1), key, bo
 
 func (b *Builder) staticBranch(p Pos, key string, body func()) {
 	n := &StaticBranchNode{Key: key, Pos: p}
-	if !b.openMarker(p, "StaticBranch", key, n) {
+	if !b.openMarker(p, key, n) {
 		return
 	}
 	b.record(n, &n.Body, body)
@@ -72,7 +82,7 @@ func ThreeLabel(key string, apply, tail func()) { std().threeLabel(here(1), key,
 
 func (b *Builder) threeLabel(p Pos, key string, apply, tail func()) {
 	n := &ThreeLabelNode{Key: key, Pos: p}
-	if !b.openMarker(p, "ThreeLabel", key, n) {
+	if !b.openMarker(p, key, n) {
 		return
 	}
 	b.record(n, &n.Apply, apply)
@@ -81,7 +91,8 @@ func (b *Builder) threeLabel(p Pos, key string, apply, tail func()) {
 }
 
 // openMarker checks that a marker may start here.
-func (b *Builder) openMarker(p Pos, kind, key string, n Marker) bool {
+func (b *Builder) openMarker(p Pos, key string, n Marker) bool {
+	kind := n.MarkerKind().Word()
 	if b.marker != nil {
 		b.errorf(p, "%s inside another marker (at %s): markers cannot nest; move it out of the enclosing block", kind, b.marker.Position())
 		return false
@@ -188,6 +199,9 @@ func (n *AlternativeNode) MarkerKey() string { return n.Key }
 // MarkerID numbers the marker in program order.
 func (n *AlternativeNode) MarkerID() int { return n.ID }
 
+// MarkerKind is layout.Alternative.
+func (n *AlternativeNode) MarkerKind() layout.Kind { return layout.Alternative }
+
 // ChoiceNames lists the names of the choices, in order.
 func (n *AlternativeNode) ChoiceNames() []string {
 	var out []string
@@ -205,6 +219,9 @@ func (n *StaticCallNode) MarkerKey() string { return n.Key }
 
 // MarkerID numbers the marker in program order.
 func (n *StaticCallNode) MarkerID() int { return n.ID }
+
+// MarkerKind is layout.StaticCall.
+func (n *StaticCallNode) MarkerKind() layout.Kind { return layout.StaticCall }
 
 // ChoiceNames lists the targets, in order.
 func (n *StaticCallNode) ChoiceNames() []string { return append([]string(nil), n.Targets...) }
@@ -230,7 +247,7 @@ func Alternative(key string, choices ...*AltChoice) { std().alternative(here(1),
 
 func (b *Builder) alternative(p Pos, key string, choices []*AltChoice) {
 	n := &AlternativeNode{Key: key, Pos: p}
-	if !b.openMarker(p, "Alternative", key, n) {
+	if !b.openMarker(p, key, n) {
 		return
 	}
 	for _, c := range choices {
@@ -256,7 +273,7 @@ func StaticCall(key string, targets ...string) { std().staticCall(here(1), key, 
 
 func (b *Builder) staticCall(p Pos, key string, targets []string) {
 	n := &StaticCallNode{Key: key, Targets: append([]string(nil), targets...), Pos: p}
-	if !b.openMarker(p, "StaticCall", key, n) {
+	if !b.openMarker(p, key, n) {
 		return
 	}
 	b.closeMarker(p, n)

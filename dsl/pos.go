@@ -40,23 +40,17 @@ func (p Pos) String() string {
 	return file + ":" + strconv.Itoa(p.Line) + ":" + strconv.Itoa(p.Col)
 }
 
-// Short formats p as base-name:line, for comments in generated files (which
-// must not depend on where the repository is checked out).
+// Short formats p as base-name:line: how generated files (comments, the
+// layout table's sources) and the verifier's findings name a program
+// position. It is computed from the caller's frame alone, never from the
+// source file, so it is the same under -trimpath, from any working
+// directory and with any build cache; columns, which only a re-parse of
+// the source could give, are left to terminal messages (String).
 func (p Pos) Short() string {
 	if p.File == "" {
 		return "-"
 	}
 	return filepath.Base(p.File) + ":" + strconv.Itoa(p.Line)
-}
-
-// Cite gives "base:line:col", the column resolved from the source file:
-// how generated tables and verifier findings name a program position.
-func (p Pos) Cite() string {
-	if p.File == "" {
-		return "-"
-	}
-	p = p.Resolve()
-	return filepath.Base(p.File) + ":" + strconv.Itoa(p.Line) + ":" + strconv.Itoa(p.Col)
 }
 
 // Resolve fills in the column by finding the call on p's line in the

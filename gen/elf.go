@@ -11,10 +11,11 @@ import (
 	"github.com/vdsogen/vdsogen/dsl"
 	"github.com/vdsogen/vdsogen/internal/elfimage"
 	"github.com/vdsogen/vdsogen/layout"
+	"github.com/vdsogen/vdsogen/marker"
 )
 
 // elfFile names the ELF vDSO image of a variant.
-func elfFile(name, variant string) string { return "z" + name + "_" + variant + ".so" }
+func elfFile(name, variant string) string { return layout.Files(name).ELF(variant) }
 
 // elfImages builds the ELF vDSO image (internal/elfimage) of every shared
 // variant from its final measurement and adds it to files as
@@ -93,7 +94,7 @@ func elfImages(files map[string][]byte, prog *dsl.Program, name string, ms map[s
 // an empty pool at the end of the image, as layout.Variant.Pool documents.
 func elfMarkers(v *layout.Variant, size int) *elfimage.Markers {
 	pool := v.Pool
-	if pool == 0 && !slices.ContainsFunc(v.Sites, func(s layout.Site) bool { return s.Kind == layout.Alternative }) {
+	if pool == 0 && !slices.ContainsFunc(v.Sites, func(s layout.Site) bool { return marker.TraitsOf(s.Kind).PoolChoices }) {
 		pool = size
 	}
 	return &elfimage.Markers{Pool: pool, Sites: v.Sites, Regions: v.Regions}

@@ -9,45 +9,9 @@ import (
 
 	"github.com/vdsogen/vdsogen/dsl"
 	"github.com/vdsogen/vdsogen/layout"
+	"github.com/vdsogen/vdsogen/marker"
 	"github.com/vdsogen/vdsogen/variants"
 )
-
-// Byte sequences the markers place.
-var (
-	nop5 = []byte{0x0f, 0x1f, 0x44, 0x00, 0x00}
-)
-
-const (
-	opJMPrel32  = 0xe9
-	opCALLrel32 = 0xe8
-	opINT3      = 0xcc
-)
-
-// nops are the recommended multi-byte NOPs (Intel SDM, "NOP"), by length;
-// alternatives are padded with them to the longest choice.
-var nops = [][]byte{
-	1: {0x90},
-	2: {0x66, 0x90},
-	3: {0x0f, 0x1f, 0x00},
-	4: {0x0f, 0x1f, 0x40, 0x00},
-	5: {0x0f, 0x1f, 0x44, 0x00, 0x00},
-	6: {0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00},
-	7: {0x0f, 0x1f, 0x80, 0x00, 0x00, 0x00, 0x00},
-	8: {0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00},
-	9: {0x66, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00},
-}
-
-// nopFill returns n bytes of padding as whole NOP instructions, longest
-// first.
-func nopFill(n int) [][]byte {
-	var out [][]byte
-	for n > 0 {
-		k := min(n, len(nops)-1)
-		out = append(out, nops[k])
-		n -= k
-	}
-	return out
-}
 
 // regionSignature is the never-executed instruction placed right before a
 // region's abort handler: UD1 EAX, [RAX+disp32] whose disp32 is
@@ -179,41 +143,41 @@ func expand(prog *dsl.Program, v *variants.Variant, p *params) []item {
 			case *dsl.StaticBranchNode:
 				on := v.Keys[n.Key]
 				if v.Standalone {
-					emit(item{kind: itemComment, text: fmt.Sprintf("StaticBranch %s (%s): %s, elided", n.Key, n.Pos.Short(), onOff(on))})
+					emit(item{kind: itemComment, text: fmt.Sprintf("%s %s (%s): %s, elided", n.MarkerKind().Word(), n.Key, n.Pos.Short(), onOff(on))})
 					if on {
 						nodes(n.Body)
 					}
 					continue
 				}
-				emit(item{kind: itemComment, text: fmt.Sprintf("StaticBranch %s (%s): %s", n.Key, n.Pos.Short(), onOff(on))})
+				emit(item{kind: itemComment, text: fmt.Sprintf("%s %s (%s): %s", n.MarkerKind().Word(), n.Key, n.Pos.Short(), onOff(on))})
 				emit(item{kind: itemLabel, label: siteLabel(n.ID), pos: n.Pos})
 				if on {
 					emit(item{kind: itemRaw, raw: jmpRel32(p.rel[n.ID]), pos: n.Pos})
 				} else {
-					emit(item{kind: itemRaw, raw: nop5, pos: n.Pos})
+					emit(item{kind: itemRaw, raw: marker.NOP5, pos: n.Pos})
 				}
 				emit(item{kind: itemLabel, label: siteRetLabel(n.ID), pos: n.Pos})
 				deferred = append(deferred, n)
 			case *dsl.AlternativeNode:
 				c := chosen(v, n)
 				if v.Standalone {
-					emit(item{kind: itemComment, text: fmt.Sprintf("Alternative %s (%s): %s, elided", n.Key, n.Pos.Short(), n.Choices[c].Name)})
+					emit(item{kind: itemComment, text: fmt.Sprintf("%s %s (%s): %s, elided", n.MarkerKind().Word(), n.Key, n.Pos.Short(), n.Choices[c].Name)})
 					nodes(n.Choices[c].Body)
 					continue
 				}
-				emit(item{kind: itemComment, text: fmt.Sprintf("Alternative %s (%s): %s", n.Key, n.Pos.Short(), n.Choices[c].Name)})
+				emit(item{kind: itemComment, text: fmt.Sprintf("%s %s (%s): %s", n.MarkerKind().Word(), n.Key, n.Pos.Short(), n.Choices[c].Name)})
 				emit(item{kind: itemLabel, label: altLabel(n.ID), pos: n.Pos})
 				nodes(n.Choices[c].Body)
-				for _, nop := range nopFill(p.altPad[n.ID]) {
+				for _, nop := range marker.NopFill(p.altPad[n.ID]) {
 					emit(item{kind: itemRaw, raw: nop, pos: n.Pos})
 				}
 				emit(item{kind: itemLabel, label: altEndLabel(n.ID), pos: n.Pos})
 				alts = append(alts, n)
 			case *dsl.StaticCallNode:
 				c := chosen(v, n)
-				emit(item{kind: itemComment, text: fmt.Sprintf("StaticCall %s (%s): %s", n.Key, n.Pos.Short(), n.Targets[c])})
+				emit(item{kind: itemComment, text: fmt.Sprintf("%s %s (%s): %s", n.MarkerKind().Word(), n.Key, n.Pos.Short(), n.Targets[c])})
 				emit(item{kind: itemLabel, label: callSiteLabel(n.ID), pos: n.Pos})
-				emit(item{kind: itemRaw, raw: rel32(opCALLrel32, p.rel[n.ID]), pos: n.Pos})
+				emit(item{kind: itemRaw, raw: marker.Rel32(marker.OpCALLRel32, p.rel[n.ID]), pos: n.Pos})
 			case *dsl.RegionNode:
 				emit(item{kind: itemComment, text: fmt.Sprintf("Region %s (%s)", n.Name, n.Pos.Short())})
 				emit(item{kind: itemLabel, label: regionStartLabel(n.ID), pos: n.Pos})
@@ -223,21 +187,21 @@ func expand(prog *dsl.Program, v *variants.Variant, p *params) []item {
 			case *dsl.ThreeLabelNode:
 				on := v.Keys[n.Key]
 				if v.Standalone {
-					emit(item{kind: itemComment, text: fmt.Sprintf("ThreeLabel %s (%s): %s, elided", n.Key, n.Pos.Short(), onOff(on))})
+					emit(item{kind: itemComment, text: fmt.Sprintf("%s %s (%s): %s, elided", n.MarkerKind().Word(), n.Key, n.Pos.Short(), onOff(on))})
 					if on {
 						nodes(n.Apply)
 					}
 					nodes(n.Tail)
 					continue
 				}
-				emit(item{kind: itemComment, text: fmt.Sprintf("ThreeLabel %s (%s): %s", n.Key, n.Pos.Short(), onOff(on))})
+				emit(item{kind: itemComment, text: fmt.Sprintf("%s %s (%s): %s", n.MarkerKind().Word(), n.Key, n.Pos.Short(), onOff(on))})
 				emit(item{kind: itemLabel, label: callLabel(n.ID), pos: n.Pos})
 				if on {
 					nodes(n.Apply)
 				} else {
 					nodes(n.Tail)
 					if pad := p.tailPad[n.ID]; pad > 0 {
-						emit(item{kind: itemRaw, raw: int3s(pad), pos: n.Pos})
+						emit(item{kind: itemRaw, raw: marker.INT3s(pad), pos: n.Pos})
 					}
 				}
 				emit(item{kind: itemLabel, label: outLabel(n.ID), pos: n.Pos})
@@ -250,7 +214,7 @@ func expand(prog *dsl.Program, v *variants.Variant, p *params) []item {
 	}
 	for i, e := range prog.Entries {
 		if pad := p.entryPad[i]; pad > 0 {
-			emit(item{kind: itemRaw, raw: int3s(pad), pos: e.Pos})
+			emit(item{kind: itemRaw, raw: marker.INT3s(pad), pos: e.Pos})
 		}
 		emit(item{kind: itemComment, text: fmt.Sprintf("entry %s (%s)", e.Name, e.Pos.Short())})
 		emit(item{kind: itemLabel, label: entryLabel(e.Name), pos: e.Pos})
@@ -261,7 +225,7 @@ func expand(prog *dsl.Program, v *variants.Variant, p *params) []item {
 		for j := 0; j < len(deferred); j++ {
 			switch n := deferred[j].(type) {
 			case *dsl.StaticBranchNode:
-				emit(item{kind: itemComment, text: fmt.Sprintf("StaticBranch %s body (%s)", n.Key, n.Pos.Short())})
+				emit(item{kind: itemComment, text: fmt.Sprintf("%s %s body (%s)", n.MarkerKind().Word(), n.Key, n.Pos.Short())})
 				emit(item{kind: itemLabel, label: bodyLabel(n.ID), pos: n.Pos})
 				nodes(n.Body)
 				if !endsTerminal(n.Body) {
@@ -282,7 +246,7 @@ func expand(prog *dsl.Program, v *variants.Variant, p *params) []item {
 		emit(item{kind: itemLabel, label: poolStartLabel})
 	}
 	for _, n := range alts {
-		emit(item{kind: itemComment, text: fmt.Sprintf("Alternative %s (%s) choices", n.Key, n.Pos.Short())})
+		emit(item{kind: itemComment, text: fmt.Sprintf("%s %s (%s) choices", n.MarkerKind().Word(), n.Key, n.Pos.Short())})
 		for i, c := range n.Choices {
 			emit(item{kind: itemLabel, label: poolLabel(n.ID, i), pos: c.Pos})
 			nodes(c.Body)
@@ -299,21 +263,7 @@ func onOff(on bool) string {
 	return "off"
 }
 
-func jmpRel32(rel int32) []byte { return rel32(opJMPrel32, rel) }
-
-// rel32 encodes a JMP or CALL with a 32-bit displacement.
-func rel32(op byte, rel int32) []byte {
-	u := uint32(rel)
-	return []byte{op, byte(u), byte(u >> 8), byte(u >> 16), byte(u >> 24)}
-}
-
-func int3s(n int) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = opINT3
-	}
-	return b
-}
+func jmpRel32(rel int32) []byte { return marker.Rel32(marker.OpJMPRel32, rel) }
 
 func jmpTo(label string) *ir.Instruction {
 	return &ir.Instruction{

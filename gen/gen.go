@@ -17,6 +17,7 @@ import (
 	"github.com/vdsogen/vdsogen/internal/harness"
 	"github.com/vdsogen/vdsogen/internal/verify"
 	"github.com/vdsogen/vdsogen/layout"
+	"github.com/vdsogen/vdsogen/marker"
 	"github.com/vdsogen/vdsogen/variants"
 )
 
@@ -86,11 +87,11 @@ func Generate(ctx context.Context, prog *dsl.Program, cfg Config) (*Output, erro
 	table := buildTable(prog, set, cfg.Name, ms)
 	asm := map[string]verify.AsmFile{}
 	for _, v := range table.Variants {
-		if p, ok := printedFiles[asmFile(cfg.Name, v.Name)]; ok {
-			asm[v.Name] = verify.AsmFile{Path: asmFile(cfg.Name, v.Name), Text: p.text}
+		if p, ok := printedFiles[layout.Files(cfg.Name).Asm(v.Name)]; ok {
+			asm[v.Name] = verify.AsmFile{Path: layout.Files(cfg.Name).Asm(v.Name), Text: p.text}
 		}
 	}
-	report, err := verifyBytes(table, res, asm)
+	report, err := verifyBytes(table, res, ms, asm)
 	if err != nil {
 		return nil, err
 	}
@@ -104,13 +105,13 @@ func Generate(ctx context.Context, prog *dsl.Program, cfg Config) (*Output, erro
 	}
 	stubsGo := cfg.StubsFile
 	if stubsGo == "" {
-		stubsGo = "z" + cfg.Name + "_stubs_amd64.go"
+		stubsGo = layout.Files(cfg.Name).Stubs()
 	}
 	var images []string
 	for _, v := range table.Variants {
 		images = append(images, v.Symbol)
 	}
-	stubsAsm := strings.TrimSuffix(stubsGo, ".go") + ".s"
+	stubsAsm := layout.StubsAsm(stubsGo)
 	if files[stubsAsm], err = printStubs(pkg.types, stubs, images); err != nil {
 		return nil, err
 	}
@@ -120,7 +121,11 @@ func Generate(ctx context.Context, prog *dsl.Program, cfg Config) (*Output, erro
 	if err := verifyStubs(ctx, prog, table, files, stubsAsm, stubsGo, pkg.types); err != nil {
 		return nil, err
 	}
-	if files["z"+cfg.Name+"_layout_amd64.go"], err = tableFile(pkg.name, cfg.Name+"Layout", table); err != nil {
+	names := layout.Files(cfg.Name)
+	if files[names.Table()], err = tableFile(pkg.name, names.TableVar(), table); err != nil {
+		return nil, err
+	}
+	if files[names.TableJSON()], err = table.EncodeJSON(); err != nil {
 		return nil, err
 	}
 	if cfg.ELF {
@@ -140,7 +145,7 @@ func Generate(ctx context.Context, prog *dsl.Program, cfg Config) (*Output, erro
 }
 
 func imageSymbol(name, variant string) string { return name + "_" + variant }
-func asmFile(name, variant string) string     { return "z" + name + "_" + variant + "_amd64.s" }
+func asmFile(name, variant string) string     { return layout.Files(name).Asm(variant) }
 
 // checkKeys: every switch key (StaticBranch, ThreeLabel) is defined by the
 // variant set as a boolean; a choice key (Alternative, StaticCall) is
@@ -173,7 +178,7 @@ func checkKeys(prog *dsl.Program, set *variants.Set) error {
 		if first, ok := kindOf[key]; ok {
 			if _, firstChoice := first.(dsl.ChoiceMarker); firstChoice != isChoice {
 				errs = append(errs, &dsl.Error{Pos: mk.Position(), Msg: fmt.Sprintf("key %q is used by a %s here and by a %s at %s; a key either switches markers or picks choices: rename one",
-					key, markerWord(mk), markerWord(first), first.Position())})
+					key, mk.MarkerKind().Word(), first.MarkerKind().Word(), first.Position())})
 				continue
 			}
 		} else {
@@ -188,7 +193,7 @@ func checkKeys(prog *dsl.Program, set *variants.Set) error {
 			for _, v := range set.Variants {
 				if c, ok := v.Choices[key]; ok {
 					fileErrs = append(fileErrs, fmt.Errorf("%s: key %q is a switch of the %s at %s, so it must be true or false, not the choice %q",
-						v.ValuePos[key], key, markerWord(mk), mk.Position(), c))
+						v.ValuePos[key], key, mk.MarkerKind().Word(), mk.Position(), c))
 					break
 				}
 			}
@@ -202,12 +207,12 @@ func checkKeys(prog *dsl.Program, set *variants.Set) error {
 			c, ok := v.Choices[key]
 			if !ok {
 				fileErrs = append(fileErrs, fmt.Errorf("%s: key %q picks a choice of the %s at %s, so it must be a string naming one of %q, not a boolean",
-					v.KeyPos[key], key, markerWord(mk), mk.Position(), names))
+					v.KeyPos[key], key, mk.MarkerKind().Word(), mk.Position(), names))
 				break
 			}
 			if !slices.Contains(names, c) {
 				fileErrs = append(fileErrs, fmt.Errorf("%s: variant %q picks %q for key %q, which is not a choice of the %s at %s; choose one of %q",
-					v.ValuePos[key], v.Name, c, key, markerWord(mk), mk.Position(), names))
+					v.ValuePos[key], v.Name, c, key, mk.MarkerKind().Word(), mk.Position(), names))
 			}
 		}
 	}
@@ -222,20 +227,6 @@ func checkKeys(prog *dsl.Program, set *variants.Set) error {
 	all = append(all, fileErrs...)
 	all = append(all, unused)
 	return errors.Join(all...) // every mistake of both files at once
-}
-
-func markerWord(mk dsl.Marker) string {
-	switch mk.(type) {
-	case *dsl.StaticBranchNode:
-		return "StaticBranch"
-	case *dsl.ThreeLabelNode:
-		return "ThreeLabel"
-	case *dsl.AlternativeNode:
-		return "Alternative"
-	case *dsl.StaticCallNode:
-		return "StaticCall"
-	}
-	return "marker"
 }
 
 // checkSymbols: the Go symbols the outputs define (images, their address
@@ -408,7 +399,7 @@ func buildTable(prog *dsl.Program, set *variants.Set, name string, ms map[string
 		m := ms[v.Name]
 		lv := layout.Variant{Name: v.Name, Symbol: imageSymbol(name, v.Name), Size: len(m.image), Standalone: v.Standalone, Keys: v.Keys}
 		for _, p := range m.placed {
-			if src := p.it.pos.Cite(); len(lv.Source) == 0 || lv.Source[len(lv.Source)-1].Source != src {
+			if src := p.it.pos.Short(); len(lv.Source) == 0 || lv.Source[len(lv.Source)-1].Source != src {
 				lv.Source = append(lv.Source, layout.Span{Offset: p.off, Source: src})
 			}
 		}
@@ -424,7 +415,7 @@ func buildTable(prog *dsl.Program, set *variants.Set, name string, ms map[string
 		}
 		for _, s := range sitesOf(prog, m, v.Standalone) {
 			site := layout.Site{Key: s.marker.MarkerKey(), Entry: entryOf[s.marker.MarkerID()], On: v.Keys[s.marker.MarkerKey()],
-				Offset: s.start, Bytes: append([]byte(nil), m.image[s.start:s.end]...), Source: s.marker.Position().Cite()}
+				Offset: s.start, Bytes: append([]byte(nil), m.image[s.start:s.end]...), Source: s.marker.Position().Short()}
 			for _, p := range m.placed {
 				if p.off < s.start || p.off >= s.end || p.ref == nil || p.dec.PCRel != 4 {
 					continue
@@ -446,7 +437,7 @@ func buildTable(prog *dsl.Program, set *variants.Set, name string, ms map[string
 				for i, c := range n.Choices {
 					start, end := m.labels[poolLabel(n.ID, i)], m.labels[poolEndLabel(n.ID, i)]
 					b := append([]byte(nil), m.image[start:end]...)
-					for _, nop := range nopFill(s.end - s.start - len(b)) {
+					for _, nop := range marker.NopFill(s.end - s.start - len(b)) {
 						b = append(b, nop...)
 					}
 					site.Choices = append(site.Choices, layout.Choice{Name: c.Name, Feature: c.Feature, Bytes: b, Offset: start})
@@ -457,7 +448,7 @@ func buildTable(prog *dsl.Program, set *variants.Set, name string, ms map[string
 				site.Target = m.labels[entryLabel(site.Choice)]
 				for _, target := range n.Targets {
 					off := m.labels[entryLabel(target)]
-					site.Choices = append(site.Choices, layout.Choice{Name: target, Bytes: rel32(opCALLrel32, int32(off-(s.start+len(nop5)))), Offset: off})
+					site.Choices = append(site.Choices, layout.Choice{Name: target, Bytes: marker.Rel32(marker.OpCALLRel32, int32(off-(s.start+len(marker.NOP5)))), Offset: off})
 				}
 			}
 			lv.Sites = append(lv.Sites, site)
@@ -471,7 +462,7 @@ func buildTable(prog *dsl.Program, set *variants.Set, name string, ms map[string
 				if r, ok := n.(*dsl.RegionNode); ok {
 					start := m.labels[regionStartLabel(r.ID)]
 					lv.Regions = append(lv.Regions, layout.Region{Name: r.Name, Entry: e.Name, Start: start,
-						PostCommit: m.labels[regionCommitLabel(r.ID)] - start, Abort: m.labels[regionAbortLabel(r.ID)], Source: r.Pos.Cite()})
+						PostCommit: m.labels[regionCommitLabel(r.ID)] - start, Abort: m.labels[regionAbortLabel(r.ID)], Source: r.Pos.Short()})
 				}
 			}
 		}

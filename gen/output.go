@@ -8,12 +8,14 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/vdsogen/vdsogen/layout"
 )
 
 // stale lists generated files in dir from an earlier run of program name
 // that this run no longer produces (e.g. a removed variant).
 func stale(dir, name string, files map[string][]byte) ([]string, error) {
-	matches, err := filepath.Glob(filepath.Join(dir, "z"+name+"_*"))
+	matches, err := filepath.Glob(layout.Files(name).All(dir))
 	if err != nil {
 		return nil, err
 	}
@@ -27,7 +29,7 @@ func stale(dir, name string, files map[string][]byte) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		if bytes.HasPrefix(b, []byte(header)) || isGeneratedELF(b) {
+		if bytes.HasPrefix(b, []byte(header)) || isGeneratedELF(b) || layout.IsGeneratedJSON(b) {
 			out = append(out, base)
 		}
 	}

@@ -4,16 +4,13 @@ import (
 	"fmt"
 
 	"github.com/vdsogen/vdsogen/dsl"
+	"github.com/vdsogen/vdsogen/marker"
 	"github.com/vdsogen/vdsogen/variants"
 )
 
 // entryAlign is the preferred alignment of an entry point, as compilers
 // align functions; the atomicity of static-branch sites takes precedence.
 const entryAlign = 16
-
-// patchWindow is the aligned window a static-branch site must not cross so
-// that a live switch rewrites it with one atomic 8-byte store.
-const patchWindow = 8
 
 // plan computes the next padding from the current measurement: INT3 filler
 // after three-label tails, entry offsets shared by all shared variants,
@@ -52,8 +49,8 @@ func plan(prog *dsl.Program, set *variants.Set, ms map[string]*measured, cur map
 					if region >= 0 {
 						if tail > region {
 							errs = append(errs, &dsl.Error{Pos: n.Pos, Msg: fmt.Sprintf(
-								"ThreeLabel %q: the tail is %d bytes, longer than the %d-byte apply region it replaces in variant %q; shorten the tail or lengthen apply",
-								n.Key, tail, region, v.Name)})
+								"%s %q: the tail is %d bytes, longer than the %d-byte apply region it replaces in variant %q; shorten the tail or lengthen apply",
+								n.MarkerKind().Word(), n.Key, tail, region, v.Name)})
 							continue
 						}
 						pad = region - tail
@@ -67,14 +64,14 @@ func plan(prog *dsl.Program, set *variants.Set, ms map[string]*measured, cur map
 						continue
 					}
 					m := ms[v.Name]
-					next[v.Name].rel[n.ID] = int32(m.labels[bodyLabel(n.ID)] - (m.labels[siteLabel(n.ID)] + len(nop5)))
+					next[v.Name].rel[n.ID] = int32(m.labels[bodyLabel(n.ID)] - (m.labels[siteLabel(n.ID)] + len(marker.NOP5)))
 				}
 			case *dsl.StaticCallNode:
 				for i := range set.Variants {
 					v := &set.Variants[i]
 					m := ms[v.Name]
 					target := m.labels[entryLabel(n.Targets[chosen(v, n)])]
-					next[v.Name].rel[n.ID] = int32(target - (m.labels[callSiteLabel(n.ID)] + len(nop5)))
+					next[v.Name].rel[n.ID] = int32(target - (m.labels[callSiteLabel(n.ID)] + len(marker.NOP5)))
 				}
 			case *dsl.AlternativeNode:
 				// The pool is the same in every shared variant: measure the
@@ -85,7 +82,7 @@ func plan(prog *dsl.Program, set *variants.Set, ms map[string]*measured, cur map
 					longest = max(longest, m.labels[poolEndLabel(n.ID, c)]-m.labels[poolLabel(n.ID, c)])
 				}
 				if longest == 0 {
-					errs = append(errs, &dsl.Error{Pos: n.Pos, Msg: fmt.Sprintf("Alternative %q: every choice is empty; give at least one an instruction", n.Key)})
+					errs = append(errs, &dsl.Error{Pos: n.Pos, Msg: fmt.Sprintf("%s %q: every choice is empty; give at least one an instruction", n.MarkerKind().Word(), n.Key)})
 					continue
 				}
 				for j := range shared {
@@ -145,7 +142,7 @@ func placeEntries(prog *dsl.Program, group []variants.Variant, ms map[string]*me
 		if !ok {
 			return dsl.ErrorList{{Pos: relPos[len(relPos)-1], Msg: fmt.Sprintf(
 				"entry %q: static-branch sites at entry offsets %v cannot all sit inside %d-byte windows (needed for atomic patching) at any entry offset; move a site by adding or removing an instruction before it",
-				e.Name, rel, patchWindow)}}
+				e.Name, rel, marker.PatchWindow)}}
 		}
 		for _, v := range group {
 			m := ms[v.Name]
@@ -163,7 +160,7 @@ func placeEntries(prog *dsl.Program, group []variants.Variant, ms map[string]*me
 func chooseOffset(c int, sites []int) (int, bool) {
 	fits := func(d int) bool {
 		for _, r := range sites {
-			if (d+r)%patchWindow+len(nop5) > patchWindow {
+			if marker.CrossesWindow(uint64(d+r), len(marker.NOP5)) {
 				return false
 			}
 		}

@@ -3,11 +3,13 @@ package gen
 import (
 	"math/rand/v2"
 	"testing"
+
+	"github.com/vdsogen/vdsogen/marker"
 )
 
 func fitsWindow(d int, sites []int) bool {
 	for _, r := range sites {
-		if (d+r)/patchWindow != (d+r+len(nop5)-1)/patchWindow {
+		if (d+r)/marker.PatchWindow != (d+r+len(marker.NOP5)-1)/marker.PatchWindow {
 			return false
 		}
 	}

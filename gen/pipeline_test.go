@@ -95,12 +95,18 @@ func TestGenerateFiles(t *testing.T) {
 	var names []string
 	for name, text := range o.Files {
 		names = append(names, name)
+		if strings.HasSuffix(name, ".json") {
+			if !layout.IsGeneratedJSON(text) {
+				t.Errorf("%s is not a generated layout table:\n%.200s", name, text)
+			}
+			continue
+		}
 		if !bytes.HasPrefix(text, []byte(header+"\n")) {
 			t.Errorf("%s does not start with %q:\n%.200s", name, header, text)
 		}
 	}
 	sort.Strings(names)
-	want := []string{"zvd_host_amd64.s", "zvd_layout_amd64.go", "zvd_stubs_amd64.go", "zvd_stubs_amd64.s", "zvd_timens_amd64.s"}
+	want := []string{"zvd_host_amd64.s", "zvd_layout.json", "zvd_layout_amd64.go", "zvd_stubs_amd64.go", "zvd_stubs_amd64.s", "zvd_timens_amd64.s"}
 	if !slices.Equal(names, want) {
 		t.Errorf("files %q, want %q", names, want)
 	}

@@ -39,7 +39,7 @@ func tableFile(pkgName, varName string, t *layout.Table) ([]byte, error) {
 				}))
 			}
 			site := jen.Dict{
-				jen.Id("Kind"):   jen.Qual(layoutPkg, kindConst(s.Kind)),
+				jen.Id("Kind"):   jen.Lit(string(s.Kind)),
 				jen.Id("Key"):    jen.Lit(s.Key),
 				jen.Id("Entry"):  jen.Lit(s.Entry),
 				jen.Id("On"):     jen.Lit(s.On),
@@ -121,20 +121,6 @@ func tableFile(pkgName, varName string, t *layout.Table) ([]byte, error) {
 
 // multiLine puts each element of a composite literal on its own line.
 var multiLine = jen.Options{Open: "{", Close: "}", Separator: ",", Multi: true}
-
-func kindConst(k layout.Kind) string {
-	switch k {
-	case layout.StaticBranch:
-		return "StaticBranch"
-	case layout.ThreeLabel:
-		return "ThreeLabel"
-	case layout.Alternative:
-		return "Alternative"
-	case layout.StaticCall:
-		return "StaticCall"
-	}
-	panic("gen: unknown marker kind " + string(k))
-}
 
 func hexBytes(bs []byte) []jen.Code {
 	out := make([]jen.Code, len(bs))

@@ -28,7 +28,7 @@ type Page struct {
 // produced: it covers [Offset, the next span's Offset).
 type Span struct {
 	Offset int
-	// Source is the program position, as base-name:line:col ("asm.go:39:2").
+	// Source is the program position, as base-name:line ("asm.go:39").
 	Source string
 }
 
@@ -69,23 +69,6 @@ type Entry struct {
 	// every variant has exactly this signature.
 	Signature string
 }
-
-// Kind is the kind of a marker site.
-type Kind string
-
-// The marker kinds.
-const (
-	StaticBranch Kind = "static_branch"
-	ThreeLabel   Kind = "three_label"
-	// Alternative is an N-way replacement of one site: the site holds one
-	// choice, padded with multi-byte NOPs to the longest. Every choice's
-	// bytes are in the image's replacement pool, after the last entry, so
-	// that a loader can apply another choice at load time.
-	Alternative Kind = "alternative"
-	// StaticCall is a CALL rel32 whose target is one of a declared set of
-	// entries, chosen per variant or at load time.
-	StaticCall Kind = "static_call"
-)
 
 // Site is one marker site in one variant: the bytes that differ between
 // variants live only inside sites.

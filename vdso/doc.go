@@ -60,6 +60,7 @@
 // # Files
 //
 // The generated files are z*: zclock_<variant>_amd64.s (one image per
-// variant), zclock_stubs_amd64.{s,go}, zclock_layout_amd64.go and the ELF
-// images zclock_<variant>.so.
+// variant), zclock_stubs_amd64.{s,go}, the layout table as Go
+// (zclock_layout_amd64.go) and as JSON for tools (zclock_layout.json), and
+// the ELF images zclock_<variant>.so.
 package vdso

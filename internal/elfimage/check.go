@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/vdsogen/vdsogen/layout"
 )
 
 // Rule is one image check.
@@ -390,7 +392,7 @@ func CheckSame(images map[string][]byte) error {
 // PageProblems, SymbolProblems) and, in internal/verify, the code against
 // the assembled variants and the verifier's rules.
 func CheckDir(dir, program string) ([]string, error) {
-	paths, err := filepath.Glob(filepath.Join(dir, "z"+program+"_*.so"))
+	paths, err := filepath.Glob(layout.Files(program).AllELF(dir))
 	if err != nil {
 		return nil, err
 	}

@@ -140,8 +140,8 @@
 //	  32  uint32   number of relocation records
 //	  36  uint32   reserved, 0
 //	site records, 56 bytes each, in layout-table order:
-//	  0   uint8    kind: 1 static_branch, 2 three_label, 3 alternative,
-//	               4 static_call
+//	  0   uint8    kind: layout.Kind.Code (the codes are assigned in
+//	               layout/kind.go)
 //	  1   uint8    flags: bit 0 set if the site's key is on; others 0
 //	  2   uint16   choice: index, among the site's choices, of the one the
 //	               site holds; 0xffff for none

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/vdsogen/vdsogen/layout"
+	"github.com/vdsogen/vdsogen/marker"
 )
 
 // MarkersSection is the name of the non-allocated section that describes
@@ -35,24 +36,6 @@ const (
 	mkMaxChoices   = mkNoChoice - 1
 	mkAlign        = 8
 )
-
-// kindCodes are the site kinds' codes in the descriptor section.
-var kindCodes = map[layout.Kind]uint8{
-	layout.StaticBranch: 1,
-	layout.ThreeLabel:   2,
-	layout.Alternative:  3,
-	layout.StaticCall:   4,
-}
-
-// kindOf is the inverse of kindCodes.
-func kindOf(code uint8) (layout.Kind, bool) {
-	for k, c := range kindCodes {
-		if c == code {
-			return k, true
-		}
-	}
-	return "", false
-}
 
 // ErrNoMarkers is returned (wrapped) by ReadMarkers for an image without
 // a .vdsogen_markers section: one written before the section existed, or
@@ -94,7 +77,7 @@ func (m *Markers) problems(code []byte) []string {
 	}
 	for i, s := range m.Sites {
 		name := fmt.Sprintf("site %d (%s %s at %#x)", i, s.Kind, s.Key, s.Offset)
-		if _, ok := kindCodes[s.Kind]; !ok {
+		if !s.Kind.Known() {
 			bad("%s: unknown kind %q", name, s.Kind)
 		}
 		if !inside(s.Offset, len(s.Bytes), n) {
@@ -121,7 +104,8 @@ func inside(off, size, n int) bool { return off >= 0 && size >= 0 && off <= n &&
 func choiceProblems(name string, s layout.Site, pool, n int) []string {
 	var ps []string
 	bad := func(format string, args ...any) { ps = append(ps, fmt.Sprintf(format, args...)) }
-	multi := s.Kind == layout.Alternative || s.Kind == layout.StaticCall
+	traits := marker.TraitsOf(s.Kind)
+	multi := traits.Choices
 	if !multi && (len(s.Choices) > 0 || s.Choice != "") {
 		bad("%s: a %s site has no choices", name, s.Kind)
 	}
@@ -137,7 +121,7 @@ func choiceProblems(name string, s layout.Site, pool, n int) []string {
 		}
 		if c.Offset < 0 || c.Offset > n {
 			bad("%s: choice %d (%q) at %#x is outside the %d-byte code", name, j, c.Name, c.Offset, n)
-		} else if s.Kind == layout.Alternative && c.Offset < pool {
+		} else if traits.PoolChoices && c.Offset < pool {
 			bad("%s: choice %d (%q) at %#x is not in the replacement pool at %#x", name, j, c.Name, c.Offset, pool)
 		}
 	}
@@ -306,7 +290,7 @@ func encodeMarkers(m *Markers, codeSize int) ([]byte, error) {
 // encodeSite writes the record of site s, whose choices start at choice
 // record first, to p.
 func encodeSite(p []byte, s layout.Site, first int, st *strtab) {
-	p[0] = kindCodes[s.Kind]
+	p[0] = s.Kind.Code()
 	if s.On {
 		p[1] = mkFlagOn
 	}
@@ -452,7 +436,7 @@ func (d *decoder) code(off, n uint32, what string) int {
 // from index want on (the sites' choices follow each other in site order),
 // among the nchoices records at choices.
 func (d *decoder) site(p, choices []byte, want, nchoices uint64) (layout.Site, error) {
-	kind, ok := kindOf(p[0])
+	kind, ok := layout.KindOfCode(p[0])
 	if !ok {
 		return layout.Site{}, fmt.Errorf("unknown kind %d", p[0])
 	}

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/arch/x86/x86asm"
 
 	"github.com/vdsogen/vdsogen/layout"
+	"github.com/vdsogen/vdsogen/marker"
 )
 
 // inst is one decoded instruction of an image; bad marks a byte that does
@@ -246,7 +247,7 @@ func isINT3(in *inst) bool { return !in.bad && in.Op == x86asm.INT && in.Len == 
 func poolOffsets(v *layout.Variant) []int {
 	var out []int
 	for _, s := range v.Sites {
-		if s.Kind != layout.Alternative {
+		if !marker.TraitsOf(s.Kind).PoolChoices {
 			continue
 		}
 		for _, c := range s.Choices {

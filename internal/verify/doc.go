@@ -74,9 +74,10 @@
 //
 // Every finding names its check, the variant(s), the entry, the offset, the
 // decoded instruction on each side and the generator program position (from
-// the table's source map, file:line:col), in one format:
+// the table's source map, file:line; the generator gives the exact call,
+// file:line:col), in one format:
 //
-//	asm.go:244:2: sites: variants timens, host, entry clock_gettime, offset 0xaf: variants timens and host differ outside any marker site [timens: MOVL $0x3b9aca01, CX; host: MOVL $0x3b9aca00, CX]
+//	asm.go:244: sites: variants timens, host, entry clock_gettime, offset 0xaf: variants timens and host differ outside any marker site [timens: MOVL $0x3b9aca01, CX; host: MOVL $0x3b9aca00, CX]
 //
 // The generator (gen.Generate) runs Verify on its final harness build
 // before it writes anything (that build holds no stubs yet, so the stubs

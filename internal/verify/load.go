@@ -3,13 +3,8 @@ package verify
 import (
 	"context"
 	"fmt"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"os"
 	"path/filepath"
-	"reflect"
-	"strconv"
 	"strings"
 
 	"github.com/vdsogen/vdsogen/internal/harness"
@@ -18,10 +13,21 @@ import (
 
 // Package is a generated program as found on disk: its layout table and
 // the assembly file of each variant.
+//
+// The table is read from z<name>_layout.json, which the generator writes
+// with the Go table z<name>_layout_amd64.go, from the same value, in the
+// same atomic write, both golden: the Go table serves the program that
+// links the stubs, the JSON the tools. Reading the JSON needs neither the
+// toolchain (building and running a program to print the Go table would
+// need the user's package to compile and export it) nor a second parser
+// of Go syntax that could disagree with the compiler about the literal.
 type Package struct {
-	// LayoutFile is the path of z<name>_layout_amd64.go.
+	// LayoutFile is the file that named the program: the Go or JSON
+	// layout table (the directory's Go table when given a directory).
 	LayoutFile string
-	Table      *layout.Table
+	// TableFile is the JSON table read: z<name>_layout.json.
+	TableFile string
+	Table     *layout.Table
 	// AsmFiles maps a variant name to the path of its assembly file.
 	AsmFiles map[string]string
 	// StubsAsm and StubsGo are the paths of the stub files ("" if missing).
@@ -29,7 +35,8 @@ type Package struct {
 }
 
 // Load finds a generated program from paths: one package directory, or the
-// generated files themselves (the layout file and the variants' .s files).
+// generated files themselves (the layout table, Go or JSON, and the
+// variants' .s files).
 func Load(paths []string) (*Package, error) {
 	if len(paths) == 1 {
 		if fi, err := os.Stat(paths[0]); err == nil && fi.IsDir() {
@@ -40,57 +47,75 @@ func Load(paths []string) (*Package, error) {
 	}
 	var layouts, asm []string
 	for _, p := range paths {
+		_, _, isTable := layout.TableFileOf(p)
 		switch {
-		case strings.HasSuffix(p, "_layout_amd64.go"):
+		case isTable:
 			layouts = append(layouts, p)
-		case strings.HasSuffix(p, "_amd64.s"):
+		case layout.IsAsm(p):
 			asm = append(asm, p)
 		default:
 			if fi, err := os.Stat(p); err == nil && fi.IsDir() {
 				return nil, fmt.Errorf("%s is a directory: give one package directory, or generated files", p)
 			}
-			return nil, fmt.Errorf("%s: not a generated layout (z*_layout_amd64.go) or assembly (z*_amd64.s) file", p)
+			return nil, fmt.Errorf("%s: not a generated layout table (%s, %s) or assembly (%s) file", p, layout.Files("*").Table(), layout.Files("*").TableJSON(), layout.Files("*").Asm("*"))
 		}
 	}
 	if len(layouts) != 1 {
-		return nil, fmt.Errorf("want exactly one z<name>_layout_amd64.go among the files, have %d", len(layouts))
+		return nil, fmt.Errorf("want exactly one layout table (%s or %s) among the files, have %d", layout.Files("<name>").Table(), layout.Files("<name>").TableJSON(), len(layouts))
 	}
 	return load(layouts[0], asm)
 }
 
 func loadDir(dir string) (*Package, error) {
-	layouts, err := filepath.Glob(filepath.Join(dir, "z*_layout_amd64.go"))
+	tables, err := filepath.Glob(layout.TablesIn(dir))
 	if err != nil {
 		return nil, err
 	}
-	switch len(layouts) {
+	switch len(tables) {
 	case 0:
-		return nil, fmt.Errorf("%s: no generated layout table (z<name>_layout_amd64.go)", dir)
+		return nil, fmt.Errorf("%s: no generated layout table (%s)", dir, layout.Files("<name>").TableJSON())
 	case 1:
 	default:
-		return nil, fmt.Errorf("%s: several layout tables (%s); name the files to verify", dir, strings.Join(layouts, ", "))
+		return nil, fmt.Errorf("%s: several layout tables (%s); name the files to verify", dir, strings.Join(tables, ", "))
 	}
-	asm, err := filepath.Glob(filepath.Join(dir, "z*_amd64.s"))
+	asm, err := filepath.Glob(layout.AsmIn(dir))
 	if err != nil {
 		return nil, err
 	}
-	return load(layouts[0], asm)
+	program, _, _ := layout.TableFileOf(tables[0])
+	named := tables[0]
+	if goTable := filepath.Join(dir, program.Table()); fileExists(goTable) {
+		named = goTable
+	}
+	return load(named, asm)
 }
 
-// load reads the table and pairs every variant with its assembly file,
-// z<program>_<variant>_amd64.s.
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// load reads the table and pairs every variant with its assembly file.
 func load(layoutFile string, asm []string) (*Package, error) {
-	t, err := ReadTable(layoutFile)
+	program, tableFile, _ := layout.TableFileOf(layoutFile)
+	b, err := os.ReadFile(tableFile)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("the layout table of %s: %w", layoutFile, err)
 	}
-	pkg := &Package{LayoutFile: layoutFile, Table: t, AsmFiles: map[string]string{}}
+	t, err := layout.DecodeJSON(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", tableFile, err)
+	}
+	if layout.Files(t.Program) != program {
+		return nil, fmt.Errorf("%s: the table is of program %q, the file name says %q", tableFile, t.Program, program)
+	}
+	pkg := &Package{LayoutFile: layoutFile, TableFile: tableFile, Table: t, AsmFiles: map[string]string{}}
 	byBase := map[string]string{}
 	for _, a := range asm {
 		byBase[filepath.Base(a)] = a
 	}
 	for _, v := range t.Variants {
-		name := "z" + t.Program + "_" + v.Name + "_amd64.s"
+		name := program.Asm(v.Name)
 		path, ok := byBase[name]
 		if !ok {
 			return nil, fmt.Errorf("variant %s: no %s beside %s", v.Name, name, layoutFile)
@@ -130,158 +155,4 @@ func (pkg *Package) Assemble(ctx context.Context) (*Input, error) {
 	pkg.declareStubs(stubs)
 	vin.Stubs = stubs
 	return vin, nil
-}
-
-// ReadTable parses a generated layout file: the one package-level variable
-// of type layout.Table, whose value is a composite literal of literals.
-func ReadTable(path string) (*layout.Table, error) {
-	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
-	if err != nil {
-		return nil, err
-	}
-	var lit *ast.CompositeLit
-	for _, d := range f.Decls {
-		gd, ok := d.(*ast.GenDecl)
-		if !ok || gd.Tok != token.VAR {
-			continue
-		}
-		for _, sp := range gd.Specs {
-			vs := sp.(*ast.ValueSpec)
-			for _, v := range vs.Values {
-				if cl, ok := v.(*ast.CompositeLit); ok && isTableType(cl.Type) {
-					lit = cl
-				}
-			}
-		}
-	}
-	if lit == nil {
-		return nil, fmt.Errorf("%s: no variable of type layout.Table", path)
-	}
-	t := &layout.Table{}
-	if err := fill(fset, reflect.ValueOf(t).Elem(), lit); err != nil {
-		return nil, err
-	}
-	return t, nil
-}
-
-func isTableType(e ast.Expr) bool {
-	s, ok := e.(*ast.SelectorExpr)
-	return ok && s.Sel.Name == "Table"
-}
-
-var kinds = map[string]layout.Kind{"StaticBranch": layout.StaticBranch, "ThreeLabel": layout.ThreeLabel, "Alternative": layout.Alternative, "StaticCall": layout.StaticCall}
-
-// fill sets v from the literal expression e.
-func fill(fset *token.FileSet, v reflect.Value, e ast.Expr) error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%s: %s", fset.Position(e.Pos()), fmt.Sprintf(format, args...))
-	}
-	if u, ok := e.(*ast.UnaryExpr); ok && u.Op == token.SUB {
-		if err := fill(fset, v, u.X); err != nil {
-			return err
-		}
-		if v.Kind() != reflect.Int {
-			return bad("negative %s", v.Type())
-		}
-		v.SetInt(-v.Int())
-		return nil
-	}
-	switch v.Kind() {
-	case reflect.Struct:
-		cl, ok := e.(*ast.CompositeLit)
-		if !ok {
-			return bad("want a %s literal", v.Type())
-		}
-		for _, elt := range cl.Elts {
-			kv, ok := elt.(*ast.KeyValueExpr)
-			if !ok {
-				return bad("want keyed fields in a %s literal", v.Type())
-			}
-			id, _ := kv.Key.(*ast.Ident)
-			if id == nil || !v.FieldByName(id.Name).IsValid() {
-				return bad("%s has no field %s", v.Type(), kv.Key)
-			}
-			if err := fill(fset, v.FieldByName(id.Name), kv.Value); err != nil {
-				return err
-			}
-		}
-	case reflect.Slice:
-		cl, ok := e.(*ast.CompositeLit)
-		if !ok {
-			return bad("want a %s literal", v.Type())
-		}
-		s := reflect.MakeSlice(v.Type(), len(cl.Elts), len(cl.Elts))
-		for i, elt := range cl.Elts {
-			if err := fill(fset, s.Index(i), elt); err != nil {
-				return err
-			}
-		}
-		v.Set(s)
-	case reflect.Map:
-		cl, ok := e.(*ast.CompositeLit)
-		if !ok {
-			return bad("want a %s literal", v.Type())
-		}
-		m := reflect.MakeMap(v.Type())
-		for _, elt := range cl.Elts {
-			kv, ok := elt.(*ast.KeyValueExpr)
-			if !ok {
-				return bad("want key: value in a map literal")
-			}
-			k, x := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
-			if err := fill(fset, k, kv.Key); err != nil {
-				return err
-			}
-			if err := fill(fset, x, kv.Value); err != nil {
-				return err
-			}
-			m.SetMapIndex(k, x)
-		}
-		v.Set(m)
-	case reflect.Bool:
-		id, ok := e.(*ast.Ident)
-		if !ok || (id.Name != "true" && id.Name != "false") {
-			return bad("want true or false")
-		}
-		v.SetBool(id.Name == "true")
-	case reflect.Int, reflect.Uint8:
-		bl, ok := e.(*ast.BasicLit)
-		if !ok || bl.Kind != token.INT {
-			return bad("want an integer literal")
-		}
-		n, err := strconv.ParseInt(bl.Value, 0, 64)
-		if err != nil {
-			return bad("%v", err)
-		}
-		if v.Kind() == reflect.Uint8 {
-			if n < 0 || n > 255 {
-				return bad("byte %d out of range", n)
-			}
-			v.SetUint(uint64(n))
-		} else {
-			v.SetInt(n)
-		}
-	case reflect.String:
-		if sel, ok := e.(*ast.SelectorExpr); ok && v.Type() == reflect.TypeOf(layout.Kind("")) {
-			k, ok := kinds[sel.Sel.Name]
-			if !ok {
-				return bad("unknown marker kind %s", sel.Sel.Name)
-			}
-			v.SetString(string(k))
-			return nil
-		}
-		bl, ok := e.(*ast.BasicLit)
-		if !ok || bl.Kind != token.STRING {
-			return bad("want a string literal")
-		}
-		s, err := strconv.Unquote(bl.Value)
-		if err != nil {
-			return bad("%v", err)
-		}
-		v.SetString(s)
-	default:
-		return bad("unexpected %s", v.Type())
-	}
-	return nil
 }

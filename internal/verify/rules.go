@@ -5,21 +5,8 @@ import (
 	"fmt"
 	"strings"
 
-	"golang.org/x/arch/x86/x86asm"
-
 	"github.com/vdsogen/vdsogen/layout"
-)
-
-// nop5 is the off form of a static-branch site.
-var nop5 = []byte{0x0f, 0x1f, 0x44, 0x00, 0x00}
-
-const (
-	opJMPrel32  = 0xe9
-	opCALLrel32 = 0xe8
-	opINT3      = 0xcc
-	// patchWindow is the aligned window a live-switchable site must sit in,
-	// so that one atomic 8-byte store rewrites it.
-	patchWindow = 8
+	"github.com/vdsogen/vdsogen/marker"
 )
 
 // Sites: every shared variant declares the same sites; each lies in its
@@ -45,7 +32,7 @@ func Sites(p *Pass) {
 			r := ref.v.Sites[i]
 			// Alternatives and static calls point at the choice each variant
 			// took; the set of choices is the same.
-			sameTarget := s.Target == r.Target || s.Kind == layout.Alternative || s.Kind == layout.StaticCall
+			sameTarget := s.Target == r.Target || marker.TraitsOf(s.Kind).Choices
 			if s.Kind != r.Kind || s.Key != r.Key || s.Entry != r.Entry || s.Offset != r.Offset || len(s.Bytes) != len(r.Bytes) || !sameTarget || !sameChoices(s, r) {
 				p.tableErrorf([]string{im.v.Name, ref.v.Name}, s.Entry, s.Offset, "site %d is %s %s at %#x (%d bytes) in variant %s but %s %s at %#x (%d bytes) in variant %s",
 					i, s.Kind, s.Key, s.Offset, len(s.Bytes), im.v.Name, r.Kind, r.Key, r.Offset, len(r.Bytes), ref.v.Name)
@@ -115,86 +102,12 @@ func (p *Pass) site(im *image, s layout.Site) {
 				s.Kind, s.Key, start, end, map[bool]string{true: "start", false: "end"}[b == start], in.off, in.end())
 		}
 	}
-	switch s.Kind {
-	case layout.StaticBranch:
-		if len(s.Bytes) != len(nop5) {
-			p.errorf(im, start, nil, "static branch %s site is %d bytes, want 5", s.Key, len(s.Bytes))
-			return
-		}
-		if a := im.addr + uint64(start); a%patchWindow+uint64(len(nop5)) > patchWindow {
-			p.errorf(im, start, nil, "static branch %s site crosses an %d-byte window (at address %#x): it cannot be patched atomically", s.Key, patchWindow, a)
-		}
-		site := im.b[start:end]
-		if !s.On {
-			if !bytes.Equal(site, nop5) {
-				p.errorf(im, start, nil, "static branch %s is off but its site is not NOP5 (0f 1f 44 00 00)", s.Key)
-			}
-			return
-		}
-		in := im.instAt(start)
-		if site[0] != opJMPrel32 || in == nil || in.bad || in.Op != x86asm.JMP || in.Len != 5 {
-			p.errorf(im, start, nil, "static branch %s is on but its site is not JMP rel32", s.Key)
-			return
-		}
-		if t, _ := relTarget(in); t != s.Target {
-			p.errorf(im, start, nil, "static branch %s jumps to %#x, not to its body at %#x", s.Key, t, s.Target)
-		} else if e, ok := im.entryAt(t); !ok || e.Name != s.Entry || !im.boundary(t) {
-			p.errorf(im, start, nil, "static branch %s body at %#x is not an instruction of entry %s", s.Key, t, s.Entry)
-		}
-	case layout.Alternative:
-		p.alternative(im, s)
-	case layout.StaticCall:
-		p.staticCall(im, s)
-	case layout.ThreeLabel:
-		if s.Target != end {
-			p.errorf(im, start, nil, "three-label %s region ends at %#x but its l_out is %#x", s.Key, end, s.Target)
-			return
-		}
-		if s.On {
-			return
-		}
-		p.tail(im, s, start, end)
-	default:
+	u, ok := marker.For(s.Kind)
+	if !ok {
 		p.errorf(im, start, nil, "unknown marker kind %q", s.Kind)
+		return
 	}
-}
-
-// tail checks an off three-label region: the tail (a complete exit, the
-// same instructions as the copy at l_out), then nothing but INT3.
-func (p *Pass) tail(im *image, s layout.Site, start, end int) {
-	off := start
-	var tail []*inst
-	for {
-		in := im.instAt(off)
-		if in == nil || off >= end {
-			p.errorf(im, start, nil, "three-label %s tail does not end in RET or JMP before l_out at %#x", s.Key, end)
-			return
-		}
-		if in.end() > end {
-			p.errorf(im, in.off, nil, "three-label %s tail does not fit: its instruction at %#x runs to %#x, past l_out at %#x", s.Key, in.off, in.end(), end)
-			return
-		}
-		tail = append(tail, in)
-		off = in.end()
-		if terminal(in) {
-			break
-		}
-	}
-	for o := off; o < end; o++ {
-		if im.b[o] != opINT3 {
-			p.errorf(im, o, nil, "three-label %s: after the %d-byte tail, byte %#02x at %#x is not INT3 filler", s.Key, off-start, im.b[o], o)
-			return
-		}
-	}
-	c := end
-	for _, in := range tail {
-		cp := im.instAt(c)
-		if cp == nil || im.key(cp) != im.key(in) {
-			p.errorf(im, in.off, nil, "three-label %s tail differs from its copy at l_out: %s at %#x", s.Key, im.render(c), c)
-			return
-		}
-		c = cp.end()
-	}
+	u.Check(view{im}, s, func(off int, format string, args ...any) { p.errorf(im, off, nil, format, args...) })
 }
 
 // Swap: for each pair of variants, whether it can be switched live by
@@ -230,15 +143,15 @@ func (p *Pass) pair(a, b *image) Pair {
 		}
 		s := a.v.Sites[d.Site]
 		where := fmt.Sprintf("%s %s at %#x (%s)", s.Kind, s.Key, s.Offset, s.Source)
-		switch {
-		case s.Kind == layout.Alternative:
+		switch traits := marker.TraitsOf(s.Kind); {
+		case traits.LoadTime:
 			pr.Why = append(pr.Why, where+": an alternative is applied at load time, before any thread runs, not live")
-		case s.Kind != layout.StaticBranch && s.Kind != layout.StaticCall:
+		case !traits.Atomic:
 			pr.Why = append(pr.Why, fmt.Sprintf("%s: a %d-byte region of several instructions, not one atomic instruction", where, len(s.Bytes)))
 		case !whole(a, s) || !whole(b, s):
 			pr.Why = append(pr.Why, where+": not one whole instruction on both sides")
-		case (a.addr+uint64(s.Offset))%patchWindow+uint64(len(s.Bytes)) > patchWindow:
-			pr.Why = append(pr.Why, fmt.Sprintf("%s: crosses an %d-byte window", where, patchWindow))
+		case marker.CrossesWindow(a.addr+uint64(s.Offset), len(s.Bytes)):
+			pr.Why = append(pr.Why, fmt.Sprintf("%s: crosses an %d-byte window", where, marker.PatchWindow))
 		}
 	}
 	pr.Switchable = len(pr.Why) == 0

@@ -72,8 +72,9 @@ type Finding struct {
 	// empty string where there is none).
 	Inst []string `json:"inst,omitempty"`
 	// Source is the program line that produced the bytes at Offset in
-	// Variants[0], e.g. "asm.go:39:2"; for the stubs rule, the line of the
-	// stub file at fault, e.g. "zclock_stubs_amd64.s:33".
+	// Variants[0] as the table cites it, e.g. "asm.go:39" (the generator
+	// refines it to the exact call, "asm.go:39:2"); for the stubs rule, the
+	// line of the stub file at fault, e.g. "zclock_stubs_amd64.s:33".
 	Source string `json:"source,omitempty"`
 	Msg    string `json:"msg"`
 }

@@ -8,13 +8,12 @@ import (
 	"strings"
 
 	"github.com/vdsogen/vdsogen/layout"
+	"github.com/vdsogen/vdsogen/marker"
 )
 
 // choiceSite reports whether s is a site whose bytes the loader picks
 // (an alternative or a static call).
-func choiceSite(s *layout.Site) bool {
-	return s.Kind == layout.Alternative || s.Kind == layout.StaticCall
-}
+func choiceSite(s *layout.Site) bool { return marker.TraitsOf(s.Kind).Choices }
 
 // choiceKeys groups the alternative and static-call sites of v by key and
 // checks that every site of a key declares the same kind and choices.
@@ -78,7 +77,7 @@ func (im *Image) pickChoices(v *layout.Variant, cpu CPU) error {
 		if im.pinned[key] {
 			continue
 		}
-		if s.Kind == layout.StaticCall {
+		if !marker.TraitsOf(s.Kind).LoadTime {
 			im.choices[key] = s.Choice
 			continue
 		}

@@ -115,6 +115,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"unsafe"
@@ -123,6 +124,7 @@ import (
 
 	"github.com/vdsogen/vdsogen/internal/elfimage"
 	"github.com/vdsogen/vdsogen/layout"
+	"github.com/vdsogen/vdsogen/marker"
 )
 
 const pageSize = elfimage.PageSize
@@ -181,11 +183,36 @@ type text struct {
 	code []byte
 }
 
-// Load maps files[initial] (files maps variant names of tab to their ELF
-// images, e.g. the z<name>_<variant>.so files) and resolves its entries.
-// Every image must pass the checks the generator ran when it wrote it, and
-// all must define the same symbols; Load says which one does not.
+// LoadFile loads the image file at path, e.g. vdso/zclock_host.so, from
+// the file alone: its variant, entries, data pages and marker sites are
+// what the file records (elfimage.DescribeImages). It cannot switch: it
+// knows one variant.
+func LoadFile(path string, opts Options) (*Image, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("loader: %w", err)
+	}
+	_, v, _, err := elfimage.DescribeVariant(b)
+	if err != nil {
+		return nil, fmt.Errorf("loader: %s: %w", path, err)
+	}
+	return Load(map[string][]byte{v.Name: b}, nil, v.Name, opts)
+}
+
+// Load maps files[initial] (files maps variant names to their ELF images,
+// e.g. the z<name>_<variant>.so files) and resolves its entries. Every
+// image must pass elfimage.Check and define the same symbols
+// (elfimage.CheckSame). tab is the program's layout table; nil takes it
+// from the images themselves (elfimage.DescribeImages: the variants,
+// entries and marker sites their .vdsogen_markers sections describe).
 func Load(files map[string][]byte, tab *layout.Table, initial string, opts Options) (*Image, error) {
+	if tab == nil {
+		t, err := elfimage.DescribeImages(files)
+		if err != nil {
+			return nil, fmt.Errorf("loader: %w", err)
+		}
+		tab = t
+	}
 	if opts.Version == "" {
 		opts.Version = elfimage.DefaultVersion
 	}
@@ -210,6 +237,9 @@ func Load(files map[string][]byte, tab *layout.Table, initial string, opts Optio
 		}
 		t, err := textOf(f)
 		if err != nil {
+			return nil, fmt.Errorf("loader: image %s: %w", name, err)
+		}
+		if err := sameDescriptors(f, lv); err != nil {
 			return nil, fmt.Errorf("loader: image %s: %w", name, err)
 		}
 		if len(t.code) != lv.Size {
@@ -470,7 +500,7 @@ func (im *Image) plan(from, to string) ([]patch, error) {
 		if !im.exports[s.Entry] {
 			continue // not exported: left as loaded, never called
 		}
-		if s.Kind != layout.StaticBranch {
+		if !marker.TraitsOf(s.Kind).Atomic {
 			return nil, fmt.Errorf("loader: %s -> %s is not swap-safe: entry %s has a %s site (key %s) at offset %#x (%s) whose instructions differ between the variants; a thread inside it could run a mixture; load the image without entry %s (Options.Entries) to switch the others",
 				from, to, s.Entry, s.Kind, s.Key, s.Offset, s.Source, s.Entry)
 		}
@@ -574,3 +604,43 @@ func CallPP(fn uintptr, p, q unsafe.Pointer) uintptr
 // callSP returns the SP that a function called as CallIP calls it sees at
 // its first instruction, and the SP of the frame that called it.
 func callSP() (callee, frame uintptr)
+
+// sameDescriptors checks that an image's own marker descriptors (its
+// .vdsogen_markers section, if it has one) describe the sites the layout
+// table gives for its variant: a table from another build would make the
+// loader patch the wrong bytes.
+func sameDescriptors(file []byte, v *layout.Variant) error {
+	m, err := elfimage.ReadMarkers(file)
+	if errors.Is(err, elfimage.ErrNoMarkers) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if len(m.Sites) != len(v.Sites) {
+		return fmt.Errorf("its %s section describes %d sites, the layout table %d", elfimage.MarkersSection, len(m.Sites), len(v.Sites))
+	}
+	for i, s := range m.Sites {
+		if !sameSite(s, v.Sites[i]) {
+			t := v.Sites[i]
+			return fmt.Errorf("site %d is %s %s at %#x in its %s section, %s %s at %#x in the layout table, or their bytes or choices differ",
+				i, s.Kind, s.Key, s.Offset, elfimage.MarkersSection, t.Kind, t.Key, t.Offset)
+		}
+	}
+	return nil
+}
+
+// sameSite compares what the descriptor section records of a site.
+func sameSite(a, b layout.Site) bool {
+	if a.Kind != b.Kind || a.Key != b.Key || a.Entry != b.Entry || a.On != b.On || a.Offset != b.Offset ||
+		a.Target != b.Target || a.Choice != b.Choice || !bytes.Equal(a.Bytes, b.Bytes) || len(a.Choices) != len(b.Choices) {
+		return false
+	}
+	for i, c := range a.Choices {
+		d := b.Choices[i]
+		if c.Name != d.Name || c.Feature != d.Feature || c.Offset != d.Offset || !bytes.Equal(c.Bytes, d.Bytes) {
+			return false
+		}
+	}
+	return true
+}
