@@ -48,7 +48,8 @@ func TestDescribeImagesMatchesTable(t *testing.T) {
 				gv.Size, gv.Pool, len(gv.Entries), len(gv.Sites), len(gv.Regions), wv.Size, wv.Pool, len(wv.Entries), len(wv.Sites), len(wv.Regions))
 		}
 		for i, e := range wv.Entries {
-			if gv.Entries[i] != e {
+			// An image records no Go signature: that is the stubs' business.
+			if g := gv.Entries[i]; g.Name != e.Name || g.Offset != e.Offset || g.Size != e.Size {
 				t.Errorf("%s: entry %+v, the table %+v", wv.Name, gv.Entries[i], e)
 			}
 		}
