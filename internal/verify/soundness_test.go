@@ -271,7 +271,9 @@ func TestSoundness(t *testing.T) {
 		}},
 		{"JMP to another entry with a push", func(m *mut) where {
 			// MOVL $nr, AX; SYSCALL; RET (8 bytes) becomes PUSH AX; JMP time; NOP2.
-			x := m.at(eGetres, after(m.entryStart(eGetres)+0x40, bytesAre(0xb8, 0xe5, 0x00, 0x00, 0x00)))
+			x := m.at(eGetres, func(im *image, in *inst) bool {
+				return string(im.b[in.off:min(in.off+8, len(im.b))]) == "\xb8\xe5\x00\x00\x00\x0f\x05\xc3"
+			})
 			m.write(x.off, cat([]byte{0x50, 0xe9}, rel32(x.off+6, m.entryStart(eTime)), []byte{0x66, 0x90}), shared...)
 			return where{"stack", "host", eGetres, x.off + 1, "jumps to entry time with 8 bytes on the stack"}
 		}},

@@ -487,66 +487,89 @@ func assertStubFinding(t *testing.T, r *Report, variant, entry, source, msg stri
 	t.Errorf("no stubs finding for variant %q, entry %q at %s with %q; findings:\n%s", variant, entry, source, msg, strings.Join(all, "\n"))
 }
 
+// variantNamed is variant name of in's table.
+func variantNamed(t *testing.T, in *Input, name string) *layout.Variant {
+	t.Helper()
+	v, ok := in.Table.Variant(name)
+	if !ok {
+		t.Fatalf("no variant %s", name)
+	}
+	return v
+}
+
+// entryNamed is entry name of variant in in's table.
+func entryNamed(t *testing.T, in *Input, variant, name string) *layout.Entry {
+	t.Helper()
+	v := variantNamed(t, in, variant)
+	for i := range v.Entries {
+		if v.Entries[i].Name == name {
+			return &v.Entries[i]
+		}
+	}
+	t.Fatalf("no entry %s in variant %s", name, variant)
+	return nil
+}
+
 // TestStubTable corrupts the layout table the stubs rely on, on the clean
 // fixture's input: each is a finding of the stubs rule about the table.
 func TestStubTable(t *testing.T) {
 	cases := []struct {
 		name           string
-		corrupt        func(in *Input)
+		corrupt        func(t *testing.T, in *Input)
 		variant, entry string
 		msg            string
 	}{
-		{"signature differs across variants", func(in *Input) {
-			in.Table.Variants[1].Entries[3].Signature = "func(t *int64) int32"
+		{"signature differs across variants", func(t *testing.T, in *Input) {
+			entryNamed(t, in, "timens", "time").Signature = "func(t *int64) int32"
 		}, "timens", "time", `entry time has signature "func(t *int64) int32" in variant timens but "func(t *int64) int64" in variant host`},
-		{"signature missing", func(in *Input) {
-			in.Table.Variants[0].Entries[0].Signature = ""
+		{"signature missing", func(t *testing.T, in *Input) {
+			entryNamed(t, in, "host", "clock_gettime").Signature = ""
 		}, "host", "clock_gettime", "the table records no signature for entry clock_gettime"},
-		{"signature does not resolve", func(in *Input) {
-			in.Table.Variants[2].Entries[4].Signature = "func(clockid int32, res *Timespek) int32"
+		{"signature does not resolve", func(t *testing.T, in *Input) {
+			entryNamed(t, in, "nomarker", "clock_getres").Signature = "func(clockid int32, res *Timespek) int32"
 		}, "nomarker", "clock_getres", `signature "func(clockid int32, res *Timespek) int32" of entry clock_getres does not resolve in the package`},
-		{"signature the C ABI cannot carry", func(in *Input) {
-			for i := range in.Table.Variants {
-				in.Table.Variants[i].Entries[0].Signature = "func(clockid int32, ts Timespec) int32"
+		{"signature the C ABI cannot carry", func(t *testing.T, in *Input) {
+			for _, v := range in.Table.Variants {
+				entryNamed(t, in, v.Name, "clock_gettime").Signature = "func(clockid int32, ts Timespec) int32"
 			}
 		}, "host", "clock_gettime", "ts has type vdso.Timespec, which does not fit in a register"},
-		{"seven parameters", func(in *Input) {
-			for i := range in.Table.Variants {
-				in.Table.Variants[i].Entries[3].Signature = "func(a, b, c, d, e, f, g int64) int64"
+		{"seven parameters", func(t *testing.T, in *Input) {
+			for _, v := range in.Table.Variants {
+				entryNamed(t, in, v.Name, "time").Signature = "func(a, b, c, d, e, f, g int64) int64"
 			}
 		}, "host", "time", "cannot be called with the C ABI"},
-		{"variant declared twice", func(in *Input) {
-			in.Table.Variants[2].Name = "timens"
+		{"variant declared twice", func(t *testing.T, in *Input) {
+			variantNamed(t, in, "nomarker").Name = "timens"
 		}, "timens", "", "the table declares variant timens twice"},
-		{"image symbol shared", func(in *Input) {
-			in.Table.Variants[1].Symbol = "clock_host"
+		{"image symbol shared", func(t *testing.T, in *Input) {
+			variantNamed(t, in, "timens").Symbol = "clock_host"
 		}, "timens", "", "variants timens and host both have image symbol clock_host"},
-		{"entry declared twice", func(in *Input) {
-			in.Table.Variants[0].Entries[4].Name = "time"
+		{"entry declared twice", func(t *testing.T, in *Input) {
+			entryNamed(t, in, "host", "clock_getres").Name = "time"
 		}, "host", "time", "the variant declares entry time twice"},
-		{"entry missing from a variant", func(in *Input) {
-			v := &in.Table.Variants[2]
-			v.Entries = v.Entries[:4]
+		{"entry missing from a variant", func(t *testing.T, in *Input) {
+			v := variantNamed(t, in, "nomarker")
+			v.Entries = slices.DeleteFunc(v.Entries, func(e layout.Entry) bool { return e.Name == "clock_getres" })
 		}, "nomarker", "clock_getres", "variant nomarker declares no entry clock_getres, variant host does"},
-		{"stub named like an image", func(in *Input) {
+		{"stub named like an image", func(t *testing.T, in *Input) {
 			// Entry "clock" has the stub clock_host: the host image's name.
-			for i := range in.Table.Variants {
-				in.Table.Variants[i].Entries[3].Name = "clock"
+			for _, v := range in.Table.Variants {
+				entryNamed(t, in, v.Name, "time").Name = "clock"
 			}
 		}, "host", "clock", "clock_host is both the image of variant host and the stub of entry clock in variant host"},
-		{"two stubs of one name", func(in *Input) {
+		{"two stubs of one name", func(t *testing.T, in *Input) {
 			// Entry time_host in variant addr... is spelled by renaming an
 			// entry so that its stub is another image's address function.
-			for i := range in.Table.Variants {
-				in.Table.Variants[i].Entries[3].Name = "clock_host"
+			for _, v := range in.Table.Variants {
+				entryNamed(t, in, v.Name, "time").Name = "clock_host"
 			}
-			in.Table.Variants[0].Name = "addr"
+			variantNamed(t, in, "host").Name = "addr"
 		}, "addr", "clock_host", "clock_host_addr is both the stub of entry clock_host in variant addr"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			in := cleanStubInput(t)
-			c.corrupt(in)
+			c.corrupt(t, in)
 			r := Verify(in)
 			found := false
 			for _, f := range stubFindings(r) {
