@@ -49,6 +49,29 @@ func (m *mut) entryStart(entry string) int {
 	return e.Offset
 }
 
+// entryEnd is where entry ends in the table.
+func (m *mut) entryEnd(entry string) int {
+	e, ok := m.variant("host").Entry(entry)
+	if !ok {
+		m.t.Fatalf("no entry %s", entry)
+	}
+	return e.Offset + e.Size
+}
+
+// reaches8 reports whether a branch ending at end reaches target with an
+// 8-bit displacement.
+func reaches8(end, target int) bool { d := target - end; return d >= -128 && d <= 127 }
+
+// rel8 is the 8-bit displacement of a branch ending at end to target; a
+// case whose places drifted out of range fails instead of branching
+// elsewhere.
+func (m *mut) rel8(end, target int) []byte {
+	if !reaches8(end, target) {
+		m.t.Fatalf("a branch ending at %#x cannot reach %#x with an 8-bit displacement", end, target)
+	}
+	return []byte{byte(int8(target - end))}
+}
+
 // rel32 is the displacement of a branch ending at end to target.
 func rel32(end, target int) []byte {
 	return binary.LittleEndian.AppendUint32(nil, uint32(int32(target-end)))
@@ -174,8 +197,13 @@ func TestSoundness(t *testing.T) {
 		// Paths off the end of an entry, into a region's signature, into
 		// its abort handler.
 		{"last JMP of an entry becomes NOPs", func(m *mut) where {
-			end := m.entryStart(eGettimeTL)
+			// The entry's end is the table's (filler may follow it before
+			// the next entry).
+			end := m.entryEnd(eGettime)
 			last := m.image("host").covering(end - 1)
+			if last == nil || last.Op != x86asm.JMP {
+				m.t.Fatalf("entry %s does not end with a JMP: %v", eGettime, last)
+			}
 			m.write(last.off, repeat(0x90, last.Len), shared...)
 			// The last instruction is the static branch's body, which only
 			// the variant with the branch on reaches.
@@ -184,6 +212,15 @@ func TestSoundness(t *testing.T) {
 		{"table cuts an entry's last RET", func(m *mut) where {
 			// The table says entry time is one byte shorter: its last RET
 			// is filler now, and the SYSCALL before it falls off the end.
+			im := m.image("host")
+			ret := im.covering(m.entryEnd(eTime) - 1)
+			if ret == nil || ret.Op != x86asm.RET || ret.Len != 1 {
+				m.t.Fatalf("entry %s does not end with a RET: %v", eTime, ret)
+			}
+			sc := im.covering(ret.off - 1)
+			if sc == nil || sc.Op != x86asm.SYSCALL {
+				m.t.Fatalf("entry %s's last RET does not follow a SYSCALL: %v", eTime, sc)
+			}
 			for _, v := range shared {
 				vv := m.variant(v)
 				for i := range vv.Entries {
@@ -192,8 +229,6 @@ func TestSoundness(t *testing.T) {
 					}
 				}
 			}
-			e, _ := m.variant("host").Entry(eTime)
-			sc := m.at(eTime, after(e.Offset+0x30, op(x86asm.SYSCALL)))
 			return where{"flow", "host", eTime, sc.off, "falls through past the end of entry time"}
 		}},
 		{"RET before a region's signature becomes NOP", func(m *mut) where {
@@ -205,20 +240,24 @@ func TestSoundness(t *testing.T) {
 		{"JRCXZ into a region's signature", func(m *mut) where {
 			r := m.variant("host").Regions[0]
 			sig := m.image("host").covering(r.Abort - 1)
-			p := m.at(r.Entry, op(x86asm.PAUSE))
-			m.write(p.off, []byte{0xe3, byte(sig.off - (p.off + 2))}, shared...)
+			// A PAUSE of the entry from which JRCXZ (rel8) reaches the signature.
+			p := m.at(r.Entry, func(im *image, in *inst) bool { return in.Op == x86asm.PAUSE && reaches8(in.off+2, sig.off) })
+			m.write(p.off, cat([]byte{0xe3}, m.rel8(p.off+2, sig.off)), shared...)
 			return where{"flow", "host", r.Entry, sig.off, "UD1"}
 		}},
 		{"LOOP to a region's abort handler", func(m *mut) where {
 			r := m.variant("host").Regions[0]
-			p := m.at(r.Entry, after(r.Start+r.PostCommit, op(x86asm.PAUSE)))
-			m.write(p.off, []byte{0xe2, byte(r.Abort - (p.off + 2))}, shared...)
+			// A PAUSE past the region from which LOOP (rel8) reaches the handler.
+			p := m.at(r.Entry, after(r.Start+r.PostCommit-1, func(im *image, in *inst) bool { return in.Op == x86asm.PAUSE && reaches8(in.off+2, r.Abort) }))
+			m.write(p.off, cat([]byte{0xe2}, m.rel8(p.off+2, r.Abort)), shared...)
 			return where{"regions", "host", r.Entry, p.off, "other than by a restart"}
 		}},
 		{"JMP to a region's abort handler", func(m *mut) where {
 			r := m.variant("host").Regions[2] // gettimeofday's
-			j := m.at(r.Entry, func(im *image, in *inst) bool { return in.Op == x86asm.JMP && in.Len == 2 && in.off > r.Start })
-			m.write(j.off, []byte{0xeb, byte(r.Abort - (j.off + 2))}, shared...)
+			j := m.at(r.Entry, func(im *image, in *inst) bool {
+				return in.Op == x86asm.JMP && in.Len == 2 && in.off > r.Start && reaches8(in.end(), r.Abort)
+			})
+			m.write(j.off, cat([]byte{0xeb}, m.rel8(j.end(), r.Abort)), shared...)
 			return where{"regions", "host", r.Entry, j.off, "other than by a restart"}
 		}},
 		// Branches to other entries and calls.
@@ -232,7 +271,9 @@ func TestSoundness(t *testing.T) {
 		}},
 		{"JMP to another entry with a push", func(m *mut) where {
 			// MOVL $nr, AX; SYSCALL; RET (8 bytes) becomes PUSH AX; JMP time; NOP2.
-			x := m.at(eGetres, after(m.entryStart(eGetres)+0x40, bytesAre(0xb8, 0xe5, 0x00, 0x00, 0x00)))
+			x := m.at(eGetres, func(im *image, in *inst) bool {
+				return string(im.b[in.off:min(in.off+8, len(im.b))]) == "\xb8\xe5\x00\x00\x00\x0f\x05\xc3"
+			})
 			m.write(x.off, cat([]byte{0x50, 0xe9}, rel32(x.off+6, m.entryStart(eTime)), []byte{0x66, 0x90}), shared...)
 			return where{"stack", "host", eGetres, x.off + 1, "jumps to entry time with 8 bytes on the stack"}
 		}},
@@ -395,8 +436,10 @@ func TestSoundness(t *testing.T) {
 			// The seqlock's JNE pause goes to the alternative's second
 			// instruction: another choice may start elsewhere.
 			s := m.site("host", "alternative")
-			j := m.at(s.Entry, func(im *image, in *inst) bool { return in.Op == x86asm.JNE && in.Len == 2 && in.off < s.Offset })
-			m.write(j.off+1, []byte{byte(s.Offset + 3 - (j.off + 2))}, shared...)
+			j := m.at(s.Entry, func(im *image, in *inst) bool {
+				return in.Op == x86asm.JNE && in.Len == 2 && in.off < s.Offset && reaches8(in.end(), s.Offset+3)
+			})
+			m.write(j.off+1, m.rel8(j.end(), s.Offset+3), shared...)
 			return where{"flow", "host", s.Entry, j.off, "inside alternative tsc"}
 		}},
 		{"absolute page address in an immediate", func(m *mut) where {

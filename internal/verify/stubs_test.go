@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/vdsogen/vdsogen/layout"
 )
 
 // stubShim declares what vdso's generated files need from the rest of
@@ -31,8 +33,68 @@ var vdsoTimens [4096]byte
 var _ = clockLayout
 `
 
-// stubFiles are vdso's generated files a stubs fixture copies.
-var stubFiles = []string{"zclock_layout_amd64.go", "zclock_host_amd64.s", "zclock_timens_amd64.s", "zclock_nomarker_amd64.s", "zclock_stubs_amd64.s", "zclock_stubs_amd64.go"}
+// clockFiles spells the names of vdso's generated files.
+const clockFiles = layout.Files("clock")
+
+// stubFiles are vdso's generated files a stubs fixture copies: both
+// layout tables (the JSON is the one Load reads), every variant's
+// assembly and the stub files.
+var stubFiles = []string{clockFiles.Table(), clockFiles.TableJSON(), clockFiles.Asm("host"), clockFiles.Asm("timens"), clockFiles.Asm("nomarker"), stubsS, stubsGo}
+
+// referenceTable is vdso's JSON layout table, as Load reads it.
+func referenceTable(t *testing.T) *layout.Table {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("../../vdso", clockFiles.TableJSON()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := layout.DecodeJSON(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tb
+}
+
+// entryOffset is where tb puts entry in variant.
+func entryOffset(t *testing.T, tb *layout.Table, variant, entry string) int {
+	t.Helper()
+	v, ok := tb.Variant(variant)
+	if !ok {
+		t.Fatalf("the reference table has no variant %s", variant)
+	}
+	e, ok := v.Entry(entry)
+	if !ok {
+		t.Fatalf("the reference table has no entry %s in variant %s", entry, variant)
+	}
+	return e.Offset
+}
+
+// startOf is how a stubs finding names offset off of variant's image:
+// the entry starting there, or the image.
+func startOf(tb *layout.Table, variant string, off int) string {
+	v, _ := tb.Variant(variant)
+	for _, e := range v.Entries {
+		if e.Offset == off {
+			return fmt.Sprintf(", entry %s of variant %s", e.Name, variant)
+		}
+	}
+	return fmt.Sprintf(", variant %s's image", variant)
+}
+
+// editTable applies edit to the JSON layout table among files (the table
+// Load reads), as a hand edit or a stale table would change it.
+func editTable(t *testing.T, files map[string][]byte, edit func(tb *layout.Table)) {
+	t.Helper()
+	name := clockFiles.TableJSON()
+	tb, err := layout.DecodeJSON(files[name])
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit(tb)
+	if files[name], err = tb.EncodeJSON(); err != nil {
+		t.Fatal(err)
+	}
+}
 
 // stubFixture writes vdso's generated files, with edit applied, into a
 // module of their own (downstream's go.mod and go.sum, replacing vdsogen
@@ -228,9 +290,9 @@ func replaceOnce(t *testing.T, files map[string][]byte, file, old, new string) {
 	files[file] = bytes.Replace(files[file], []byte(old), []byte(new), 1)
 }
 
-const (
-	stubsS  = "zclock_stubs_amd64.s"
-	stubsGo = "zclock_stubs_amd64.go"
+var (
+	stubsS  = layout.StubsAsm(clockFiles.Stubs())
+	stubsGo = clockFiles.Stubs()
 )
 
 // TestStubMutations corrupts the stub files on a copy of vdso's generated
@@ -238,68 +300,77 @@ const (
 // of the stubs rule, reported for the stub's variant and entry at the line
 // (file:line or file:line:col) a user must fix.
 func TestStubMutations(t *testing.T) {
+	// The stubs call the entries where the reference table puts them.
+	ref := referenceTable(t)
+	off := func(variant, entry string) int { return entryOffset(t, ref, variant, entry) }
+	call := func(variant, entry string) string {
+		return fmt.Sprintf("CALL ·clock_%s+%d(SB)", variant, off(variant, entry))
+	}
 	cases := []struct {
 		name string
 		// file is edited by replacing old (once) with new; at is text of
 		// the line the finding must cite after the edit ("" cites the file).
 		file, old, new, at string
-		variant, entry     string
-		msg                string
+		// table, if set, edits the JSON table Load reads instead of a
+		// file's text; at is then the text of the stub line cited.
+		table          func(tb *layout.Table)
+		variant, entry string
+		msg            string
 	}{
 		{name: "wrong entry offset", file: stubsS,
-			old: "CALL ·clock_host+0(SB)", new: "CALL ·clock_host+288(SB)", at: "CALL ·clock_host+288(SB)",
-			variant: "host", entry: "clock_gettime", msg: "reaches clock_host+0x120, entry clock_gettime_tl of variant host; want CALL clock_host+0x0(SB)"},
+			old: call("host", "clock_gettime"), new: call("host", "clock_gettime_tl"), at: call("host", "clock_gettime_tl"),
+			variant: "host", entry: "clock_gettime", msg: fmt.Sprintf("reaches clock_host+%#x, entry clock_gettime_tl of variant host; want CALL clock_host+%#x(SB)", off("host", "clock_gettime_tl"), off("host", "clock_gettime"))},
 		{name: "offset inside an entry", file: stubsS,
-			old: "CALL ·clock_timens+864(SB)", new: "CALL ·clock_timens+865(SB)", at: "CALL ·clock_timens+865(SB)",
-			variant: "timens", entry: "clock_getres", msg: "reaches clock_timens+0x361, variant timens's image; want CALL clock_timens+0x360(SB)"},
+			old: call("timens", "clock_getres"), new: fmt.Sprintf("CALL ·clock_timens+%d(SB)", off("timens", "clock_getres")+1), at: fmt.Sprintf("CALL ·clock_timens+%d(SB)", off("timens", "clock_getres")+1),
+			variant: "timens", entry: "clock_getres", msg: fmt.Sprintf("reaches clock_timens+%#x, variant timens's image; want CALL clock_timens+%#x(SB)", off("timens", "clock_getres")+1, off("timens", "clock_getres"))},
 		{name: "wrong variant symbol", file: stubsS,
-			old: "CALL ·clock_host+0(SB)", new: "CALL ·clock_timens+0(SB)", at: "CALL ·clock_timens+0(SB)",
-			variant: "host", entry: "clock_gettime", msg: "reaches clock_timens+0x0, entry clock_gettime of variant timens"},
+			old: call("host", "clock_gettime"), new: call("timens", "clock_gettime"), at: call("timens", "clock_gettime"),
+			variant: "host", entry: "clock_gettime", msg: fmt.Sprintf("reaches clock_timens+%#x, entry clock_gettime of variant timens", off("timens", "clock_gettime"))},
 		{name: "standalone stub calls a shared image", file: stubsS,
-			old: "CALL ·clock_nomarker+704(SB)", new: "CALL ·clock_host+784(SB)", at: "CALL ·clock_host+784(SB)",
-			variant: "nomarker", entry: "time", msg: "reaches clock_host+0x310, entry time of variant host"},
+			old: call("nomarker", "time"), new: call("host", "time"), at: call("host", "time"),
+			variant: "nomarker", entry: "time", msg: fmt.Sprintf("reaches clock_host+%#x, entry time of variant host", off("host", "time"))},
 		{name: "calls another stub", file: stubsS,
-			old: "CALL ·clock_host+784(SB)", new: "CALL ·clock_getres_host(SB)", at: "CALL ·clock_getres_host(SB)",
+			old: call("host", "time"), new: "CALL ·clock_getres_host(SB)", at: "CALL ·clock_getres_host(SB)",
 			variant: "host", entry: "time", msg: "reaches clock_getres_host+0x0"},
 		{name: "tail jump instead of a call", file: stubsS,
-			old: "CALL ·clock_timens+592(SB)", new: "JMP ·clock_timens+592(SB)", at: "MOVQ tv+0(FP), DI",
+			old: call("timens", "gettimeofday"), new: "JMP ·clock_timens+592(SB)", at: "MOVQ tv+0(FP), DI",
 			// Without a call the assembler adds no frame: the first
 			// instruction differs, and every FP slot with it.
 			variant: "timens", entry: "gettimeofday", msg: "a different instruction; want PUSHQ BP"},
 		{name: "swapped argument registers", file: stubsS,
-			old: "MOVL clockid+0(FP), DI\n\tMOVQ ts+8(FP), SI\n\tCALL ·clock_host+0(SB)", new: "MOVL clockid+0(FP), SI\n\tMOVQ ts+8(FP), DI\n\tCALL ·clock_host+0(SB)", at: "MOVL clockid+0(FP), SI",
+			old: "MOVL clockid+0(FP), DI\n\tMOVQ ts+8(FP), SI\n\t" + call("host", "clock_gettime"), new: "MOVL clockid+0(FP), SI\n\tMOVQ ts+8(FP), DI\n\t" + call("host", "clock_gettime"), at: "MOVL clockid+0(FP), SI",
 			variant: "host", entry: "clock_gettime", msg: "register ESI instead of EDI; want MOVL 0x10(SP), DI (argument 1 clockid"},
 		{name: "argument in a callee-saved register", file: stubsS,
-			old: "MOVQ tz+8(FP), SI\n\tCALL ·clock_nomarker+512(SB)", new: "MOVQ tz+8(FP), BX\n\tCALL ·clock_nomarker+512(SB)", at: "MOVQ tz+8(FP), BX",
+			old: "MOVQ tz+8(FP), SI\n\t" + call("nomarker", "gettimeofday"), new: "MOVQ tz+8(FP), BX\n\t" + call("nomarker", "gettimeofday"), at: "MOVQ tz+8(FP), BX",
 			variant: "nomarker", entry: "gettimeofday", msg: "register RBX instead of RSI"},
 		{name: "wrong FP offset", file: stubsS,
-			old: "MOVQ t+0(FP), DI\n\tCALL ·clock_timens+784(SB)", new: "MOVQ t+8(FP), DI\n\tCALL ·clock_timens+784(SB)", at: "MOVQ t+8(FP), DI",
+			old: "MOVQ t+0(FP), DI\n\t" + call("timens", "time"), new: "MOVQ t+8(FP), DI\n\t" + call("timens", "time"), at: "MOVQ t+8(FP), DI",
 			variant: "timens", entry: "time", msg: "frame slot 0x18(SP) (+8(FP)) instead of 0x10(SP) (+0(FP))"},
 		{name: "64-bit load of an int32", file: stubsS,
-			old: "MOVL clockid+0(FP), DI\n\tMOVQ ts+8(FP), SI\n\tCALL ·clock_timens+0(SB)", new: "MOVQ clockid+0(FP), DI\n\tMOVQ ts+8(FP), SI\n\tCALL ·clock_timens+0(SB)", at: "MOVQ clockid+0(FP), DI",
+			old: "MOVL clockid+0(FP), DI\n\tMOVQ ts+8(FP), SI\n\t" + call("timens", "clock_gettime"), new: "MOVQ clockid+0(FP), DI\n\tMOVQ ts+8(FP), SI\n\t" + call("timens", "clock_gettime"), at: "MOVQ clockid+0(FP), DI",
 			variant: "timens", entry: "clock_gettime", msg: "register RDI instead of EDI"},
 		{name: "32-bit load of a pointer", file: stubsS,
-			old: "MOVQ res+8(FP), SI\n\tCALL ·clock_host+864(SB)", new: "MOVL res+8(FP), SI\n\tCALL ·clock_host+864(SB)", at: "MOVL res+8(FP), SI",
+			old: "MOVQ res+8(FP), SI\n\t" + call("host", "clock_getres"), new: "MOVL res+8(FP), SI\n\t" + call("host", "clock_getres"), at: "MOVL res+8(FP), SI",
 			variant: "host", entry: "clock_getres", msg: "register ESI instead of RSI"},
 		{name: "sign-extended int32", file: stubsS,
 			// MOVLQSX is a 64-bit sign extension, not the C ABI's 32-bit load.
-			old: "MOVL clockid+0(FP), DI\n\tMOVQ ts+8(FP), SI\n\tCALL ·clock_host+288(SB)", new: "MOVLQSX clockid+0(FP), DI\n\tMOVQ ts+8(FP), SI\n\tCALL ·clock_host+288(SB)", at: "MOVLQSX",
+			old: "MOVL clockid+0(FP), DI\n\tMOVQ ts+8(FP), SI\n\t" + call("host", "clock_gettime_tl"), new: "MOVLQSX clockid+0(FP), DI\n\tMOVQ ts+8(FP), SI\n\t" + call("host", "clock_gettime_tl"), at: "MOVLQSX",
 			variant: "host", entry: "clock_gettime_tl", msg: "a different instruction; want MOVL 0x10(SP), DI"},
 		{name: "missing result store", file: stubsS,
-			old: "CALL ·clock_host+592(SB)\n\tMOVL AX, ret+16(FP)\n", new: "CALL ·clock_host+592(SB)\n", at: "RET",
+			old: call("host", "gettimeofday") + "\n\tMOVL AX, ret+16(FP)\n", new: call("host", "gettimeofday") + "\n", at: "RET",
 			variant: "host", entry: "gettimeofday", msg: "a different instruction; want MOVL AX, 0x20(SP) (the result (4 bytes) from EAX to ret+16(FP))"},
 		{name: "result stored to an argument slot", file: stubsS,
-			old: "CALL ·clock_host+784(SB)\n\tMOVQ AX, ret+8(FP)", new: "CALL ·clock_host+784(SB)\n\tMOVQ AX, t+0(FP)", at: "MOVQ AX, t+0(FP)",
+			old: call("host", "time") + "\n\tMOVQ AX, ret+8(FP)", new: call("host", "time") + "\n\tMOVQ AX, t+0(FP)", at: "MOVQ AX, t+0(FP)",
 			variant: "host", entry: "time", msg: "frame slot 0x10(SP) (+0(FP)) instead of 0x18(SP) (+8(FP))"},
 		{name: "result stored 8 bytes wide", file: stubsS,
-			old: "CALL ·clock_timens+0(SB)\n\tMOVL AX, ret+16(FP)", new: "CALL ·clock_timens+0(SB)\n\tMOVQ AX, ret+16(FP)", at: "MOVQ AX, ret+16(FP)",
+			old: call("timens", "clock_gettime") + "\n\tMOVL AX, ret+16(FP)", new: call("timens", "clock_gettime") + "\n\tMOVQ AX, ret+16(FP)", at: "MOVQ AX, ret+16(FP)",
 			variant: "timens", entry: "clock_gettime", msg: "register RAX instead of EAX"},
 		{name: "result from the wrong register", file: stubsS,
-			old: "CALL ·clock_nomarker+0(SB)\n\tMOVL AX, ret+16(FP)", new: "CALL ·clock_nomarker+0(SB)\n\tMOVL DX, ret+16(FP)", at: "MOVL DX, ret+16(FP)",
+			old: call("nomarker", "clock_gettime") + "\n\tMOVL AX, ret+16(FP)", new: call("nomarker", "clock_gettime") + "\n\tMOVL DX, ret+16(FP)", at: "MOVL DX, ret+16(FP)",
 			variant: "nomarker", entry: "clock_gettime", msg: "register EDX instead of EAX"},
 		{name: "stray store through an argument", file: stubsS,
-			old: "MOVQ res+8(FP), SI\n\tCALL ·clock_timens+864(SB)", new: "MOVQ res+8(FP), SI\n\tMOVQ $0, (SI)\n\tCALL ·clock_timens+864(SB)", at: "MOVQ $0, (SI)",
-			variant: "timens", entry: "clock_getres", msg: "a different instruction; want CALL clock_timens+0x360(SB)"},
+			old: "MOVQ res+8(FP), SI\n\t" + call("timens", "clock_getres"), new: "MOVQ res+8(FP), SI\n\tMOVQ $0, (SI)\n\t" + call("timens", "clock_getres"), at: "MOVQ $0, (SI)",
+			variant: "timens", entry: "clock_getres", msg: fmt.Sprintf("a different instruction; want CALL clock_timens+%#x(SB)", off("timens", "clock_getres"))},
 		{name: "instruction after RET", file: stubsS,
 			old: "MOVQ AX, ret+8(FP)\n\tRET\n\n// func time_nomarker", new: "MOVQ AX, ret+8(FP)\n\tRET\n\tINT $3\n\n// func time_nomarker", at: "INT $3",
 			variant: "host", entry: "time", msg: "goes on after its RET"},
@@ -316,8 +387,8 @@ func TestStubMutations(t *testing.T) {
 			old: "// func clock_timens_addr", new: "TEXT ·helper<>(SB), NOSPLIT, $0-0\n\tRET\n\n// func clock_timens_addr", at: "TEXT ·helper<>(SB)",
 			msg: "TEXT ·helper<> is no stub of the table"},
 		{name: "missing stub", file: stubsS,
-			old: "// func gettimeofday_nomarker(tv *Timeval, tz unsafe.Pointer) int32\nTEXT ·gettimeofday_nomarker(SB), NOSPLIT, $0-20\n\tMOVQ tv+0(FP), DI\n\tMOVQ tz+8(FP), SI\n\tCALL ·clock_nomarker+512(SB)\n\tMOVL AX, ret+16(FP)\n\tRET\n", new: "",
-			variant: "nomarker", entry: "gettimeofday", msg: "no TEXT gettimeofday_nomarker: the stub of entry gettimeofday in variant nomarker (clock_nomarker+0x200)"},
+			old: "// func gettimeofday_nomarker(tv *Timeval, tz unsafe.Pointer) int32\nTEXT ·gettimeofday_nomarker(SB), NOSPLIT, $0-20\n\tMOVQ tv+0(FP), DI\n\tMOVQ tz+8(FP), SI\n\t" + call("nomarker", "gettimeofday") + "\n\tMOVL AX, ret+16(FP)\n\tRET\n", new: "",
+			variant: "nomarker", entry: "gettimeofday", msg: fmt.Sprintf("no TEXT gettimeofday_nomarker: the stub of entry gettimeofday in variant nomarker (clock_nomarker+%#x)", off("nomarker", "gettimeofday"))},
 		{name: "extra stub", file: stubsS,
 			old: "// func clock_host_addr", new: "TEXT ·clock_settime_host(SB), NOSPLIT, $0-0\n\tRET\n\n// func clock_host_addr", at: "TEXT ·clock_settime_host",
 			msg: "TEXT clock_settime_host is no stub of the table"},
@@ -326,10 +397,10 @@ func TestStubMutations(t *testing.T) {
 			msg: "TEXT times_timens is no stub of the table"},
 		{name: "address function of the wrong image", file: stubsS,
 			old: "TEXT ·clock_timens_addr(SB), NOSPLIT, $0-8\n\tLEAQ ·clock_timens+0(SB), AX", new: "TEXT ·clock_timens_addr(SB), NOSPLIT, $0-8\n\tLEAQ ·clock_host+0(SB), AX", at: "LEAQ ·clock_host+0(SB), AX",
-			variant: "timens", msg: "stub clock_timens_addr: reaches clock_host+0x0, entry clock_gettime of variant host; want LEAQ clock_timens+0x0(SB), AX"},
+			variant: "timens", msg: "stub clock_timens_addr: reaches clock_host+0x0" + startOf(ref, "host", 0) + "; want LEAQ clock_timens+0x0(SB), AX"},
 		{name: "Go declaration's result type changed", file: stubsGo,
 			old: "func time_host(t *int64) int64", new: "func time_host(t *int64) int32", at: "func time_host(",
-			variant: "host", entry: "time", msg: "func time_host is declared func(t *int64) int32; the stub of entry time in variant host (clock_host+0x310) must be \"func(t *int64) int64\""},
+			variant: "host", entry: "time", msg: fmt.Sprintf("func time_host is declared func(t *int64) int32; the stub of entry time in variant host (clock_host+%#x) must be \"func(t *int64) int64\"", off("host", "time"))},
 		{name: "Go declaration's parameter type changed", file: stubsGo,
 			old: "func clock_gettime_tl_timens(clockid int32, ts *Timespec) int32", new: "func clock_gettime_tl_timens(clockid int32, ts *Timeval) int32", at: "func clock_gettime_tl_timens(",
 			variant: "timens", entry: "clock_gettime_tl", msg: "is declared func(clockid int32, ts *vdso.Timeval) int32"},
@@ -351,27 +422,41 @@ func TestStubMutations(t *testing.T) {
 		{name: "Go declaration that does not type-check", file: stubsGo,
 			old: "func time_nomarker(t *int64) int64", new: "func time_nomarker(t *Int64) int64", at: "func time_nomarker(",
 			variant: "nomarker", entry: "time", msg: "func time_nomarker: does not type-check: undefined: Int64"},
-		{name: "table entry offset changed", file: "zclock_layout_amd64.go",
+		{name: "table entry offset changed",
 			// The nomarker variant's time entry moves by 16 bytes in the
 			// table only: its stub still calls the old offset.
-			old: "Name:      \"time\",\n\t\t\tOffset:    704,", new: "Name:      \"time\",\n\t\t\tOffset:    720,", at: "",
-			variant: "nomarker", entry: "time", msg: "reaches clock_nomarker+0x2c0, variant nomarker's image; want CALL clock_nomarker+0x2d0(SB)"},
+			table: func(tb *layout.Table) {
+				v, _ := tb.Variant("nomarker")
+				for i := range v.Entries {
+					if v.Entries[i].Name == "time" {
+						v.Entries[i].Offset += 16
+					}
+				}
+			}, at: call("nomarker", "time"),
+			variant: "nomarker", entry: "time", msg: fmt.Sprintf("reaches clock_nomarker+%#x, variant nomarker's image; want CALL clock_nomarker+%#x(SB)", off("nomarker", "time"), off("nomarker", "time")+16)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var files map[string][]byte
 			edited := -1
 			dir := stubFixture(t, func(fs map[string][]byte) {
-				edited = bytes.Index(fs[c.file], []byte(c.old))
-				replaceOnce(t, fs, c.file, c.old, c.new)
+				if c.table != nil {
+					editTable(t, fs, c.table)
+				} else {
+					edited = bytes.Index(fs[c.file], []byte(c.old))
+					replaceOnce(t, fs, c.file, c.old, c.new)
+				}
 				files = fs
 			})
-			wantSource := c.file
-			if c.at != "" {
+			var wantSource string
+			switch {
+			case c.table != nil:
+				// The stub that disagrees with the table is cited.
+				wantSource = lineOf(t, files, stubsS, c.at)
+			case c.at != "":
 				wantSource = lineAfter(t, files[c.file], c.file, edited, c.at)
-			}
-			if c.file == "zclock_layout_amd64.go" {
-				wantSource = lineOf(t, files, stubsS, "CALL ·clock_nomarker+704(SB)")
+			default:
+				wantSource = c.file
 			}
 			_, r := verifyDir(t, dir)
 			assertStubFinding(t, r, c.variant, c.entry, wantSource, c.msg)
@@ -402,66 +487,89 @@ func assertStubFinding(t *testing.T, r *Report, variant, entry, source, msg stri
 	t.Errorf("no stubs finding for variant %q, entry %q at %s with %q; findings:\n%s", variant, entry, source, msg, strings.Join(all, "\n"))
 }
 
+// variantNamed is variant name of in's table.
+func variantNamed(t *testing.T, in *Input, name string) *layout.Variant {
+	t.Helper()
+	v, ok := in.Table.Variant(name)
+	if !ok {
+		t.Fatalf("no variant %s", name)
+	}
+	return v
+}
+
+// entryNamed is entry name of variant in in's table.
+func entryNamed(t *testing.T, in *Input, variant, name string) *layout.Entry {
+	t.Helper()
+	v := variantNamed(t, in, variant)
+	for i := range v.Entries {
+		if v.Entries[i].Name == name {
+			return &v.Entries[i]
+		}
+	}
+	t.Fatalf("no entry %s in variant %s", name, variant)
+	return nil
+}
+
 // TestStubTable corrupts the layout table the stubs rely on, on the clean
 // fixture's input: each is a finding of the stubs rule about the table.
 func TestStubTable(t *testing.T) {
 	cases := []struct {
 		name           string
-		corrupt        func(in *Input)
+		corrupt        func(t *testing.T, in *Input)
 		variant, entry string
 		msg            string
 	}{
-		{"signature differs across variants", func(in *Input) {
-			in.Table.Variants[1].Entries[3].Signature = "func(t *int64) int32"
+		{"signature differs across variants", func(t *testing.T, in *Input) {
+			entryNamed(t, in, "timens", "time").Signature = "func(t *int64) int32"
 		}, "timens", "time", `entry time has signature "func(t *int64) int32" in variant timens but "func(t *int64) int64" in variant host`},
-		{"signature missing", func(in *Input) {
-			in.Table.Variants[0].Entries[0].Signature = ""
+		{"signature missing", func(t *testing.T, in *Input) {
+			entryNamed(t, in, "host", "clock_gettime").Signature = ""
 		}, "host", "clock_gettime", "the table records no signature for entry clock_gettime"},
-		{"signature does not resolve", func(in *Input) {
-			in.Table.Variants[2].Entries[4].Signature = "func(clockid int32, res *Timespek) int32"
+		{"signature does not resolve", func(t *testing.T, in *Input) {
+			entryNamed(t, in, "nomarker", "clock_getres").Signature = "func(clockid int32, res *Timespek) int32"
 		}, "nomarker", "clock_getres", `signature "func(clockid int32, res *Timespek) int32" of entry clock_getres does not resolve in the package`},
-		{"signature the C ABI cannot carry", func(in *Input) {
-			for i := range in.Table.Variants {
-				in.Table.Variants[i].Entries[0].Signature = "func(clockid int32, ts Timespec) int32"
+		{"signature the C ABI cannot carry", func(t *testing.T, in *Input) {
+			for _, v := range in.Table.Variants {
+				entryNamed(t, in, v.Name, "clock_gettime").Signature = "func(clockid int32, ts Timespec) int32"
 			}
 		}, "host", "clock_gettime", "ts has type vdso.Timespec, which does not fit in a register"},
-		{"seven parameters", func(in *Input) {
-			for i := range in.Table.Variants {
-				in.Table.Variants[i].Entries[3].Signature = "func(a, b, c, d, e, f, g int64) int64"
+		{"seven parameters", func(t *testing.T, in *Input) {
+			for _, v := range in.Table.Variants {
+				entryNamed(t, in, v.Name, "time").Signature = "func(a, b, c, d, e, f, g int64) int64"
 			}
 		}, "host", "time", "cannot be called with the C ABI"},
-		{"variant declared twice", func(in *Input) {
-			in.Table.Variants[2].Name = "timens"
+		{"variant declared twice", func(t *testing.T, in *Input) {
+			variantNamed(t, in, "nomarker").Name = "timens"
 		}, "timens", "", "the table declares variant timens twice"},
-		{"image symbol shared", func(in *Input) {
-			in.Table.Variants[1].Symbol = "clock_host"
+		{"image symbol shared", func(t *testing.T, in *Input) {
+			variantNamed(t, in, "timens").Symbol = "clock_host"
 		}, "timens", "", "variants timens and host both have image symbol clock_host"},
-		{"entry declared twice", func(in *Input) {
-			in.Table.Variants[0].Entries[4].Name = "time"
+		{"entry declared twice", func(t *testing.T, in *Input) {
+			entryNamed(t, in, "host", "clock_getres").Name = "time"
 		}, "host", "time", "the variant declares entry time twice"},
-		{"entry missing from a variant", func(in *Input) {
-			v := &in.Table.Variants[2]
-			v.Entries = v.Entries[:4]
+		{"entry missing from a variant", func(t *testing.T, in *Input) {
+			v := variantNamed(t, in, "nomarker")
+			v.Entries = slices.DeleteFunc(v.Entries, func(e layout.Entry) bool { return e.Name == "clock_getres" })
 		}, "nomarker", "clock_getres", "variant nomarker declares no entry clock_getres, variant host does"},
-		{"stub named like an image", func(in *Input) {
+		{"stub named like an image", func(t *testing.T, in *Input) {
 			// Entry "clock" has the stub clock_host: the host image's name.
-			for i := range in.Table.Variants {
-				in.Table.Variants[i].Entries[3].Name = "clock"
+			for _, v := range in.Table.Variants {
+				entryNamed(t, in, v.Name, "time").Name = "clock"
 			}
 		}, "host", "clock", "clock_host is both the image of variant host and the stub of entry clock in variant host"},
-		{"two stubs of one name", func(in *Input) {
+		{"two stubs of one name", func(t *testing.T, in *Input) {
 			// Entry time_host in variant addr... is spelled by renaming an
 			// entry so that its stub is another image's address function.
-			for i := range in.Table.Variants {
-				in.Table.Variants[i].Entries[3].Name = "clock_host"
+			for _, v := range in.Table.Variants {
+				entryNamed(t, in, v.Name, "time").Name = "clock_host"
 			}
-			in.Table.Variants[0].Name = "addr"
+			variantNamed(t, in, "host").Name = "addr"
 		}, "addr", "clock_host", "clock_host_addr is both the stub of entry clock_host in variant addr"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			in := cleanStubInput(t)
-			c.corrupt(in)
+			c.corrupt(t, in)
 			r := Verify(in)
 			found := false
 			for _, f := range stubFindings(r) {
@@ -486,6 +594,8 @@ func TestStubTable(t *testing.T) {
 // TestStubLinkedBytes patches a stub's linked bytes, as a linker or a
 // later rewrite could: the rule reads the bytes, not the assembly text.
 func TestStubLinkedBytes(t *testing.T) {
+	ref := referenceTable(t)
+	gettime, gettimeTL := entryOffset(t, ref, "host", "clock_gettime"), entryOffset(t, ref, "host", "clock_gettime_tl")
 	cases := []struct {
 		name    string
 		stub    string
@@ -498,8 +608,8 @@ func TestStubLinkedBytes(t *testing.T) {
 		{"call displaced", "clock_gettime_host", func(b []byte) {
 			// PUSHQ BP; MOVQ SP, BP; MOVL; MOVQ; CALL rel32 at 13.
 			rel := binary.LittleEndian.Uint32(b[14:])
-			binary.LittleEndian.PutUint32(b[14:], rel+288)
-		}, 13, "host", "clock_gettime", "reaches clock_host+0x120, entry clock_gettime_tl of variant host"},
+			binary.LittleEndian.PutUint32(b[14:], rel+uint32(gettimeTL-gettime))
+		}, 13, "host", "clock_gettime", fmt.Sprintf("reaches clock_host+%#x, entry clock_gettime_tl of variant host", gettimeTL)},
 		{"load displacement", "time_timens", func(b []byte) {
 			b[8] = 0x18 // MOVQ 0x10(SP), DI -> 0x18(SP)
 		}, 4, "timens", "time", "frame slot 0x18(SP) (+8(FP)) instead of 0x10(SP) (+0(FP))"},
@@ -543,6 +653,8 @@ func TestStubLinkedBytes(t *testing.T) {
 func TestStubSteps(t *testing.T) {
 	in := cleanStubInput(t)
 	v := &in.Table.Variants[0]
+	// The stub calls the first entry where the table puts it.
+	callFirst := fmt.Sprintf("CALL %s%+#x(SB)", v.Symbol, v.Entries[0].Offset)
 	cases := []struct {
 		sig  string
 		want []string
@@ -550,9 +662,9 @@ func TestStubSteps(t *testing.T) {
 		{"func(a int8, b uint16, c bool, d int64, e uintptr, f int16) uint8", []string{
 			"PUSHQ BP", "MOVQ SP, BP",
 			"MOVBLSX 0x10(SP), DI", "MOVWLZX 0x12(SP), SI", "MOVBLZX 0x14(SP), DX", "MOVQ 0x18(SP), CX", "MOVQ 0x20(SP), R8", "MOVWLSX 0x28(SP), R9",
-			"CALL clock_host+0x0(SB)", "MOVB AL, 0x30(SP)", "POPQ BP", "RET"}},
-		{"func()", []string{"PUSHQ BP", "MOVQ SP, BP", "CALL clock_host+0x0(SB)", "POPQ BP", "RET"}},
-		{"func(x int32) int16", []string{"PUSHQ BP", "MOVQ SP, BP", "MOVL 0x10(SP), DI", "CALL clock_host+0x0(SB)", "MOVW AX, 0x18(SP)", "POPQ BP", "RET"}},
+			callFirst, "MOVB AL, 0x30(SP)", "POPQ BP", "RET"}},
+		{"func()", []string{"PUSHQ BP", "MOVQ SP, BP", callFirst, "POPQ BP", "RET"}},
+		{"func(x int32) int16", []string{"PUSHQ BP", "MOVQ SP, BP", "MOVL 0x10(SP), DI", callFirst, "MOVW AX, 0x18(SP)", "POPQ BP", "RET"}},
 	}
 	for _, c := range cases {
 		sig, err := in.Stubs.Signature(c.sig)
