@@ -38,8 +38,12 @@ func New() *Builder {
 
 var stdBuilder = New()
 
-// std is the Builder behind the package-level helpers.
-func std() *Builder { return stdBuilder }
+// std is the Builder behind the package-level helpers; their first use
+// stops a program that links no driver (see requireDriver).
+func std() *Builder {
+	requireDriver()
+	return stdBuilder
+}
 
 // Std returns the Builder behind the package-level helpers, for gen.Main.
 func Std() *Builder { return stdBuilder }

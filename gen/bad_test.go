@@ -447,6 +447,7 @@ var pathCases = map[string]string{
 	"missing_variants_file": "nope.toml",
 	"readonly_output":       "ztarget_host_amd64.s ",
 	"output_is_directory":   "ztarget_timens_amd64.s ",
+	"renamed_program":       "ztarget_stubs_amd64.go: ",
 }
 
 // knownGaps are cases whose message does not name file:line:col yet, with
@@ -503,6 +504,8 @@ func TestBadCorpusComplete(t *testing.T) {
 		"site_cannot_be_placed", "undeclared_page", "page_not_in_package", "stack_differs_across_site",
 		// toolchain and outputs
 		"assembler_rejects", "missing_out_dir", "readonly_output", "output_is_directory",
+		// adoption mistakes
+		"no_gen_main", "no_gen_main_check", "no_build_ignore", "renamed_program",
 	} {
 		if !slices.Contains(names, want) {
 			t.Errorf("the corpus has no case %s", want)
