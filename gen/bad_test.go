@@ -505,7 +505,7 @@ func TestBadCorpusComplete(t *testing.T) {
 		// toolchain and outputs
 		"assembler_rejects", "missing_out_dir", "readonly_output", "output_is_directory",
 		// adoption mistakes
-		"no_gen_main", "no_gen_main_check", "no_build_ignore", "renamed_program",
+		"no_gen_main", "no_gen_main_check", "no_build_ignore", "renamed_program", "unbalanced_push",
 	} {
 		if !slices.Contains(names, want) {
 			t.Errorf("the corpus has no case %s", want)
