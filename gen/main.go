@@ -89,6 +89,12 @@ func MainArgs(args []string, b *dsl.Builder, stdout, stderr io.Writer) int {
 	cfg := Config{Name: *name, Dir: *out, Pkg: *pkg, StubsFile: *stubs, ELF: *elfOut}
 	if *vfile != "" {
 		if cfg.Variants, err = variants.Load(*vfile); err != nil {
+			// A fault of a flag's value is reported as "-flag value: ...",
+			// as -out's are; the file's contents are positioned instead.
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				err = fmt.Errorf("-variants %s: cannot read the variants file: %w", *vfile, pe.Err)
+			}
 			return fail(err)
 		}
 	}
