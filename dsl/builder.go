@@ -41,11 +41,20 @@ func New() *Builder {
 
 var stdBuilder = New()
 
-// std is the Builder behind the package-level helpers.
-func std() *Builder { return stdBuilder }
+// std is the Builder behind the package-level helpers; their first use
+// stops a program that links no driver (see requireDriver).
+func std() *Builder {
+	requireDriver()
+	return stdBuilder
+}
 
-// Std returns the Builder behind the package-level helpers, for gen.Main.
-func Std() *Builder { return stdBuilder }
+// Std returns the Builder behind the package-level helpers, for gen.Main
+// and dsl/x86's instructions; like them, its first use stops a program
+// that links no driver.
+func Std() *Builder {
+	requireDriver()
+	return stdBuilder
+}
 
 // Reset replaces the Builder behind the package-level helpers with an empty
 // one and returns it.

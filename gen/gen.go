@@ -372,6 +372,11 @@ func toolchainError(err error, prints map[string]*printed) error {
 	if !errors.As(err, &be) {
 		return fmt.Errorf("assembling: %w", err)
 	}
+	if strings.Contains(be.Output, "unbalanced PUSH/POP") {
+		if errs := pushPopErrors(prints); len(errs) > 0 {
+			return errs
+		}
+	}
 	lineRE := regexp.MustCompile(`(z[a-z0-9_]+_amd64\.s):(\d+)`)
 	var out []string
 	for _, l := range strings.Split(strings.TrimSpace(be.Output), "\n") {

@@ -14,6 +14,10 @@ import (
 	"github.com/vdsogen/vdsogen/variants"
 )
 
+// A program that links gen hands what dsl's helpers record to Main; dsl
+// stops a program that uses them without linking gen (a forgotten Main).
+func init() { dsl.RegisterDriver("gen.Main") }
+
 // Main is the entry point of a generator program: it parses the command
 // line, takes the program recorded by dsl's package-level helpers, and
 // generates, verifies and writes (or, with -check, compares) every output.
@@ -36,6 +40,14 @@ func MainArgs(args []string, b *dsl.Builder, stdout, stderr io.Writer) int {
 	elfOut := fs.Bool("elf", false, "also write each shared variant as an ELF vDSO image z<name>_<variant>.so")
 	check := fs.Bool("check", false, "compare with the files on disk instead of writing; exit 1 on drift")
 	verbose := fs.Bool("v", false, "report what was generated")
+	var replaces []string
+	fs.Func("replaces", "this program replaces the program `name`d so before (an earlier -name): remove that program's generated files in -out with the write (repeatable)", func(s string) error {
+		if !validProgramName(s) {
+			return fmt.Errorf("%q is not a program name", s)
+		}
+		replaces = append(replaces, s)
+		return nil
+	})
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: go run asm.go [flags]\n\nGenerates every variant image of the program, verifies it on the bytes\nthe Go toolchain produced, and writes it atomically.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -73,9 +85,18 @@ func MainArgs(args []string, b *dsl.Builder, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
+	if err := checkProgramExcluded(prog); err != nil {
+		return fail(err)
+	}
 	cfg := Config{Name: *name, Dir: *out, Pkg: *pkg, StubsFile: *stubs, ELF: *elfOut}
 	if *vfile != "" {
 		if cfg.Variants, err = variants.Load(*vfile); err != nil {
+			// A fault of a flag's value is reported as "-flag value: ...",
+			// as -out's are; the file's contents are positioned instead.
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				err = fmt.Errorf("-variants %s: cannot read the variants file: %w", *vfile, pe.Err)
+			}
 			return fail(err)
 		}
 	}
@@ -90,13 +111,38 @@ func MainArgs(args []string, b *dsl.Builder, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
+	replaced, err := replacedFiles(cfg.Dir, cfg.Name, o.Files, replaces)
+	if err != nil {
+		return fail(err)
+	}
+	skip := map[string]bool{}
+	for _, f := range replaced {
+		skip[f] = true
+	}
+	if cs, err := conflicts(cfg.Dir, cfg.Name, o.Files, skip); err != nil {
+		return fail(err)
+	} else if len(cs) > 0 {
+		return fail(conflictError(*out, cs))
+	}
 	if *check {
-		if err := Check(cfg.Dir, cfg.Name, o.Files); err != nil {
+		err := Check(cfg.Dir, cfg.Name, o.Files)
+		if len(replaced) > 0 {
+			// The replaced program's files are drift like any stale output.
+			d, ok := err.(*Drift)
+			if err == nil {
+				d, ok = &Drift{First: map[string]string{}}, true
+			}
+			if ok {
+				d.Stale = append(d.Stale, replaced...)
+				err = d
+			}
+		}
+		if err != nil {
 			return fail(err)
 		}
 		return 0
 	}
-	if err := Write(cfg.Dir, cfg.Name, o.Files); err != nil {
+	if err := writeRemoving(cfg.Dir, cfg.Name, o.Files, replaced); err != nil {
 		return fail(err)
 	}
 	if *verbose {

@@ -109,7 +109,13 @@ func firstDiff(have, want []byte) string {
 // removals succeeded so that a failure midway restores the directory (see
 // commit). Files whose contents are unchanged are not touched (their
 // modification times stay), and stale generated files are removed.
-func Write(dir, name string, files map[string][]byte) (err error) {
+func Write(dir, name string, files map[string][]byte) error {
+	return writeRemoving(dir, name, files, nil)
+}
+
+// writeRemoving is Write that also removes the files named in remove (base
+// names in dir), in the same transaction.
+func writeRemoving(dir, name string, files map[string][]byte, remove []string) (err error) {
 	info, err := os.Stat(dir)
 	if err != nil {
 		return fmt.Errorf("output directory: %w", err)
@@ -157,6 +163,7 @@ func Write(dir, name string, files map[string][]byte) (err error) {
 	if err != nil {
 		return err
 	}
+	old = append(old, remove...)
 	return commit(dir, todo, old)
 }
 

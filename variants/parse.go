@@ -3,7 +3,6 @@ package variants
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"sort"
@@ -26,13 +25,13 @@ const standaloneAttr = "standalone"
 func Load(path string) (*Set, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("loading variants: %w", err)
+		return nil, err // an *fs.PathError: the caller names the flag or file
 	}
 	defer f.Close()
 	// Read one byte more than the limit so that Parse reports the size.
 	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("loading variants: %w", err)
+		return nil, err
 	}
 	return Parse(path, data)
 }

@@ -213,7 +213,7 @@ func (im *image) show(in *inst) string {
 		return fmt.Sprintf("BYTE $%#02x (no instruction)", im.b[in.off])
 	}
 	if t, ok := relTarget(in); ok {
-		op := strings.Fields(x86asm.GoSyntax(in.Inst, 0, nil))[0]
+		op := strings.Fields(goSyntax(in.Inst, 0, nil))[0]
 		return fmt.Sprintf("%s %#x", op, t)
 	}
 	// Only a RIP-relative operand is named by symbol (an immediate that
@@ -228,7 +228,7 @@ func (im *image) show(in *inst) string {
 			return "image", im.addr
 		}
 	}
-	return x86asm.GoSyntax(in.Inst, im.addr+uint64(in.off), symname)
+	return goSyntax(in.Inst, im.addr+uint64(in.off), symname)
 }
 
 // terminal reports whether control never falls through in.

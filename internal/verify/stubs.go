@@ -632,18 +632,7 @@ func showWant(st step) string {
 		}
 		return fmt.Sprintf("%s %s%+#x(SB)", op, st.target.sym, st.target.off)
 	}
-	return goExtension(st.want, x86asm.GoSyntax(st.want, 0, nil))
-}
-
-// goExtension spells a widening load as the Go assembler does (MOVBLSX,
-// not x86asm's MOVSX), so that a message reads like the stub's source.
-func goExtension(in x86asm.Inst, s string) string {
-	op, rest, _ := strings.Cut(s, " ")
-	if (op != "MOVSX" && op != "MOVZX") || (in.MemBytes != 1 && in.MemBytes != 2) || in.DataSize != 32 {
-		return s
-	}
-	w := map[int]string{1: "B", 2: "W"}[in.MemBytes]
-	return "MOV" + w + "L" + op[3:] + " " + rest
+	return goSyntax(st.want, 0, nil)
 }
 
 // showInst renders a linked instruction in Go syntax, targets by symbol.
@@ -653,16 +642,16 @@ func showInst(p *Pass, img Image, off int, d x86asm.Inst) string {
 		if r, ok := d.Args[0].(x86asm.Rel); ok {
 			t := pc + uint64(d.Len) + uint64(int64(r))
 			if sym, o, ok := p.In.Resolve(t); ok {
-				return fmt.Sprintf("%s %s%+#x(SB)", strings.Fields(x86asm.GoSyntax(d, pc, nil))[0], sym, o)
+				return fmt.Sprintf("%s %s%+#x(SB)", strings.Fields(goSyntax(d, pc, nil))[0], sym, o)
 			}
 		}
 	}
-	text := goExtension(d, x86asm.GoSyntax(d, pc, func(addr uint64) (string, uint64) {
+	text := goSyntax(d, pc, func(addr uint64) (string, uint64) {
 		if sym, o, ok := p.In.Resolve(addr); ok {
 			return sym, addr - uint64(o)
 		}
 		return "", 0
-	}))
+	})
 	for _, a := range d.Args {
 		if m, ok := a.(x86asm.Mem); ok && m.Base == x86asm.RIP {
 			if sym, o, ok := p.In.Resolve(pc + uint64(d.Len) + uint64(int64(int32(m.Disp)))); ok {

@@ -13,7 +13,7 @@ import (
 	"github.com/vdsogen/vdsogen/gen"
 )
 
-// Offsets of the fields of Page (ticks.go); TestPageOffsets checks them.
+// Offsets of the fields of TickPage (ticks.go); TestPageOffsets checks them.
 const (
 	offSeq     = 0
 	offShift   = 4

@@ -18,9 +18,10 @@ import (
 
 //go:generate go run asm.go -out . -name ticks -variants variants.toml
 
-// Page is the data page the routines read (asm.go names it ticksPage).
+// TickPage is the data page the routines read (asm.go declares it as
+// DataPage("ticksPage", ...): the variable, not this type, is what it names).
 // Writers use Store; readers retry while Seq is odd or changes.
-type Page struct {
+type TickPage struct {
 	Seq     uint32 // offset 0: even when stable, odd while a write is in progress
 	Shift   uint32 // offset 4: right shift applied after Mult
 	TSCBase uint64 // offset 8: TSC value at which Base was taken
@@ -31,7 +32,7 @@ type Page struct {
 	_       [16]byte
 }
 
-var ticksPage Page
+var ticksPage TickPage
 
 // Params are the values Store publishes.
 type Params struct {

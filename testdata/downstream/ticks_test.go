@@ -6,9 +6,9 @@ import (
 	"unsafe"
 )
 
-// TestPageOffsets keeps Page in step with the offsets asm.go addresses.
+// TestPageOffsets keeps TickPage in step with the offsets asm.go addresses.
 func TestPageOffsets(t *testing.T) {
-	var p Page
+	var p TickPage
 	for _, f := range []struct {
 		name      string
 		got, want uintptr
@@ -23,7 +23,7 @@ func TestPageOffsets(t *testing.T) {
 		{"size", unsafe.Sizeof(p), 64},
 	} {
 		if f.got != f.want {
-			t.Errorf("Page.%s at %d, asm.go uses %d", f.name, f.got, f.want)
+			t.Errorf("TickPage.%s at %d, asm.go uses %d", f.name, f.got, f.want)
 		}
 	}
 }

@@ -4,7 +4,7 @@
 // asm.go is built only by go generate (//go:build ignore), and go mod tidy
 // ignores such files, so without it tidy would drop avo and vdsogen's
 // generator packages and go generate would fail with "missing go.sum entry".
-// The vdsogen command is listed too, so that `go run` of it works here.
+// The vdsogen command (go run .../gen/cmd/vdsogen) is recorded the same way.
 package ticks
 
 import (

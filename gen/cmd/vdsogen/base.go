@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -179,12 +178,6 @@ func printPairs(w io.Writer, r *verify.Report) {
 		}
 		fmt.Fprintf(w, "live switch %s <-> %s: no: %s\n", p.A, p.B, strings.Join(p.Why, "; "))
 	}
-}
-
-func writeJSON(w io.Writer, v any) {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
 }
 
 func plural(n int) string {

@@ -17,7 +17,8 @@ var cmdDiff = &command{
 the program in dir (default "."), each annotated with the marker site that
 allows it (kind, key, source line), or marked NOT ALLOWED when it lies
 outside every site. Data references count by what they refer to: the
-images are linked at different addresses.
+images are linked at different addresses. The -json flag prints them as
+JSON, in the format vdsogen/v1 that docs/json.md describes.
 
 Diff exits 0 when every difference is allowed, 1 when one is not (or the
 files cannot be assembled), and 2 on a usage error.`,

@@ -41,7 +41,8 @@ and the descriptor table read back from its .vdsogen_markers section, in
 which relocated data-page fields of site bytes are zero.
 
 The -json flag prints the table, the descriptors ("markers") and the stack
-depths as JSON, or for images their reports. Inspect exits 1 if the files
+depths as JSON, or for images their reports, in the format vdsogen/v1 that
+docs/json.md describes. Inspect exits 1 if the files
 cannot be assembled or do not verify, or if an image cannot be read or
 fails the image checks of verify (the findings go to standard error).`,
 	run: runInspect,

@@ -73,9 +73,10 @@ func TestScript(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"replace": replace,
-			"exits":   exits,
-			"sopatch": sopatch,
+			"replace":    replace,
+			"exits":      exits,
+			"sopatch":    sopatch,
+			"jsonschema": jsonSchemaCmd,
 		},
 	})
 }

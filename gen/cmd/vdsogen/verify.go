@@ -95,7 +95,8 @@ that ELF findings whose message starts "file offset:" give the offset of
 the record at fault in the file. Verify also says which pairs of
 variants can be switched live (every difference one atomic instruction).
 
-The -json flag prints the whole report as JSON instead.
+The -json flag prints the whole report as JSON instead, in the format
+vdsogen/v1 that docs/json.md describes.
 
 Verify exits 0 when every check passes, 1 when one fails or the files
 cannot be assembled or read, and 2 on a usage error.`,
