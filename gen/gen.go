@@ -14,6 +14,7 @@ import (
 	"golang.org/x/tools/go/packages"
 
 	"github.com/vdsogen/vdsogen/dsl"
+	"github.com/vdsogen/vdsogen/internal/gotable"
 	"github.com/vdsogen/vdsogen/internal/harness"
 	"github.com/vdsogen/vdsogen/internal/verify"
 	"github.com/vdsogen/vdsogen/layout"
@@ -122,7 +123,7 @@ func Generate(ctx context.Context, prog *dsl.Program, cfg Config) (*Output, erro
 		return nil, err
 	}
 	names := layout.Files(cfg.Name)
-	if files[names.Table()], err = tableFile(pkg.name, names.TableVar(), table); err != nil {
+	if files[names.Table()], err = gotable.Render(pkg.name, names.TableVar(), table); err != nil {
 		return nil, err
 	}
 	if files[names.TableJSON()], err = table.EncodeJSON(); err != nil {

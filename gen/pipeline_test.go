@@ -18,6 +18,7 @@ import (
 	"github.com/mmcloughlin/avo/x86"
 
 	"github.com/vdsogen/vdsogen/dsl"
+	"github.com/vdsogen/vdsogen/internal/gotable"
 	"github.com/vdsogen/vdsogen/layout"
 	"github.com/vdsogen/vdsogen/variants"
 )
@@ -580,7 +581,7 @@ func TestGenerateBadConfig(t *testing.T) {
 func TestTableFileDeterministic(t *testing.T) {
 	o, _ := variantsOutput(t)
 	for range 20 {
-		b, err := tableFile("target", "vdLayout", o.Layout)
+		b, err := gotable.Render("target", "vdLayout", o.Layout)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/mmcloughlin/avo/x86"
 
 	"github.com/vdsogen/vdsogen/dsl"
+	"github.com/vdsogen/vdsogen/internal/gotable"
 )
 
 // argRegs are the C ABI's integer argument registers, in order.
@@ -333,7 +334,7 @@ func stubDecls(pkgName string, pkg *types.Package, stubs []stub, images []string
 		}
 		f.Line()
 	}
-	return render(f)
+	return gotable.Format(f)
 }
 
 func hasPointer(sig *types.Signature) bool {

@@ -2,7 +2,9 @@ package verify
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -154,5 +156,12 @@ func (pkg *Package) Assemble(ctx context.Context) (*Input, error) {
 	stubs.Link(res)
 	pkg.declareStubs(stubs)
 	vin.Stubs = stubs
+	gt := &GoTable{Path: filepath.Join(filepath.Dir(pkg.TableFile), layout.Files(pkg.Table.Program).Table())}
+	if b, err := os.ReadFile(gt.Path); err == nil {
+		gt.Text = b
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	vin.GoTable = gt
 	return vin, nil
 }

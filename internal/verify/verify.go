@@ -28,6 +28,9 @@ type Input struct {
 	// nil (the generator's layout builds, which have none yet) leaves only
 	// the table's side of that rule.
 	Stubs *StubFiles
+	// GoTable is the Go layout table beside the JSON one (Load finds it),
+	// for the table rule; nil in the generator, which writes both.
+	GoTable *GoTable
 }
 
 // AsmFile is one variant's assembly text and its path (for positions).
@@ -202,6 +205,7 @@ var rules = []rule{
 	{"pages", func(p *Pass, r *results) { pages(p, r.flow) }},
 	{"swap", func(p *Pass, _ *results) { Swap(p) }},
 	{"stubs", func(p *Pass, _ *results) { Stubs(p) }},
+	{"table", func(p *Pass, _ *results) { goTable(p) }},
 }
 
 // Pass is the state the rules share: the decoded images and the report.

@@ -55,6 +55,8 @@ The checks are:
 	         its arguments from their ABI0 slots into the C ABI registers,
 	         calls its own variant's image at the entry's offset, stores
 	         the result in its slot and returns, nothing else
+	table    the Go layout table (z<name>_layout_amd64.go) is exactly the
+	         Go form of the JSON table the checks read (z<name>_layout.json)
 
 A package's ELF images (z<name>_<variant>.so, written by gen's -elf) are
 verified too, if there are any: each against its variant, and as a whole:

@@ -1,4 +1,8 @@
-package gen
+// Package gotable writes a layout table as the Go source the generator
+// commits (z<name>_layout_amd64.go): one function, so that the generator
+// writes it and the verifier can prove a committed file is exactly the
+// Go form of the JSON table the tools read.
+package gotable
 
 import (
 	"bytes"
@@ -12,10 +16,11 @@ import (
 
 const layoutPkg = "github.com/vdsogen/vdsogen/layout"
 
-// tableFile writes the layout table as Go.
-func tableFile(pkgName, varName string, t *layout.Table) ([]byte, error) {
+// Render writes the layout table t as the Go file of package pkgName
+// declaring varName.
+func Render(pkgName, varName string, t *layout.Table) ([]byte, error) {
 	f := jen.NewFile(pkgName)
-	f.HeaderComment(header[3:])
+	f.HeaderComment(layout.Generated)
 	f.Commentf("%s is where every entry and marker site of image %q sits in each variant,", varName, t.Program)
 	f.Comment("measured on the bytes the Go toolchain produced.")
 	var vs []jen.Code
@@ -116,7 +121,7 @@ func tableFile(pkgName, varName string, t *layout.Table) ([]byte, error) {
 		jen.Id("Pages"):    jen.Index().Qual(layoutPkg, "Page").Custom(multiLine, pages...),
 		jen.Id("Variants"): jen.Index().Qual(layoutPkg, "Variant").Values(vs...),
 	})
-	return render(f)
+	return Format(f)
 }
 
 // multiLine puts each element of a composite literal on its own line.
@@ -130,9 +135,9 @@ func hexBytes(bs []byte) []jen.Code {
 	return out
 }
 
-// render formats a jennifer file; jennifer's own output is gofmt'd, and
+// Format formats a jennifer file; jennifer's own output is gofmt'd, and
 // formatting again makes the bytes independent of its version's quirks.
-func render(f *jen.File) ([]byte, error) {
+func Format(f *jen.File) ([]byte, error) {
 	var buf bytes.Buffer
 	if err := f.Render(&buf); err != nil {
 		return nil, fmt.Errorf("rendering Go: %w", err)
