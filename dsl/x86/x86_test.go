@@ -14,6 +14,10 @@ import (
 	"github.com/vdsogen/vdsogen/internal/callsite"
 )
 
+// The tests record through dsl's package-level builder as a generator
+// program does; they stand in for gen, the driver dsl.Std requires.
+func init() { dsl.RegisterDriver("the x86 tests") }
+
 // next returns the line after the caller's: write it on the line before
 // the call that an error must blame.
 var next = callsite.NextLine
