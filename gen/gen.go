@@ -74,7 +74,7 @@ func Generate(ctx context.Context, prog *dsl.Program, cfg Config) (*Output, erro
 	if err := checkSymbols(prog, set, cfg.Name); err != nil {
 		return nil, err
 	}
-	pkg, err := loadPackage(cfg.Dir, cfg.Pkg)
+	pkg, err := loadPackage(ctx, cfg.Dir, cfg.Pkg)
 	if err != nil {
 		return nil, err
 	}
@@ -263,13 +263,15 @@ type target struct {
 
 // loadPackage resolves the package in dir; its types give the stubs'
 // signatures and the data pages' sizes. Type errors are expected (the
-// generated files may be missing or stale) and ignored.
-func loadPackage(dir, name string) (*target, error) {
+// generated files may be missing or stale) and ignored. ctx cancels the
+// go list it runs (an interrupt during a cold build cache).
+func loadPackage(ctx context.Context, dir, name string) (*target, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
 	}
 	pkgs, err := packages.Load(&packages.Config{
+		Context: ctx,
 		// From source, not export data: export data omits unexported
 		// variables such as the data pages.
 		Mode: packages.NeedName | packages.NeedTypes | packages.NeedSyntax | packages.NeedTypesInfo | packages.NeedTypesSizes,

@@ -101,7 +101,7 @@ func MainArgs(args []string, b *dsl.Builder, stdout, stderr io.Writer) int {
 		}
 	}
 	if cfg.Name == "" {
-		t, err := loadPackage(cfg.Dir, cfg.Pkg)
+		t, err := loadPackage(ctx, cfg.Dir, cfg.Pkg)
 		if err != nil {
 			return fail(err)
 		}

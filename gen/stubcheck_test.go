@@ -47,7 +47,7 @@ func TestGenerateVerifiesStubs(t *testing.T) {
 			t.Errorf("the stubs lack %q:\n%s", want, asm)
 		}
 	}
-	pkg, err := loadPackage(dir, "")
+	pkg, err := loadPackage(context.Background(), dir, "")
 	if err != nil {
 		t.Fatal(err)
 	}
