@@ -169,7 +169,9 @@ type run struct {
 // to tmp (when not empty).
 func runGenerator(t *testing.T, bin, dir, tmp string, env []string, args ...string) run {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	// A bound against a hung generator, not a timing: a cold build cache on
+	// a saturated 2-core machine took over two minutes.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = dir

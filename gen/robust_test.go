@@ -139,8 +139,9 @@ func TestInterrupt(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "target.go"), []byte("package target\n\nvar page [64]byte\n\nvar other int\n"), 0o644)
 	whileBuilding := func(t *testing.T, tmp string) {
 		// The harness's temporary module appears in $TMPDIR; an empty
-		// build cache makes the build take seconds.
-		deadline := time.Now().Add(30 * time.Second)
+		// build cache makes the build take seconds, minutes on a busy
+		// machine: this waits for the moment, it does not time anything.
+		deadline := time.Now().Add(5 * time.Minute)
 		for time.Now().Before(deadline) {
 			if m, _ := filepath.Glob(filepath.Join(tmp, "vdsogen-harness-*", "work", "*")); len(m) > 0 {
 				time.Sleep(200 * time.Millisecond) // let the compiler start
@@ -148,7 +149,7 @@ func TestInterrupt(t *testing.T) {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-		t.Fatal("the harness did not start within 30 s")
+		t.Fatal("the harness did not start within 5 minutes")
 	}
 	for _, tt := range []struct {
 		name string
@@ -158,19 +159,7 @@ func TestInterrupt(t *testing.T) {
 	}{
 		{"SIGTERM while go build runs", syscall.SIGTERM, whileBuilding},
 		{"SIGHUP while go build runs", syscall.SIGHUP, whileBuilding},
-		{"while go build runs", syscall.SIGINT, func(t *testing.T, tmp string) {
-			// The harness's temporary module appears in $TMPDIR; an
-			// empty build cache makes the build take seconds.
-			deadline := time.Now().Add(30 * time.Second)
-			for time.Now().Before(deadline) {
-				if m, _ := filepath.Glob(filepath.Join(tmp, "vdsogen-harness-*", "work", "*")); len(m) > 0 {
-					time.Sleep(200 * time.Millisecond) // let the compiler start
-					return
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
-			t.Fatal("the harness did not start within 30 s")
-		}},
+		{"while go build runs", syscall.SIGINT, whileBuilding},
 		{"early", syscall.SIGINT, func(t *testing.T, tmp string) { time.Sleep(50 * time.Millisecond) }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -194,10 +183,10 @@ func TestInterrupt(t *testing.T) {
 			var err error
 			select {
 			case err = <-done:
-			case <-time.After(15 * time.Second):
+			case <-time.After(time.Minute):
 				cmd.Process.Kill()
 				<-done
-				t.Fatalf("the generator did not exit within 15 s of %v", tt.sig)
+				t.Fatalf("the generator did not exit within a minute of %v", tt.sig)
 			}
 			took := time.Since(sent)
 			t.Logf("exited %v after %v: %v; stderr: %s", took.Round(time.Millisecond), tt.sig, err, stderr.String())
