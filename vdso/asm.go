@@ -223,18 +223,8 @@ func wallMono() {
 	})
 	// Wall time in DX:AX, monotonic in R8:R11; carry whole seconds.
 	MOVL(U32(nsPerSec), ECX)
-	Label("wm_norm_wall")
-	CMPQ(RAX, RCX)
-	JB(L("wm_norm_mono"))
-	SUBQ(RCX, RAX)
-	INCQ(RDX)
-	JMP(L("wm_norm_wall"))
-	Label("wm_norm_mono")
-	CMPQ(R11, RCX)
-	JB(L("wm_normal"))
-	SUBQ(RCX, R11)
-	INCQ(R8)
-	JMP(L("wm_norm_mono"))
+	carry("wm_norm_wall", "wm_norm_mono", RAX, RDX)
+	carry("wm_norm_mono", "wm_normal", R11, R8)
 	Label("wm_normal")
 	StaticBranch("timens", func() {
 		LEAQ(timens.At(vvar.OffTimensOffsets+vvar.ClockMonotonic*vvar.TimensOffsetSize), R9)
@@ -400,13 +390,19 @@ func checkCoarseTSC(stale string) {
 func normalize(p string) {
 	Label(p + "_norm")
 	MOVL(U32(nsPerSec), ECX)
-	Label(p + "_norm_loop")
-	CMPQ(RAX, RCX)
-	JB(L(p + "_normal"))
-	SUBQ(RCX, RAX)
-	INCQ(RDX)
-	JMP(L(p + "_norm_loop"))
+	carry(p+"_norm_loop", p+"_normal", RAX, RDX)
 	Label(p + "_normal")
+}
+
+// carry moves whole seconds from ns into sec, with 1e9 in CX, then goes
+// to done. A loop: after a long TSC delta ns may hold more than a second.
+func carry(loop, done string, ns, sec Register) {
+	Label(loop)
+	CMPQ(ns, RCX)
+	JB(L(done))
+	SUBQ(RCX, ns)
+	INCQ(sec)
+	JMP(L(loop))
 }
 
 // addTimensOffset adds the namespace offset of clock index R11 (zero for

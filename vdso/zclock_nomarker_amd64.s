@@ -18,7 +18,7 @@ vg_entry_clock_gettime:
 cg_start:
 	MOVL $0x00010000, CX
 
-	// Region cg_seqlock (asm.go:306)
+	// Region cg_seqlock (asm.go:296)
 vg_rg0_start:
 cg_retry:
 	MOVL  (R10), R9
@@ -29,7 +29,7 @@ cg_retry:
 	JNE   cg_syscall
 	XORL  R8, R8
 
-	// Alternative tsc (asm.go:347): lfence_rdtsc, elided
+	// Alternative tsc (asm.go:337): lfence_rdtsc, elided
 	LFENCE
 	RDTSC
 	SHLQ    $0x20, DX
@@ -114,7 +114,7 @@ cg_syscall:
 	SYSCALL
 	RET
 
-	// Region cg_seqlock abort handler (asm.go:306), after its signature
+	// Region cg_seqlock abort handler (asm.go:296), after its signature
 	BYTE $0x0f
 	BYTE $0xb9
 	BYTE $0x80
@@ -156,7 +156,7 @@ vg_entry_clock_gettime_tl:
 tl_start:
 	MOVL $0x00010000, CX
 
-	// Region tl_seqlock (asm.go:306)
+	// Region tl_seqlock (asm.go:296)
 vg_rg1_start:
 tl_retry:
 	MOVL  (R10), R9
@@ -167,7 +167,7 @@ tl_retry:
 	JNE   tl_syscall
 	XORL  R8, R8
 
-	// Alternative tsc (asm.go:347): lfence_rdtsc, elided
+	// Alternative tsc (asm.go:337): lfence_rdtsc, elided
 	LFENCE
 	RDTSC
 	SHLQ    $0x20, DX
@@ -252,7 +252,7 @@ tl_syscall:
 	SYSCALL
 	RET
 
-	// Region tl_seqlock abort handler (asm.go:306), after its signature
+	// Region tl_seqlock abort handler (asm.go:296), after its signature
 	BYTE $0x0f
 	BYTE $0xb9
 	BYTE $0x80
@@ -290,7 +290,7 @@ vg_entry_gettimeofday:
 gtod_start:
 	MOVL $0x00010000, CX
 
-	// Region gtod_seqlock (asm.go:306)
+	// Region gtod_seqlock (asm.go:296)
 vg_rg2_start:
 gtod_retry:
 	MOVL  (R10), R9
@@ -301,7 +301,7 @@ gtod_retry:
 	JNE   gtod_syscall
 	XORL  R8, R8
 
-	// Alternative tsc (asm.go:347): lfence_rdtsc, elided
+	// Alternative tsc (asm.go:337): lfence_rdtsc, elided
 	LFENCE
 	RDTSC
 	SHLQ    $0x20, DX
@@ -356,7 +356,7 @@ gtod_syscall:
 	SYSCALL
 	RET
 
-	// Region gtod_seqlock abort handler (asm.go:306), after its signature
+	// Region gtod_seqlock abort handler (asm.go:296), after its signature
 	BYTE $0x0f
 	BYTE $0xb9
 	BYTE $0x80
@@ -499,7 +499,7 @@ wm_retry:
 	JNE   wm_syscall
 	XORL  R8, R8
 
-	// Alternative tsc (asm.go:347): lfence_rdtsc, elided
+	// Alternative tsc (asm.go:337): lfence_rdtsc, elided
 	LFENCE
 	RDTSC
 	SHLQ    $0x20, DX
@@ -538,7 +538,7 @@ wm_norm_mono:
 	JMP  wm_norm_mono
 
 wm_normal:
-	// StaticBranch timens (asm.go:239): off, elided
+	// StaticBranch timens (asm.go:229): off, elided
 	MOVQ DX, (DI)
 	MOVQ AX, 8(DI)
 	MOVQ R8, (SI)
