@@ -61,13 +61,8 @@ func BenchmarkClockGettime(b *testing.B) {
 	defer tk.Stop()
 	saved := vdsoTimens
 	defer func() { vdsoTimens = saved }()
-	// Offsets like a container's: monotonic and boottime shifted, the
-	// nanosecond parts large enough that MONOTONIC carries now and then.
 	vdsoTimens = vvar.TimensPage{}
-	for _, c := range []int{vvar.ClockMonotonic, vvar.ClockMonotonicRaw, vvar.ClockMonotonicCoarse} {
-		vdsoTimens.Offsets[c] = vvar.TimensOffset{Sec: 86400, Nsec: 987654321}
-	}
-	vdsoTimens.Offsets[vvar.ClockBoottime] = vvar.TimensOffset{Sec: 172800, Nsec: 123456789}
+	containerOffsets(&vdsoTimens)
 	haveKernel := kvdso.Available()
 	page := unsafe.Pointer(&vdsoData)
 
@@ -158,19 +153,41 @@ func BenchmarkTSCRead(b *testing.B) {
 	})
 }
 
+// containerOffsets sets offsets like a container's on tn: monotonic and
+// boottime shifted, the nanosecond parts large enough that MONOTONIC
+// carries now and then.
+func containerOffsets(tn *vvar.TimensPage) {
+	for _, c := range []int{vvar.ClockMonotonic, vvar.ClockMonotonicRaw, vvar.ClockMonotonicCoarse} {
+		tn.Offsets[c] = vvar.TimensOffset{Sec: 86400, Nsec: 987654321}
+	}
+	tn.Offsets[vvar.ClockBoottime] = vvar.TimensOffset{Sec: 172800, Nsec: 123456789}
+}
+
 // benchLoad loads the host image with choice applied to "tsc" and starts
 // a timekeeper on its pages, both stopped when b ends.
 func benchLoad(b *testing.B, choice string) (*loader.Image, unsafe.Pointer) {
 	b.Helper()
-	im, err := loader.Load(ELFImages(), Layout(), "host", choiceOptions(b, choice))
+	im, page := benchImage(b, "host", choiceOptions(b, choice), nil)
+	if got := im.Choices()["tsc"]; got != choice {
+		b.Fatalf("tsc = %s, want %s", got, choice)
+	}
+	return im, page
+}
+
+// benchImage maps variant's ELF image with opts, lets prepare (if any) set
+// its time-namespace page, and starts a timekeeper on its pages; both stop
+// when b ends. It returns the image and its data page.
+func benchImage(b *testing.B, variant string, opts loader.Options, prepare func(*vvar.TimensPage)) (*loader.Image, unsafe.Pointer) {
+	b.Helper()
+	im, err := loader.Load(ELFImages(), Layout(), variant, opts)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { im.Close() })
-	if got := im.Choices()["tsc"]; got != choice {
-		b.Fatalf("tsc = %s, want %s", got, choice)
-	}
 	d, tn := ldPages(b, im)
+	if prepare != nil {
+		prepare(tn)
+	}
 	tk, err := vvar.Start(d, tn, vvar.Options{Clock: kernelClock()})
 	if err != nil {
 		b.Skipf("no usable data page: %v", err)

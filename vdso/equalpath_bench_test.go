@@ -62,28 +62,16 @@ func BenchmarkEqualPath(b *testing.B) {
 	}
 }
 
-// equalPathImage maps variant's ELF image, starts a timekeeper on its pages
-// (with container-like offsets for timens) and returns its clock_gettime
-// and its data page; both stop when b ends.
+// equalPathImage maps variant's ELF image with a timekeeper running (and
+// container-like offsets for timens) and returns its clock_gettime and its
+// data page; both stop when b ends.
 func equalPathImage(b *testing.B, variant string) (uintptr, unsafe.Pointer) {
 	b.Helper()
-	im, err := loader.Load(ELFImages(), Layout(), variant, loader.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { im.Close() })
-	d, tn := ldPages(b, im)
+	var prepare func(*vvar.TimensPage)
 	if variant == "timens" {
-		for _, c := range []int{vvar.ClockMonotonic, vvar.ClockMonotonicRaw, vvar.ClockMonotonicCoarse} {
-			tn.Offsets[c] = vvar.TimensOffset{Sec: 86400, Nsec: 987654321}
-		}
-		tn.Offsets[vvar.ClockBoottime] = vvar.TimensOffset{Sec: 172800, Nsec: 123456789}
+		prepare = containerOffsets
 	}
-	tk, err := vvar.Start(d, tn, vvar.Options{Clock: kernelClock()})
-	if err != nil {
-		b.Skipf("no usable data page: %v", err)
-	}
-	b.Cleanup(tk.Stop)
+	im, page := benchImage(b, variant, loader.Options{}, prepare)
 	fn, err := im.Entry("clock_gettime")
 	if err != nil {
 		b.Fatal(err)
@@ -92,7 +80,7 @@ func equalPathImage(b *testing.B, variant string) (uintptr, unsafe.Pointer) {
 	if rc := kvdso.CallClockGettime(fn, unix.CLOCK_MONOTONIC, &ts); rc != 0 {
 		b.Fatalf("%s clock_gettime: rc %d", variant, rc)
 	}
-	return fn, unsafe.Pointer(d)
+	return fn, page
 }
 
 // BenchmarkWallMono: both readings a Go program wants, side by side in one
