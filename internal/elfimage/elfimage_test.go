@@ -44,6 +44,45 @@ func mustWrite(t testing.TB, img Image) []byte {
 	return b
 }
 
+// A mutation edits the bytes b of an image in place; f is b as parsed
+// before any edit.
+type mutation func(t *testing.T, f *elf.File, b []byte)
+
+// mutated is a copy of good with muts applied in order.
+func mutated(t *testing.T, good []byte, muts ...mutation) []byte {
+	t.Helper()
+	b := bytes.Clone(good)
+	f, err := elf.NewFile(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range muts {
+		m(t, f, b)
+	}
+	return b
+}
+
+// A messageMutation breaks one rule in a way whose violation contains want.
+type messageMutation struct {
+	want string
+	mut  mutation
+}
+
+// checkRejectsEach requires Check to report rule, with the mutation's
+// want in the message, for each mutation of good.
+func checkRejectsEach(t *testing.T, rule string, good []byte, muts []messageMutation) {
+	t.Helper()
+	for _, m := range muts {
+		err := Check(mutated(t, good, m.mut))
+		var ce *CheckError
+		if !errors.As(err, &ce) || !ce.Has(rule) || !strings.Contains(err.Error(), m.want) {
+			t.Errorf("mutation %q: Check gave %v", m.want, err)
+			continue
+		}
+		t.Logf("%s", err)
+	}
+}
+
 func TestLayoutPages(t *testing.T) {
 	got := LayoutPages([]string{"a", "b", "c"}, []int{100, 8192, 4096})
 	want := []Page{{"a", 4, 100}, {"b", 3, 8192}, {"c", 1, 4096}}
@@ -200,7 +239,7 @@ func TestCheckGood(t *testing.T) {
 // mutations break exactly one rule of a good image, by editing its bytes.
 var mutations = []struct {
 	rule string
-	mut  func(t *testing.T, f *elf.File, b []byte)
+	mut  mutation
 }{
 	{"header", func(t *testing.T, f *elf.File, b []byte) { b[18] = byte(elf.EM_386) }},
 	{"one-load", func(t *testing.T, f *elf.File, b []byte) { setPhdrType(b, 2, elf.PT_LOAD) }},
@@ -289,13 +328,7 @@ func TestCheckRejects(t *testing.T) {
 	good := mustWrite(t, testImage())
 	covered := map[string]bool{}
 	for _, m := range mutations {
-		b := bytes.Clone(good)
-		f, err := elf.NewFile(bytes.NewReader(b))
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.mut(t, f, b)
-		err = Check(b)
+		err := Check(mutated(t, good, m.mut))
 		var ce *CheckError
 		if !errors.As(err, &ce) || !ce.Has(m.rule) {
 			t.Errorf("mutation for %s: Check gave %v", m.rule, err)
@@ -304,31 +337,22 @@ func TestCheckRejects(t *testing.T) {
 		covered[m.rule] = true
 		t.Logf("%s", err)
 	}
-	// Rule "markers" on the image with descriptors (TestCheckRejectsMarkers
-	// checks each message).
-	for _, m := range markerMutations {
-		b := mustWrite(t, markerImage())
-		f, err := elf.NewFile(bytes.NewReader(b))
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.mut(t, f, b)
-		var ce *CheckError
-		if err := Check(b); errors.As(err, &ce) && ce.Has("markers") {
-			covered["markers"] = true
-		}
-	}
-	// Rule "eh-frame" on an image with unwind tables (unwind_test.go).
-	for _, m := range unwindMutations {
-		b := mustWrite(t, unwindImage())
-		f, err := elf.NewFile(bytes.NewReader(b))
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.mut(t, f, b)
-		var ce *CheckError
-		if err := Check(b); errors.As(err, &ce) && ce.Has("eh-frame") {
-			covered["eh-frame"] = true
+	// Rule "markers" on the image with descriptors and rule "eh-frame" on
+	// an image with unwind tables (TestCheckRejectsMarkers and
+	// TestCheckRejectsUnwind check each message).
+	for _, other := range []struct {
+		rule string
+		good []byte
+		muts []messageMutation
+	}{
+		{"markers", mustWrite(t, markerImage()), markerMutations},
+		{"eh-frame", mustWrite(t, unwindImage()), unwindMutations},
+	} {
+		for _, m := range other.muts {
+			var ce *CheckError
+			if err := Check(mutated(t, other.good, m.mut)); errors.As(err, &ce) && ce.Has(other.rule) {
+				covered[other.rule] = true
+			}
 		}
 	}
 	for _, r := range Rules {

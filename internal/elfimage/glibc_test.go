@@ -1,7 +1,6 @@
 package elfimage
 
 import (
-	"bytes"
 	"debug/elf"
 	"errors"
 	"os"
@@ -193,12 +192,7 @@ func TestGlibcAgrees(t *testing.T) {
 	}
 	for name, good := range images {
 		for _, m := range hashMutations {
-			b := bytes.Clone(good)
-			f, err := elf.NewFile(bytes.NewReader(b))
-			if err != nil {
-				t.Fatal(err)
-			}
-			m.mut(t, f, b)
+			b := mutated(t, good, m.mut)
 			r, err := NewResolver(b)
 			if err != nil {
 				t.Fatal(err)
@@ -259,13 +253,7 @@ func TestGlibcAgreesSysV(t *testing.T) {
 	}
 	for _, img := range [][]byte{good, mustWrite(t, testImage())} {
 		for _, m := range sysvMutations {
-			b := bytes.Clone(img)
-			f, err := elf.NewFile(bytes.NewReader(b))
-			if err != nil {
-				t.Fatal(err)
-			}
-			hideGNUHash(t, f, b)
-			m.mut(t, f, b)
+			b := mutated(t, img, hideGNUHash, m.mut)
 			r, err := NewResolver(b)
 			if err != nil {
 				t.Fatal(err)

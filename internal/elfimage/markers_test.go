@@ -236,10 +236,7 @@ func markerField(t *testing.T, f *elf.File, b []byte) (sec, code []byte) {
 
 // markerMutations break rule "markers" of the marker image, each in its own
 // way; want is part of the violation.
-var markerMutations = []struct {
-	want string
-	mut  func(t *testing.T, f *elf.File, b []byte)
-}{
+var markerMutations = []messageMutation{
 	{"site 1: the site [0x70, +5) is outside the 112-byte code", func(t *testing.T, f *elf.File, b []byte) {
 		sec, _ := markerField(t, f, b)
 		le.PutUint32(sec[mkHeaderSize+mkSiteSize+4:], 0x70) // site 1's offset
@@ -305,22 +302,7 @@ var markerMutations = []struct {
 
 // TestCheckRejectsMarkers: Check finds each broken descriptor.
 func TestCheckRejectsMarkers(t *testing.T) {
-	good := mustWrite(t, markerImage())
-	for _, m := range markerMutations {
-		b := bytes.Clone(good)
-		f, err := elf.NewFile(bytes.NewReader(b))
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.mut(t, f, b)
-		err = Check(b)
-		var ce *CheckError
-		if !errors.As(err, &ce) || !ce.Has("markers") || !strings.Contains(err.Error(), m.want) {
-			t.Errorf("mutation %q: Check gave %v", m.want, err)
-			continue
-		}
-		t.Logf("%s", err)
-	}
+	checkRejectsEach(t, "markers", mustWrite(t, markerImage()), markerMutations)
 }
 
 // TestParseMarkersTruncated: every prefix of a good section is rejected.

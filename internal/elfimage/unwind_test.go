@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"debug/dwarf"
 	"debug/elf"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -163,10 +162,7 @@ func ehHdr(t *testing.T, f *elf.File, b []byte) []byte {
 	return b[s.Offset : s.Offset+s.Size]
 }
 
-var unwindMutations = []struct {
-	want string
-	mut  func(t *testing.T, f *elf.File, b []byte)
-}{
+var unwindMutations = []messageMutation{
 	{"no PT_GNU_EH_FRAME", func(t *testing.T, f *elf.File, b []byte) { setPhdrType(b, 3, elf.PT_NULL) }},
 	{".eh_frame_hdr version 2", func(t *testing.T, f *elf.File, b []byte) { ehHdr(t, f, b)[0] = 2 }},
 	{"the search table says", func(t *testing.T, f *elf.File, b []byte) {
@@ -201,20 +197,9 @@ var unwindMutations = []struct {
 	}},
 }
 
+// TestCheckRejectsUnwind: Check finds each broken unwind table.
 func TestCheckRejectsUnwind(t *testing.T) {
-	for _, m := range unwindMutations {
-		b := mustWrite(t, unwindImage())
-		f, err := elf.NewFile(bytes.NewReader(b))
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.mut(t, f, b)
-		err = Check(b)
-		var ce *CheckError
-		if !errors.As(err, &ce) || !ce.Has("eh-frame") || !strings.Contains(err.Error(), m.want) {
-			t.Errorf("mutation %q: Check gave %v", m.want, err)
-		}
-	}
+	checkRejectsEach(t, "eh-frame", mustWrite(t, unwindImage()), unwindMutations)
 }
 
 // TestDebugSections reads the DWARF and the symbol table back with
