@@ -93,6 +93,23 @@ func (r *Resolver) dynSyms(n uint64) ([]dynSym, error) {
 	return out, nil
 }
 
+// resolveSymbols reads file's dynamic symbols for the whole-image checks.
+func resolveSymbols(file []byte) (*Resolver, []dynSym, error) {
+	r, err := NewResolver(file)
+	if err != nil {
+		return nil, nil, err
+	}
+	n, err := symbolCount(file)
+	if err != nil {
+		return nil, nil, err
+	}
+	syms, err := r.dynSyms(n)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, syms, nil
+}
+
 // maxSymbols bounds the symbol table the whole-image checks accept (a vDSO
 // has a few dozen), which bounds their work on a hostile file.
 const maxSymbols = 4096
@@ -135,39 +152,47 @@ func symbolCount(file []byte) (uint64, error) {
 // Lookups run only through a table that looked sound as a whole (what is
 // wrong with the others is reported where it is).
 func HashProblems(file []byte) []Problem {
-	r, err := NewResolver(file)
+	r, syms, err := resolveSymbols(file)
 	if err != nil {
 		return []Problem{{Check: CheckHash, Msg: err.Error()}}
 	}
-	n, err := symbolCount(file)
-	if err != nil {
-		return []Problem{{Check: CheckHash, Msg: err.Error()}}
-	}
-	syms, err := r.dynSyms(n)
-	if err != nil {
-		return []Problem{{Check: CheckHash, Msg: err.Error()}}
+	type lookupTable struct {
+		name   string
+		lookup func(name, version string) (Symbol, error)
 	}
 	var ps []Problem
-	gnu := r.gnuProblems(syms)
-	sysv := r.sysvProblems(syms)
-	ps = append(append(ps, gnu...), sysv...)
-	versionsOK := len(r.versionProblems(syms)) == 0
+	var sound []lookupTable // the tables the lookups run through
+	for _, t := range []struct {
+		lookupTable
+		present bool
+		header  uint64 // its address
+		check   func([]dynSym) (found []Problem, err error)
+	}{
+		{lookupTable{"DT_GNU_HASH", r.LookupGNU}, r.hasGNU, r.gnuHash, withHeader(r.gnuHeader, r.gnuProblems)},
+		{lookupTable{"DT_HASH", r.LookupSysV}, r.hasHash, r.hash, withHeader(r.sysvHeader, r.sysvProblems)},
+	} {
+		if !t.present {
+			ps = append(ps, Problem{Check: CheckHash, Msg: "no " + t.name})
+			continue
+		}
+		found, err := t.check(syms)
+		if err != nil { // the header: the structure was not looked at
+			found = []Problem{{Check: CheckHash, Offset: r.fileOff(t.header, 0), Msg: err.Error()}}
+		}
+		if len(found) == 0 {
+			sound = append(sound, t.lookupTable)
+		}
+		ps = append(ps, found...)
+	}
+	version := ""
+	if len(r.versionProblems(syms)) == 0 {
+		version = DefaultVersion
+	}
 	for _, s := range syms {
 		if !s.exported() {
 			continue
 		}
-		version := ""
-		if versionsOK {
-			version = DefaultVersion
-		}
-		for _, t := range []struct {
-			name   string
-			sound  bool
-			lookup func(string, string) (Symbol, error)
-		}{{"DT_GNU_HASH", len(gnu) == 0, r.LookupGNU}, {"DT_HASH", len(sysv) == 0, r.LookupSysV}} {
-			if !t.sound {
-				continue
-			}
+		for _, t := range sound {
 			got, err := t.lookup(s.name, version)
 			switch {
 			case err != nil:
@@ -178,14 +203,7 @@ func HashProblems(file []byte) []Problem {
 		}
 	}
 	for _, name := range r.probes(syms) {
-		for _, t := range []struct {
-			name   string
-			sound  bool
-			lookup func(string, string) (Symbol, error)
-		}{{"DT_GNU_HASH", len(gnu) == 0, r.LookupGNU}, {"DT_HASH", len(sysv) == 0, r.LookupSysV}} {
-			if !t.sound {
-				continue
-			}
+		for _, t := range sound {
 			got, err := t.lookup(name, "")
 			switch {
 			case err == nil:
@@ -198,25 +216,29 @@ func HashProblems(file []byte) []Problem {
 	return ps
 }
 
-// gnuProblems checks the structure of DT_GNU_HASH against syms.
-func (r *Resolver) gnuProblems(syms []dynSym) []Problem {
-	if !r.hasGNU {
-		return []Problem{{Check: CheckHash, Msg: "no DT_GNU_HASH"}}
+// withHeader is a structure check of a hash table that first reads the
+// table's header (or fails with the header's error).
+func withHeader[H any](header func() (H, error), check func(H, []dynSym) []Problem) func([]dynSym) ([]Problem, error) {
+	return func(syms []dynSym) ([]Problem, error) {
+		head, err := header()
+		if err != nil {
+			return nil, err
+		}
+		return check(head, syms), nil
 	}
+}
+
+// gnuProblems checks the structure of DT_GNU_HASH, whose header is head,
+// against syms.
+func (r *Resolver) gnuProblems(head gnuHeader, syms []dynSym) []Problem {
 	g := r.gnuHash
 	hdr := r.fileOff(g, 0)
-	nbucket, ok1 := r.u32(g, 0)
-	symoff, ok2 := r.u32(g, 4)
-	bloomSize, ok3 := r.u32(g, 8)
-	shift, ok4 := r.u32(g, 12)
-	if !ok1 || !ok2 || !ok3 || !ok4 {
-		return []Problem{{Check: CheckHash, Offset: hdr, Msg: "the DT_GNU_HASH header is outside the image"}}
-	}
+	nbucket, symoff, bloomSize, shift := head.nbucket, head.symoff, head.bloomSize, head.shift
 	var ps []Problem
 	bad := func(off int64, sym, format string, args ...any) {
 		ps = append(ps, Problem{CheckHash, off, sym, "DT_GNU_HASH: " + fmt.Sprintf(format, args...)})
 	}
-	if nbucket == 0 || symoff == 0 || uint64(symoff) > uint64(len(syms)) {
+	if symoff == 0 || uint64(symoff) > uint64(len(syms)) {
 		bad(hdr, "", "%d buckets, symoffset %d for %d symbols", nbucket, symoff, len(syms))
 		return ps
 	}
@@ -281,21 +303,18 @@ func (r *Resolver) gnuProblems(syms []dynSym) []Problem {
 	return ps
 }
 
-// sysvProblems checks the structure of DT_HASH against syms.
-func (r *Resolver) sysvProblems(syms []dynSym) []Problem {
-	if !r.hasHash {
-		return []Problem{{Check: CheckHash, Msg: "no DT_HASH"}}
-	}
+// sysvProblems checks the structure of DT_HASH, whose header is head,
+// against syms.
+func (r *Resolver) sysvProblems(head sysvHeader, syms []dynSym) []Problem {
 	h := r.hash
 	hdr := r.fileOff(h, 0)
-	nbucket, ok1 := r.u32(h, 0)
-	nchain, ok2 := r.u32(h, 4)
+	nbucket, nchain := head.nbucket, head.nchain
 	var ps []Problem
 	bad := func(off int64, sym, format string, args ...any) {
 		ps = append(ps, Problem{CheckHash, off, sym, "DT_HASH: " + fmt.Sprintf(format, args...)})
 	}
-	if !ok1 || !ok2 || nbucket == 0 || uint64(nchain) != uint64(len(syms)) {
-		bad(hdr, "", "%d buckets, nchain %d: want at least one bucket and nchain = the %d symbols", nbucket, nchain, len(syms))
+	if uint64(nchain) != uint64(len(syms)) {
+		bad(hdr, "", "nchain %d: want nchain = the %d symbols", nchain, len(syms))
 		return ps
 	}
 	if r.at(h, 0, 8+4*uint64(nbucket)+4*uint64(nchain)) == nil {

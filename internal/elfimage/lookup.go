@@ -141,6 +141,51 @@ func (r *Resolver) u32(vaddr, off uint64) (uint32, bool) {
 	return le.Uint32(p), true
 }
 
+// gnuHeader is the header of DT_GNU_HASH.
+type gnuHeader struct{ nbucket, symoff, bloomSize, shift uint32 }
+
+// hashHeader reads the n header words of the hash table tag at addr, if
+// the image has it (present); the first word, the number of buckets, must
+// not be 0 for anything to be looked up through the table.
+func (r *Resolver) hashHeader(tag string, present bool, addr uint64, n int) ([]uint32, error) {
+	if !present {
+		return nil, errors.New("no " + tag)
+	}
+	p := r.at(addr, 0, 4*uint64(n))
+	if p == nil {
+		return nil, fmt.Errorf("%s: the header is outside the image", tag)
+	}
+	words := make([]uint32, n)
+	for i := range words {
+		words[i] = le.Uint32(p[4*i:])
+	}
+	if words[0] == 0 {
+		return nil, fmt.Errorf("%s: no buckets", tag)
+	}
+	return words, nil
+}
+
+// gnuHeader reads the header of the image's DT_GNU_HASH.
+func (r *Resolver) gnuHeader() (gnuHeader, error) {
+	w, err := r.hashHeader("DT_GNU_HASH", r.hasGNU, r.gnuHash, 4)
+	if err != nil {
+		return gnuHeader{}, err
+	}
+	return gnuHeader{w[0], w[1], w[2], w[3]}, nil
+}
+
+// sysvHeader is the header of DT_HASH.
+type sysvHeader struct{ nbucket, nchain uint32 }
+
+// sysvHeader reads the header of the image's DT_HASH.
+func (r *Resolver) sysvHeader() (sysvHeader, error) {
+	w, err := r.hashHeader("DT_HASH", r.hasHash, r.hash, 2)
+	if err != nil {
+		return sysvHeader{}, err
+	}
+	return sysvHeader{w[0], w[1]}, nil
+}
+
 // str returns the NUL-terminated string at offset off of DT_STRTAB.
 func (r *Resolver) str(off uint64) (string, bool) {
 	if off >= r.strsz {
@@ -179,17 +224,12 @@ func (r *Resolver) Lookup(name, version string) (Symbol, error) {
 // do_lookup_x and musl's gnu_lookup_filtered do: the bloom filter first
 // (bloomPasses), then the bucket and its chain.
 func (r *Resolver) LookupGNU(name, version string) (Symbol, error) {
-	if !r.hasGNU {
-		return Symbol{}, errors.New("no DT_GNU_HASH")
+	head, err := r.gnuHeader()
+	if err != nil {
+		return Symbol{}, err
 	}
-	g := r.gnuHash
-	nbucket, ok1 := r.u32(g, 0)
-	symoff, ok2 := r.u32(g, 4)
-	bloomSize, ok3 := r.u32(g, 8)
-	if !ok1 || !ok2 || !ok3 || nbucket == 0 {
-		return Symbol{}, errors.New("bad DT_GNU_HASH header")
-	}
-	buckets := uint64(16) + 8*uint64(bloomSize)
+	g, nbucket, symoff := r.gnuHash, head.nbucket, head.symoff
+	buckets := uint64(16) + 8*uint64(head.bloomSize)
 	h1 := GNUHash(name)
 	pass, err := r.bloomPasses(h1)
 	if err != nil {
@@ -228,15 +268,11 @@ func (r *Resolver) LookupGNU(name, version string) (Symbol, error) {
 
 // LookupSysV looks name up through DT_HASH.
 func (r *Resolver) LookupSysV(name, version string) (Symbol, error) {
-	if !r.hasHash {
-		return Symbol{}, errors.New("no DT_HASH")
+	head, err := r.sysvHeader()
+	if err != nil {
+		return Symbol{}, err
 	}
-	h := r.hash
-	nbucket, ok1 := r.u32(h, 0)
-	nchain, ok2 := r.u32(h, 4)
-	if !ok1 || !ok2 || nbucket == 0 {
-		return Symbol{}, errors.New("bad DT_HASH header")
-	}
+	h, nbucket, nchain := r.hash, head.nbucket, head.nchain
 	i, ok := r.u32(h, 8+4*uint64(ELFHash(name)%nbucket))
 	for n := 0; ok && i != 0 && n < maxChain; n++ {
 		if i >= nchain {

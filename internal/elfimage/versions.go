@@ -11,15 +11,7 @@ import (
 // VER_FLG_BASE) and a definition of DefaultVersion, and every exported
 // symbol's DT_VERSYM entry is that definition's index, not hidden.
 func VersionProblems(file []byte) []Problem {
-	r, err := NewResolver(file)
-	if err != nil {
-		return []Problem{{Check: CheckVersions, Msg: err.Error()}}
-	}
-	n, err := symbolCount(file)
-	if err != nil {
-		return []Problem{{Check: CheckVersions, Msg: err.Error()}}
-	}
-	syms, err := r.dynSyms(n)
+	r, syms, err := resolveSymbols(file)
 	if err != nil {
 		return []Problem{{Check: CheckVersions, Msg: err.Error()}}
 	}
