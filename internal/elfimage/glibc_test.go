@@ -80,12 +80,16 @@ func glibcLookup(t *testing.T) func(file []byte, names []string) map[string]int6
 	}
 }
 
+// A namedMutation is a mutation with a name for the test logs; "none"
+// leaves the image as it is.
+type namedMutation struct {
+	name string
+	mut  mutation
+}
+
 // hashMutations corrupt the lookup structures of an image, each as
 // glibc would suffer it.
-var hashMutations = []struct {
-	name string
-	mut  func(t *testing.T, f *elf.File, b []byte)
-}{
+var hashMutations = []namedMutation{
 	{"none", func(t *testing.T, f *elf.File, b []byte) {}},
 	{"bloom zeroed", func(t *testing.T, f *elf.File, b []byte) {
 		g := f.Section(".gnu.hash").Offset
@@ -129,10 +133,7 @@ func hideGNUHash(t *testing.T, f *elf.File, b []byte) {
 }
 
 // sysvMutations corrupt DT_HASH; glibc reads it once DT_GNU_HASH is gone.
-var sysvMutations = []struct {
-	name string
-	mut  func(t *testing.T, f *elf.File, b []byte)
-}{
+var sysvMutations = []namedMutation{
 	{"none", func(t *testing.T, f *elf.File, b []byte) {}},
 	{"bucket emptied", func(t *testing.T, f *elf.File, b []byte) {
 		h := f.Section(".hash").Offset
