@@ -175,6 +175,27 @@ var sysvMutations = []namedMutation{
 	}},
 }
 
+// lookupsAgree looks each of names up in image b through lookup (called
+// how in the logs) and through glibc's dlvsym, and requires both to find
+// the same symbol at the same value, or both nothing. It reports whether
+// glibc missed a name that exported says the image exports.
+func lookupsAgree(t *testing.T, label string, dlvsym func(file []byte, names []string) map[string]int64, b []byte, names []string, exported map[string]bool, how string, lookup func(name, version string) (Symbol, error)) (missed bool) {
+	t.Helper()
+	glibc := dlvsym(b, names)
+	for _, n := range names {
+		want, wok := glibc[n]
+		got, err := lookup(n, DefaultVersion)
+		switch gok := err == nil; {
+		case err != nil && !errors.Is(err, ErrNotFound):
+			t.Errorf("%s: %s(%q): %v; glibc: %v", label, how, n, err, wok)
+		case gok != wok || (gok && int64(got.Value) != want):
+			t.Errorf("%s: %q: %s finds it %v at %#x, glibc %v at %#x", label, n, how, gok, got.Value, wok, want)
+		}
+		missed = missed || (exported[n] && !wok)
+	}
+	return missed
+}
+
 // TestGlibcAgrees cross-checks LookupGNU against glibc's dlvsym on the
 // reference images and the test images, clean and with each hash
 // mutation: for every symbol name and every probe (absent names sharing a
@@ -214,21 +235,7 @@ func TestGlibcAgrees(t *testing.T) {
 				t.Fatalf("%s, %s: only %d probes", name, m.name, len(probes))
 			}
 			names = append(names, probes...)
-			glibc := dlvsym(b, names)
-			missed := false
-			for _, n := range names {
-				want, wok := glibc[n]
-				got, err := r.LookupGNU(n, DefaultVersion)
-				switch gok := err == nil; {
-				case err != nil && !errors.Is(err, ErrNotFound):
-					t.Errorf("%s, %s: LookupGNU(%q): %v; glibc: %v", name, m.name, n, err, wok)
-				case gok != wok || (gok && int64(got.Value) != want):
-					t.Errorf("%s, %s: %q: LookupGNU finds it %v at %#x, glibc %v at %#x", name, m.name, n, gok, got.Value, wok, want)
-				}
-				if exported[n] && !wok {
-					missed = true
-				}
-			}
+			missed := lookupsAgree(t, name+", "+m.name, dlvsym, b, names, exported, "LookupGNU", r.LookupGNU)
 			if m.name == "none" && missed {
 				t.Errorf("%s: glibc misses a symbol of the clean image", name)
 			}
@@ -268,19 +275,7 @@ func TestGlibcAgreesSysV(t *testing.T) {
 				exported[s.name] = true
 			}
 			names = append(names, r.probes(syms)...)
-			glibc := dlvsym(b, names)
-			missed := false
-			for _, n := range names {
-				want, wok := glibc[n]
-				got, err := r.LookupSysV(n, DefaultVersion)
-				switch gok := err == nil; {
-				case err != nil && !errors.Is(err, ErrNotFound):
-					t.Errorf("%s: LookupSysV(%q): %v; glibc: %v", m.name, n, err, wok)
-				case gok != wok || (gok && int64(got.Value) != want):
-					t.Errorf("%s: %q: LookupSysV finds it %v at %#x, glibc %v at %#x", m.name, n, gok, got.Value, wok, want)
-				}
-				missed = missed || (exported[n] && !wok)
-			}
+			missed := lookupsAgree(t, m.name, dlvsym, b, names, exported, "LookupSysV", r.LookupSysV)
 			if (m.name == "none") == missed {
 				t.Errorf("%s: glibc misses a symbol: %v", m.name, missed)
 			}
