@@ -24,16 +24,9 @@ func srcBits(in x86asm.Inst) int {
 	if _, ok := in.Args[1].(x86asm.Mem); ok {
 		return in.MemBytes * 8
 	}
-	r, ok := in.Args[1].(x86asm.Reg)
-	switch {
-	case !ok:
-		return 0
-	case r >= x86asm.AL && r <= x86asm.R15B:
-		return 8
-	case r >= x86asm.AX && r <= x86asm.R15W:
-		return 16
-	case r >= x86asm.EAX && r <= x86asm.R15L:
-		return 32
+	// The source register of an extension is at most 32 bits wide.
+	if r, ok := in.Args[1].(x86asm.Reg); ok && width(r) <= 32 {
+		return width(r)
 	}
 	return 0
 }

@@ -100,32 +100,32 @@ const (
 	numFam  = famMask + 8
 )
 
+// regFamilies numbers each run of x86asm's registers from its first
+// register's family: AH..BH are the high bytes of AX..BX, SPB..R15B the
+// low bytes of SP..R15, and X, Y and Z registers of one number overlap.
+var regFamilies = []struct {
+	first, last x86asm.Reg
+	family      int
+}{
+	{x86asm.AL, x86asm.BL, 0},
+	{x86asm.AH, x86asm.BH, 0},
+	{x86asm.SPB, x86asm.R15B, 4},
+	{x86asm.AX, x86asm.R15W, 0},
+	{x86asm.EAX, x86asm.R15L, 0},
+	{x86asm.RAX, x86asm.R15, 0},
+	{x86asm.X0, x86asm.X31, famVec},
+	{x86asm.Y0, x86asm.Y31, famVec},
+	{x86asm.Z0, x86asm.Z31, famVec},
+	{x86asm.M0, x86asm.M7, famMMX},
+	{x86asm.F0, x86asm.F7, famX87},
+	{x86asm.K0, x86asm.K7, famMask},
+}
+
 func family(r x86asm.Reg) int {
-	switch {
-	case r >= x86asm.AL && r <= x86asm.BL:
-		return int(r - x86asm.AL)
-	case r >= x86asm.AH && r <= x86asm.BH:
-		return int(r - x86asm.AH)
-	case r >= x86asm.SPB && r <= x86asm.R15B:
-		return int(r-x86asm.SPB) + 4
-	case r >= x86asm.AX && r <= x86asm.R15W:
-		return int(r - x86asm.AX)
-	case r >= x86asm.EAX && r <= x86asm.R15L:
-		return int(r - x86asm.EAX)
-	case r >= x86asm.RAX && r <= x86asm.R15:
-		return int(r - x86asm.RAX)
-	case r >= x86asm.X0 && r <= x86asm.X31:
-		return famVec + int(r-x86asm.X0)
-	case r >= x86asm.Y0 && r <= x86asm.Y31:
-		return famVec + int(r-x86asm.Y0)
-	case r >= x86asm.Z0 && r <= x86asm.Z31:
-		return famVec + int(r-x86asm.Z0)
-	case r >= x86asm.M0 && r <= x86asm.M7:
-		return famMMX + int(r-x86asm.M0)
-	case r >= x86asm.F0 && r <= x86asm.F7:
-		return famX87 + int(r-x86asm.F0)
-	case r >= x86asm.K0 && r <= x86asm.K7:
-		return famMask + int(r-x86asm.K0)
+	for _, f := range regFamilies {
+		if r >= f.first && r <= f.last {
+			return f.family + int(r-f.first)
+		}
 	}
 	return -1
 }
