@@ -97,6 +97,31 @@ func (im *image) covering(off int) *inst {
 	return nil
 }
 
+// compareAt compares two images of one layout, x and y, at byte i. They
+// agree (same) where the byte is the same, or where one instruction in
+// both differs only in a field naming the same reference (a data-page
+// field); last is then the last byte of the agreement. Where they differ,
+// at is where: the start of x's instruction covering i (i where none
+// does), and last is the last byte of the instructions covering i in
+// both (i where either has none).
+func compareAt(x, y *image, i int) (at, last int, same bool) {
+	if x.b[i] == y.b[i] {
+		return i, i, true
+	}
+	a, b := x.covering(i), y.covering(i)
+	if a != nil && b != nil && a.off == b.off && a.Len == b.Len && x.key(a) == y.key(b) {
+		return a.off, a.end() - 1, true
+	}
+	at, last = i, i
+	if a != nil {
+		at = a.off
+	}
+	if a != nil && b != nil {
+		last = max(a.end(), b.end()) - 1
+	}
+	return at, last, false
+}
+
 // boundary reports whether off is the start of an instruction or the end
 // of the image.
 func (im *image) boundary(off int) bool {

@@ -53,13 +53,8 @@ func entries(p *Pass) {
 			p.tableErrorf([]string{im.v.Name}, "", im.v.Pool, "the table puts a replacement pool at %#x but declares no alternative", im.v.Pool)
 		}
 	}
-	if len(p.shared) < 2 {
-		return
-	}
-	ref := p.shared[0]
-	for _, im := range p.shared[1:] {
-		if len(im.v.Entries) != len(ref.v.Entries) {
-			p.tableErrorf([]string{im.v.Name, ref.v.Name}, "", 0, "variant %s has %d entries, variant %s %d", im.v.Name, len(im.v.Entries), ref.v.Name, len(ref.v.Entries))
+	for im, ref := range p.againstFirst() {
+		if p.countsDiffer(im, ref, "entries", len(im.v.Entries), len(ref.v.Entries)) {
 			continue
 		}
 		for i, e := range im.v.Entries {

@@ -412,22 +412,11 @@ func compareText(in *Input, v *layout.Variant, e *ELF) []Finding {
 			i = end - 1
 			continue
 		}
-		if so.b[i] == asm.b[i] {
-			continue
+		at, last, same := compareAt(so, asm, i)
+		if !same {
+			report(at, "the image's .text differs from the verified assembled variant: byte %#x is %#02x, assembled %#02x", i, so.b[i], asm.b[i])
 		}
-		a, b := so.covering(i), asm.covering(i)
-		if a != nil && b != nil && a.off == b.off && a.Len == b.Len && so.key(a) == asm.key(b) {
-			i = a.end() - 1 // a data-page field: the same page byte
-			continue
-		}
-		at := i
-		if a != nil {
-			at = a.off
-		}
-		report(at, "the image's .text differs from the verified assembled variant: byte %#x is %#02x, assembled %#02x", i, so.b[i], asm.b[i])
-		if a != nil && b != nil {
-			i = max(a.end(), b.end()) - 1
-		}
+		i = last
 	}
 	return fs
 }

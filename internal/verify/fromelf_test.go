@@ -164,6 +164,19 @@ func (s *soImage) sysv() (hdr, buckets, chains int, nbucket uint32) {
 	return h, h + 8, h + 8 + 4*int(nbucket), nbucket
 }
 
+// emptyFirstBucket zeroes the first non-empty one of a hash table's
+// nbucket buckets (at file offset buckets) and returns the finding that
+// must follow: the hash check at that bucket.
+func (s *soImage) emptyFirstBucket(buckets int, nbucket uint32) []any {
+	for b := range int(nbucket) {
+		if le32(s.b[buckets+4*b:]) != 0 {
+			binary.LittleEndian.PutUint32(s.b[buckets+4*b:], 0)
+			return []any{elfimage.CheckHash, buckets + 4*b}
+		}
+	}
+	return nil
+}
+
 // markerSite returns the file offset of the descriptor record of the
 // variant's site i.
 func (s *soImage) markerSite(i int) int {
@@ -318,13 +331,7 @@ func TestELFCorruptions(t *testing.T) {
 		}, []string{"elf-hash"}},
 		{"GNU bucket emptied", "host", func(s *soImage) []any {
 			_, buckets, _, nbucket, _ := s.gnu()
-			for b := range int(nbucket) {
-				if le32(s.b[buckets+4*b:]) != 0 {
-					binary.LittleEndian.PutUint32(s.b[buckets+4*b:], 0)
-					return []any{elfimage.CheckHash, buckets + 4*b}
-				}
-			}
-			return nil
+			return s.emptyFirstBucket(buckets, nbucket)
 		}, []string{"elf-hash"}},
 		{"GNU chain word corrupted", "timens", func(s *soImage) []any {
 			_, _, chain, _, _ := s.gnu()
@@ -333,13 +340,7 @@ func TestELFCorruptions(t *testing.T) {
 		}, []string{"elf-hash"}},
 		{"DT_HASH bucket corrupted", "host", func(s *soImage) []any {
 			_, buckets, _, nbucket := s.sysv()
-			for b := range int(nbucket) {
-				if le32(s.b[buckets+4*b:]) != 0 {
-					binary.LittleEndian.PutUint32(s.b[buckets+4*b:], 0)
-					return []any{elfimage.CheckHash, buckets + 4*b}
-				}
-			}
-			return nil
+			return s.emptyFirstBucket(buckets, nbucket)
 		}, []string{"elf-hash"}},
 		{"DT_HASH chain cut", "timens", func(s *soImage) []any {
 			_, _, chains, _ := s.sysv()

@@ -25,11 +25,7 @@ func regions(p *Pass, fr *flowResult, sr *stackResult) {
 			p.region(im, r, fr, sr)
 		}
 	}
-	if len(p.shared) < 2 {
-		return
-	}
-	ref := p.shared[0]
-	for _, im := range p.shared[1:] {
+	for im, ref := range p.againstFirst() {
 		if !slices.Equal(im.v.Regions, ref.v.Regions) {
 			p.tableErrorf([]string{im.v.Name, ref.v.Name}, "", 0, "variants %s and %s declare different regions: %+v and %+v", im.v.Name, ref.v.Name, im.v.Regions, ref.v.Regions)
 		}

@@ -22,10 +22,8 @@ func Sites(p *Pass) {
 	if len(p.shared) == 0 {
 		return
 	}
-	ref := p.shared[0]
-	for _, im := range p.shared[1:] {
-		if len(im.v.Sites) != len(ref.v.Sites) {
-			p.tableErrorf([]string{im.v.Name, ref.v.Name}, "", 0, "variant %s has %d sites, variant %s %d", im.v.Name, len(im.v.Sites), ref.v.Name, len(ref.v.Sites))
+	for im, ref := range p.againstFirst() {
+		if p.countsDiffer(im, ref, "sites", len(im.v.Sites), len(ref.v.Sites)) {
 			return
 		}
 		for i, s := range im.v.Sites {
@@ -45,34 +43,27 @@ func Sites(p *Pass) {
 			p.site(im, s)
 		}
 	}
+	ref := p.shared[0]
 	inSite := make([]bool, len(ref.b))
 	for _, s := range ref.v.Sites {
 		for i := max(s.Offset, 0); i < s.Offset+len(s.Bytes) && i < len(inSite); i++ {
 			inSite[i] = true
 		}
 	}
-	for _, im := range p.shared[1:] {
+	for im, ref := range p.againstFirst() {
 		if len(im.b) != len(ref.b) {
 			continue // Entries reported it
 		}
 		for i := 0; i < len(ref.b); i++ {
-			if inSite[i] || ref.b[i] == im.b[i] {
+			if inSite[i] {
 				continue
 			}
-			a, b := im.covering(i), ref.covering(i)
-			if a != nil && b != nil && a.off == b.off && a.Len == b.Len && im.key(a) == ref.key(b) {
-				i = a.end() - 1
-				continue
+			at, last, same := compareAt(im, ref, i)
+			if !same {
+				wrong, right := p.culprit(im, ref, at)
+				p.errorf(wrong, at, []*image{right}, "variants %s and %s differ outside any marker site", im.v.Name, ref.v.Name)
 			}
-			at := i
-			if a != nil {
-				at = a.off
-			}
-			wrong, right := p.culprit(im, ref, at)
-			p.errorf(wrong, at, []*image{right}, "variants %s and %s differ outside any marker site", im.v.Name, ref.v.Name)
-			if a != nil && b != nil {
-				i = max(a.end(), b.end()) - 1
-			}
+			i = last
 		}
 	}
 }
@@ -204,14 +195,11 @@ func diffs(a, b *image) []Difference {
 			i = end - 1
 			continue
 		}
-		if a.b[i] == b.b[i] {
+		if _, last, same := compareAt(a, b, i); same {
+			i = last
 			continue
 		}
 		x, y := a.covering(i), b.covering(i)
-		if x != nil && y != nil && x.off == y.off && x.Len == y.Len && a.key(x) == b.key(y) {
-			i = x.end() - 1
-			continue
-		}
 		start, end := i, i+1
 		if x != nil && y != nil {
 			start, end = min(x.off, y.off), max(x.end(), y.end())

@@ -40,6 +40,15 @@ func after(off int, pred func(*image, *inst) bool) func(*image, *inst) bool {
 	return func(im *image, in *inst) bool { return in.off > off && pred(im, in) }
 }
 
+// overwrite replaces the instruction of entry that pred picks with b, in
+// every shared variant, and returns where rule must report it: at that
+// instruction, with msg.
+func (m *mut) overwrite(entry string, pred func(*image, *inst) bool, b []byte, rule, msg string) where {
+	x := m.at(entry, pred)
+	m.write(x.off, b, shared...)
+	return where{rule, "host", entry, x.off, msg}
+}
+
 // entryStart is where entry starts.
 func (m *mut) entryStart(entry string) int {
 	e, ok := m.variant("host").Entry(entry)
@@ -133,29 +142,21 @@ func TestSoundness(t *testing.T) {
 	}{
 		// Traps and refused instructions reached from an entry.
 		{"RET replaced by INT3", func(m *mut) where {
-			ret := m.at(eGettime, op(x86asm.RET))
-			m.write(ret.off, []byte{0xcc}, shared...)
-			return where{"flow", "host", eGettime, ret.off, "control reaches INT3"}
+			return m.overwrite(eGettime, op(x86asm.RET), []byte{0xcc}, "flow", "control reaches INT3")
 		}},
 		{"SYSCALL replaced by UD2", func(m *mut) where {
-			sc := m.at(eTime, op(x86asm.SYSCALL))
-			m.write(sc.off, []byte{0x0f, 0x0b}, shared...)
-			return where{"flow", "host", eTime, sc.off, "control reaches UD2"}
+			return m.overwrite(eTime, op(x86asm.SYSCALL), []byte{0x0f, 0x0b}, "flow", "control reaches UD2")
 		}},
 		{"HLT on the return path", func(m *mut) where {
-			x := m.at(eGetres, bytesAre(0x31, 0xc0)) // XORL AX, AX before RET
-			m.write(x.off, []byte{0xf4, 0x90}, shared...)
-			return where{"flow", "host", eGetres, x.off, "HLT"}
+			// over XORL AX, AX before RET
+			return m.overwrite(eGetres, bytesAre(0x31, 0xc0), []byte{0xf4, 0x90}, "flow", "HLT")
 		}},
 		{"INT 0x80 instead of SYSCALL", func(m *mut) where {
-			sc := m.at(eGtod, op(x86asm.SYSCALL))
-			m.write(sc.off, []byte{0xcd, 0x80}, shared...)
-			return where{"flow", "host", eGtod, sc.off, "software interrupt"}
+			return m.overwrite(eGtod, op(x86asm.SYSCALL), []byte{0xcd, 0x80}, "flow", "software interrupt")
 		}},
 		{"bad byte on a reached path", func(m *mut) where {
-			p := m.at(eTime, op(x86asm.PAUSE))
-			m.write(p.off, []byte{0x06, 0x90}, shared...) // PUSH ES: invalid in 64-bit mode
-			return where{"flow", "host", eTime, p.off, "do not decode"}
+			// PUSH ES: invalid in 64-bit mode
+			return m.overwrite(eTime, op(x86asm.PAUSE), []byte{0x06, 0x90}, "flow", "do not decode")
 		}},
 		{"UD1 reached", func(m *mut) where {
 			x := m.at(eGetres, bytesAre(0x31, 0xc0))
@@ -165,34 +166,23 @@ func TestSoundness(t *testing.T) {
 			return where{"flow", "host", eGetres, x.off, "UD1"}
 		}},
 		{"SYSENTER", func(m *mut) where {
-			sc := m.at(eGetres, op(x86asm.SYSCALL))
-			m.write(sc.off, []byte{0x0f, 0x34}, shared...)
-			return where{"flow", "host", eGetres, sc.off, "the only system call instruction allowed is SYSCALL"}
+			return m.overwrite(eGetres, op(x86asm.SYSCALL), []byte{0x0f, 0x34}, "flow", "the only system call instruction allowed is SYSCALL")
 		}},
 		{"RDMSR", func(m *mut) where {
-			sc := m.at(eGettime, op(x86asm.SYSCALL))
-			m.write(sc.off, []byte{0x0f, 0x32}, shared...)
-			return where{"flow", "host", eGettime, sc.off, "RDMSR, privileged"}
+			return m.overwrite(eGettime, op(x86asm.SYSCALL), []byte{0x0f, 0x32}, "flow", "RDMSR, privileged")
 		}},
 		{"far RET", func(m *mut) where {
-			ret := m.at(eTime, op(x86asm.RET))
-			m.write(ret.off, []byte{0xcb}, shared...)
-			return where{"flow", "host", eTime, ret.off, "far control transfer"}
+			return m.overwrite(eTime, op(x86asm.RET), []byte{0xcb}, "flow", "far control transfer")
 		}},
 		{"RET imm16", func(m *mut) where {
-			x := m.at(eGetres, bytesAre(0x31, 0xc0))
-			m.write(x.off, []byte{0xc2, 0x08, 0x00}, shared...) // over XORL AX, AX; RET
-			return where{"flow", "host", eGetres, x.off, "RET with an immediate"}
+			// over XORL AX, AX; RET
+			return m.overwrite(eGetres, bytesAre(0x31, 0xc0), []byte{0xc2, 0x08, 0x00}, "flow", "RET with an immediate")
 		}},
 		{"STD", func(m *mut) where {
-			x := m.at(eGetres, bytesAre(0x31, 0xc0))
-			m.write(x.off, []byte{0xfd, 0x90}, shared...)
-			return where{"flow", "host", eGetres, x.off, "direction flag"}
+			return m.overwrite(eGetres, bytesAre(0x31, 0xc0), []byte{0xfd, 0x90}, "flow", "direction flag")
 		}},
 		{"LEAVE", func(m *mut) where {
-			x := m.at(eGetres, bytesAre(0x31, 0xc0))
-			m.write(x.off, []byte{0xc9, 0x90}, shared...)
-			return where{"flow", "host", eGetres, x.off, "LEAVE, a frame instruction"}
+			return m.overwrite(eGetres, bytesAre(0x31, 0xc0), []byte{0xc9, 0x90}, "flow", "LEAVE, a frame instruction")
 		}},
 		// Paths off the end of an entry, into a region's signature, into
 		// its abort handler.
@@ -290,19 +280,14 @@ func TestSoundness(t *testing.T) {
 		}},
 		// Writes of RSP the verifier cannot follow; stores outside the frame.
 		{"MOVQ AX, SP", func(m *mut) where {
-			x := m.at(eGettime, bytesAre(0x48, 0x39, 0xc8)) // CMPQ AX, CX
-			m.write(x.off, []byte{0x48, 0x89, 0xc4}, shared...)
-			return where{"stack", "host", eGettime, x.off, "writes RSP in a way the verifier cannot follow"}
+			// over CMPQ AX, CX
+			return m.overwrite(eGettime, bytesAre(0x48, 0x39, 0xc8), []byte{0x48, 0x89, 0xc4}, "stack", "writes RSP in a way the verifier cannot follow")
 		}},
 		{"XCHGQ AX, SP", func(m *mut) where {
-			x := m.at(eGtod, bytesAre(0x48, 0x39, 0xc8))
-			m.write(x.off, []byte{0x48, 0x87, 0xc4}, shared...)
-			return where{"stack", "host", eGtod, x.off, "writes RSP"}
+			return m.overwrite(eGtod, bytesAre(0x48, 0x39, 0xc8), []byte{0x48, 0x87, 0xc4}, "stack", "writes RSP")
 		}},
 		{"POPQ SP", func(m *mut) where {
-			x := m.at(eGetres, bytesAre(0x31, 0xc0))
-			m.write(x.off, []byte{0x5c, 0x90}, shared...)
-			return where{"stack", "host", eGetres, x.off, "writes RSP"}
+			return m.overwrite(eGetres, bytesAre(0x31, 0xc0), []byte{0x5c, 0x90}, "stack", "writes RSP")
 		}},
 		{"push on one path of a loop", func(m *mut) where {
 			// The normalisation loop's SUBQ CX, AX becomes PUSH AX; NOP2:
@@ -313,30 +298,24 @@ func TestSoundness(t *testing.T) {
 			return where{"stack", "host", eGettime, head.off, "bytes on one path and"}
 		}},
 		{"store over the return address", func(m *mut) where {
-			x := m.at(eGettime, bytesAre(0x48, 0x89, 0x16)) // MOVQ DX, (SI); MOVQ AX, 8(SI)
-			m.write(x.off, []byte{0x48, 0x89, 0x14, 0x24, 0x90, 0x90, 0x90}, shared...)
-			return where{"stack", "host", eGettime, x.off, "stores 8 bytes at 0(SP) with 0 bytes pushed"}
+			// over MOVQ DX, (SI); MOVQ AX, 8(SI)
+			return m.overwrite(eGettime, bytesAre(0x48, 0x89, 0x16), []byte{0x48, 0x89, 0x14, 0x24, 0x90, 0x90, 0x90}, "stack", "stores 8 bytes at 0(SP) with 0 bytes pushed")
 		}},
 		{"store below the stack pointer", func(m *mut) where {
-			x := m.at(eGettime, bytesAre(0x48, 0x89, 0x16))
-			m.write(x.off, []byte{0x48, 0x89, 0x54, 0x24, 0xf8, 0x90, 0x90}, shared...)
-			return where{"stack", "host", eGettime, x.off, "below the stack pointer"}
+			return m.overwrite(eGettime, bytesAre(0x48, 0x89, 0x16), []byte{0x48, 0x89, 0x54, 0x24, 0xf8, 0x90, 0x90}, "stack", "below the stack pointer")
 		}},
 		// Data pages: read-only, every access inside the declared size.
 		{"store to a page through a register", func(m *mut) where {
-			x := m.at(eGettime, bytesAre(0x41, 0x8b, 0x42, 0x04)) // MOVL 4(R10), AX
-			m.write(x.off, []byte{0x41, 0x89, 0x42, 0x04}, shared...)
-			return where{"pages", "host", eGettime, x.off, "stores 4 bytes to data page vdsoData at vdsoData+4: data pages are read-only"}
+			// over MOVL 4(R10), AX
+			return m.overwrite(eGettime, bytesAre(0x41, 0x8b, 0x42, 0x04), []byte{0x41, 0x89, 0x42, 0x04}, "pages", "stores 4 bytes to data page vdsoData at vdsoData+4: data pages are read-only")
 		}},
 		{"read-modify-write of a page", func(m *mut) where {
-			x := m.at(eTime, bytesAre(0x41, 0x8b, 0x42, 0x04))
-			m.write(x.off, []byte{0x41, 0x01, 0x42, 0x04}, shared...) // ADDL AX, 4(R10)
-			return where{"pages", "host", eTime, x.off, "to data page vdsoData at vdsoData+4"}
+			// ADDL AX, 4(R10)
+			return m.overwrite(eTime, bytesAre(0x41, 0x8b, 0x42, 0x04), []byte{0x41, 0x01, 0x42, 0x04}, "pages", "to data page vdsoData at vdsoData+4")
 		}},
 		{"LOCK RMW of a page", func(m *mut) where {
-			x := m.at(eGettime, bytesAre(0x49, 0x0f, 0xaf, 0x42, 0x10)) // IMULQ 16(R10), AX
-			m.write(x.off, []byte{0xf0, 0x49, 0x01, 0x42, 0x10}, shared...)
-			return where{"pages", "host", eGettime, x.off, "stores 8 bytes to data page vdsoData at vdsoData+16"}
+			// over IMULQ 16(R10), AX
+			return m.overwrite(eGettime, bytesAre(0x49, 0x0f, 0xaf, 0x42, 0x10), []byte{0xf0, 0x49, 0x01, 0x42, 0x10}, "pages", "stores 8 bytes to data page vdsoData at vdsoData+16")
 		}},
 		{"RIP-relative store to a page", func(m *mut) where {
 			x := m.at(eTime, op(x86asm.LEA)) // LEAQ vdsoData(SB), R10

@@ -55,20 +55,6 @@ func referenceTable(t *testing.T) *layout.Table {
 	return tb
 }
 
-// entryOffset is where tb puts entry in variant.
-func entryOffset(t *testing.T, tb *layout.Table, variant, entry string) int {
-	t.Helper()
-	v, ok := tb.Variant(variant)
-	if !ok {
-		t.Fatalf("the reference table has no variant %s", variant)
-	}
-	e, ok := v.Entry(entry)
-	if !ok {
-		t.Fatalf("the reference table has no entry %s in variant %s", entry, variant)
-	}
-	return e.Offset
-}
-
 // startOf is how a stubs finding names offset off of variant's image:
 // the entry starting there, or the image.
 func startOf(tb *layout.Table, variant string, off int) string {
@@ -302,7 +288,7 @@ var (
 func TestStubMutations(t *testing.T) {
 	// The stubs call the entries where the reference table puts them.
 	ref := referenceTable(t)
-	off := func(variant, entry string) int { return entryOffset(t, ref, variant, entry) }
+	off := func(variant, entry string) int { return entryNamed(t, ref, variant, entry).Offset }
 	call := func(variant, entry string) string {
 		return fmt.Sprintf("CALL ·clock_%s+%d(SB)", variant, off(variant, entry))
 	}
@@ -487,20 +473,23 @@ func assertStubFinding(t *testing.T, r *Report, variant, entry, source, msg stri
 	t.Errorf("no stubs finding for variant %q, entry %q at %s with %q; findings:\n%s", variant, entry, source, msg, strings.Join(all, "\n"))
 }
 
-// variantNamed is variant name of in's table.
-func variantNamed(t *testing.T, in *Input, name string) *layout.Variant {
+// variantNamed is the record of variant name in table tb, for a test to
+// read or corrupt.
+func variantNamed(t *testing.T, tb *layout.Table, name string) *layout.Variant {
 	t.Helper()
-	v, ok := in.Table.Variant(name)
-	if !ok {
-		t.Fatalf("no variant %s", name)
+	for i := range tb.Variants {
+		if tb.Variants[i].Name == name {
+			return &tb.Variants[i]
+		}
 	}
-	return v
+	t.Fatalf("no variant %s", name)
+	return nil
 }
 
-// entryNamed is entry name of variant in in's table.
-func entryNamed(t *testing.T, in *Input, variant, name string) *layout.Entry {
+// entryNamed is the record of entry name of variant in table tb.
+func entryNamed(t *testing.T, tb *layout.Table, variant, name string) *layout.Entry {
 	t.Helper()
-	v := variantNamed(t, in, variant)
+	v := variantNamed(t, tb, variant)
 	for i := range v.Entries {
 		if v.Entries[i].Name == name {
 			return &v.Entries[i]
@@ -520,50 +509,50 @@ func TestStubTable(t *testing.T) {
 		msg            string
 	}{
 		{"signature differs across variants", func(t *testing.T, in *Input) {
-			entryNamed(t, in, "timens", "time").Signature = "func(t *int64) int32"
+			entryNamed(t, in.Table, "timens", "time").Signature = "func(t *int64) int32"
 		}, "timens", "time", `entry time has signature "func(t *int64) int32" in variant timens but "func(t *int64) int64" in variant host`},
 		{"signature missing", func(t *testing.T, in *Input) {
-			entryNamed(t, in, "host", "clock_gettime").Signature = ""
+			entryNamed(t, in.Table, "host", "clock_gettime").Signature = ""
 		}, "host", "clock_gettime", "the table records no signature for entry clock_gettime"},
 		{"signature does not resolve", func(t *testing.T, in *Input) {
-			entryNamed(t, in, "nomarker", "clock_getres").Signature = "func(clockid int32, res *Timespek) int32"
+			entryNamed(t, in.Table, "nomarker", "clock_getres").Signature = "func(clockid int32, res *Timespek) int32"
 		}, "nomarker", "clock_getres", `signature "func(clockid int32, res *Timespek) int32" of entry clock_getres does not resolve in the package`},
 		{"signature the C ABI cannot carry", func(t *testing.T, in *Input) {
 			for _, v := range in.Table.Variants {
-				entryNamed(t, in, v.Name, "clock_gettime").Signature = "func(clockid int32, ts Timespec) int32"
+				entryNamed(t, in.Table, v.Name, "clock_gettime").Signature = "func(clockid int32, ts Timespec) int32"
 			}
 		}, "host", "clock_gettime", "ts has type vdso.Timespec, which does not fit in a register"},
 		{"seven parameters", func(t *testing.T, in *Input) {
 			for _, v := range in.Table.Variants {
-				entryNamed(t, in, v.Name, "time").Signature = "func(a, b, c, d, e, f, g int64) int64"
+				entryNamed(t, in.Table, v.Name, "time").Signature = "func(a, b, c, d, e, f, g int64) int64"
 			}
 		}, "host", "time", "cannot be called with the C ABI"},
 		{"variant declared twice", func(t *testing.T, in *Input) {
-			variantNamed(t, in, "nomarker").Name = "timens"
+			variantNamed(t, in.Table, "nomarker").Name = "timens"
 		}, "timens", "", "the table declares variant timens twice"},
 		{"image symbol shared", func(t *testing.T, in *Input) {
-			variantNamed(t, in, "timens").Symbol = "clock_host"
+			variantNamed(t, in.Table, "timens").Symbol = "clock_host"
 		}, "timens", "", "variants timens and host both have image symbol clock_host"},
 		{"entry declared twice", func(t *testing.T, in *Input) {
-			entryNamed(t, in, "host", "clock_getres").Name = "time"
+			entryNamed(t, in.Table, "host", "clock_getres").Name = "time"
 		}, "host", "time", "the variant declares entry time twice"},
 		{"entry missing from a variant", func(t *testing.T, in *Input) {
-			v := variantNamed(t, in, "nomarker")
+			v := variantNamed(t, in.Table, "nomarker")
 			v.Entries = slices.DeleteFunc(v.Entries, func(e layout.Entry) bool { return e.Name == "clock_getres" })
 		}, "nomarker", "clock_getres", "variant nomarker declares no entry clock_getres, variant host does"},
 		{"stub named like an image", func(t *testing.T, in *Input) {
 			// Entry "clock" has the stub clock_host: the host image's name.
 			for _, v := range in.Table.Variants {
-				entryNamed(t, in, v.Name, "time").Name = "clock"
+				entryNamed(t, in.Table, v.Name, "time").Name = "clock"
 			}
 		}, "host", "clock", "clock_host is both the image of variant host and the stub of entry clock in variant host"},
 		{"two stubs of one name", func(t *testing.T, in *Input) {
 			// Entry time_host in variant addr... is spelled by renaming an
 			// entry so that its stub is another image's address function.
 			for _, v := range in.Table.Variants {
-				entryNamed(t, in, v.Name, "time").Name = "clock_host"
+				entryNamed(t, in.Table, v.Name, "time").Name = "clock_host"
 			}
-			variantNamed(t, in, "host").Name = "addr"
+			variantNamed(t, in.Table, "host").Name = "addr"
 		}, "addr", "clock_host", "clock_host_addr is both the stub of entry clock_host in variant addr"},
 	}
 	for _, c := range cases {
@@ -595,7 +584,7 @@ func TestStubTable(t *testing.T) {
 // later rewrite could: the rule reads the bytes, not the assembly text.
 func TestStubLinkedBytes(t *testing.T) {
 	ref := referenceTable(t)
-	gettime, gettimeTL := entryOffset(t, ref, "host", "clock_gettime"), entryOffset(t, ref, "host", "clock_gettime_tl")
+	gettime, gettimeTL := entryNamed(t, ref, "host", "clock_gettime").Offset, entryNamed(t, ref, "host", "clock_gettime_tl").Offset
 	cases := []struct {
 		name    string
 		stub    string

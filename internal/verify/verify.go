@@ -2,6 +2,7 @@ package verify
 
 import (
 	"fmt"
+	"iter"
 	"strings"
 
 	"github.com/vdsogen/vdsogen/internal/harness"
@@ -260,6 +261,28 @@ func (p *Pass) errorf(im *image, off int, other []*image, format string, args ..
 		}
 	}
 	p.Report.Findings = append(p.Report.Findings, f)
+}
+
+// againstFirst yields every shared variant after the first together with
+// the first: the reference the rules compare the others with.
+func (p *Pass) againstFirst() iter.Seq2[*image, *image] {
+	return func(yield func(im, ref *image) bool) {
+		for i := 1; i < len(p.shared); i++ {
+			if !yield(p.shared[i], p.shared[0]) {
+				return
+			}
+		}
+	}
+}
+
+// countsDiffer reports a table error if variant im has n records (what)
+// where the reference variant ref has m.
+func (p *Pass) countsDiffer(im, ref *image, what string, n, m int) bool {
+	if n == m {
+		return false
+	}
+	p.tableErrorf([]string{im.v.Name, ref.v.Name}, "", 0, "variant %s has %d %s, variant %s %d", im.v.Name, n, what, ref.v.Name, m)
+	return true
 }
 
 // tableErrorf records a finding about the table itself.

@@ -144,6 +144,14 @@ func (m *mut) find(name string, pred func(im *image, in *inst) bool) inst {
 	return inst{}
 }
 
+// siteHolds overwrites variant's site of kind with b, in that variant
+// only, and returns where the sites rule must report it, with msg.
+func (m *mut) siteHolds(variant string, kind layout.Kind, b []byte, msg string) where {
+	s := m.site(variant, kind)
+	m.write(s.Offset, b, variant)
+	return where{"sites", variant, s.Entry, s.Offset, msg}
+}
+
 // write puts b at off in the given variants, and keeps the table's record
 // of any site it touches in step (as if the generator had placed it).
 func (m *mut) write(off int, b []byte, variants ...string) {
@@ -213,9 +221,7 @@ func TestMutations(t *testing.T) {
 			return where{"sites", "host", s.Entry, s.Offset, "does not start on an instruction boundary"}
 		}},
 		{"off static branch is not NOP5", func(m *mut) where {
-			s := m.site("host", layout.StaticBranch)
-			m.write(s.Offset, []byte{0x0f, 0x1f, 0x44, 0x00, 0x01}, "host")
-			return where{"sites", "host", s.Entry, s.Offset, "is off but its site is not NOP5"}
+			return m.siteHolds("host", layout.StaticBranch, []byte{0x0f, 0x1f, 0x44, 0x00, 0x01}, "is off but its site is not NOP5")
 		}},
 		{"on static branch misses its body", func(m *mut) where {
 			s := m.site("timens", layout.StaticBranch)
@@ -276,9 +282,7 @@ func TestMutations(t *testing.T) {
 		{"alternative holds no declared choice", func(m *mut) where {
 			// RDTSCP and a NOP2, the rdtscp choice, where the table says
 			// the site holds lfence_rdtsc.
-			s := m.site("host", layout.Alternative)
-			m.write(s.Offset, []byte{0x0f, 0x01, 0xf9, 0x66, 0x90}, "host")
-			return where{"sites", "host", s.Entry, s.Offset, "not its choice lfence_rdtsc"}
+			return m.siteHolds("host", layout.Alternative, []byte{0x0f, 0x01, 0xf9, 0x66, 0x90}, "not its choice lfence_rdtsc")
 		}},
 		{"alternative choice differs in the pool", func(m *mut) where {
 			s := m.site("host", layout.Alternative)
