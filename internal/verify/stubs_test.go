@@ -14,24 +14,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/vdsogen/vdsogen/internal/vdsocopy"
 	"github.com/vdsogen/vdsogen/layout"
 )
-
-// stubShim declares what vdso's generated files need from the rest of
-// package vdso (whose internal imports do not resolve outside the module),
-// so that a copy of them type-checks and links in a module of its own.
-const stubShim = `package vdso
-
-type Timespec struct{ Sec, Nsec int64 }
-
-type Timeval struct{ Sec, Usec int64 }
-
-var vdsoData [4096]byte
-
-var vdsoTimens [4096]byte
-
-var _ = clockLayout
-`
 
 // clockFiles spells the names of vdso's generated files.
 const clockFiles = layout.Files("clock")
@@ -92,23 +77,16 @@ func stubFixture(t *testing.T, edit func(files map[string][]byte)) string {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	files := map[string][]byte{"shim.go": []byte(stubShim)}
+	files, err := vdsocopy.ModuleFiles(root, "example.com/stubfixture")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, name := range stubFiles {
 		b, err := os.ReadFile(filepath.Join(root, "vdso", name))
 		if err != nil {
 			t.Fatal(err)
 		}
 		files[name] = b
-	}
-	mod, err := os.ReadFile(filepath.Join(root, "testdata/downstream/go.mod"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mod = bytes.Replace(mod, []byte("module example.com/ticks"), []byte("module example.com/stubfixture"), 1)
-	mod = bytes.Replace(mod, []byte("=> ../.."), []byte("=> "+root), 1)
-	files["go.mod"] = mod
-	if files["go.sum"], err = os.ReadFile(filepath.Join(root, "testdata/downstream/go.sum")); err != nil {
-		t.Fatal(err)
 	}
 	if edit != nil {
 		edit(files)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"debug/elf"
 	hexenc "encoding/hex"
 	"errors"
@@ -13,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/vdsogen/vdsogen/internal/vdsocopy"
 )
 
 // TestMain lets the scripts run vdsogen in-process: testscript re-executes
@@ -42,7 +43,13 @@ func TestScript(t *testing.T) {
 	if err != nil || len(generated) == 0 {
 		t.Fatalf("no generated files of the reference vDSO (%v)", err)
 	}
-	module, err := stubModule()
+	// The copy is a package of a module of its own, so that the stubs
+	// rule can type-check the stubs' Go declarations.
+	root, err := filepath.Abs("../../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	module, err := vdsocopy.ModuleFiles(root, "example.com/vdsocopy")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,43 +86,6 @@ func TestScript(t *testing.T) {
 			"jsonschema": jsonSchemaCmd,
 		},
 	})
-}
-
-// vdsoShim declares what the generated files need from the rest of
-// package vdso, whose internal imports resolve only inside this module.
-const vdsoShim = `package vdso
-
-type Timespec struct{ Sec, Nsec int64 }
-
-type Timeval struct{ Sec, Usec int64 }
-
-var vdsoData [4096]byte
-
-var vdsoTimens [4096]byte
-
-var _ = clockLayout
-`
-
-// stubModule makes the copy of the generated files a package of a module
-// of its own (the downstream example's go.mod and go.sum, with vdsogen
-// replaced by this checkout), so that the stubs rule can type-check the
-// stubs' Go declarations.
-func stubModule() (map[string][]byte, error) {
-	root, err := filepath.Abs("../../..")
-	if err != nil {
-		return nil, err
-	}
-	mod, err := os.ReadFile(filepath.Join(root, "testdata/downstream/go.mod"))
-	if err != nil {
-		return nil, err
-	}
-	mod = bytes.Replace(mod, []byte("module example.com/ticks"), []byte("module example.com/vdsocopy"), 1)
-	mod = bytes.Replace(mod, []byte("=> ../.."), []byte("=> "+root), 1)
-	sum, err := os.ReadFile(filepath.Join(root, "testdata/downstream/go.sum"))
-	if err != nil {
-		return nil, err
-	}
-	return map[string][]byte{"go.mod": mod, "go.sum": sum, "shim.go": []byte(vdsoShim)}, nil
 }
 
 // exits code command args...: runs command like exec and checks its exit
