@@ -259,6 +259,20 @@ var (
 	stubsGo = clockFiles.Stubs()
 )
 
+// A stubMutation corrupts a copy of vdso's generated files and names the
+// finding of the stubs rule that must follow.
+type stubMutation struct {
+	name string
+	// file is edited by replacing old (once) with new; at is text of
+	// the line the finding must cite after the edit ("" cites the file).
+	file, old, new, at string
+	// table, if set, edits the JSON table Load reads instead of a
+	// file's text; at is then the text of the stub line cited.
+	table          func(tb *layout.Table)
+	variant, entry string
+	msg            string
+}
+
 // TestStubMutations corrupts the stub files on a copy of vdso's generated
 // files, re-assembles and verifies: each corruption is one finding class
 // of the stubs rule, reported for the stub's variant and entry at the line
@@ -270,83 +284,77 @@ func TestStubMutations(t *testing.T) {
 	call := func(variant, entry string) string {
 		return fmt.Sprintf("CALL ·clock_%s+%d(SB)", variant, off(variant, entry))
 	}
-	cases := []struct {
-		name string
-		// file is edited by replacing old (once) with new; at is text of
-		// the line the finding must cite after the edit ("" cites the file).
-		file, old, new, at string
-		// table, if set, edits the JSON table Load reads instead of a
-		// file's text; at is then the text of the stub line cited.
-		table          func(tb *layout.Table)
-		variant, entry string
-		msg            string
-	}{
-		{name: "wrong entry offset", file: stubsS,
-			old: call("host", "clock_gettime"), new: call("host", "clock_gettime_tl"), at: call("host", "clock_gettime_tl"),
-			variant: "host", entry: "clock_gettime", msg: fmt.Sprintf("reaches clock_host+%#x, entry clock_gettime_tl of variant host; want CALL clock_host+%#x(SB)", off("host", "clock_gettime_tl"), off("host", "clock_gettime"))},
-		{name: "offset inside an entry", file: stubsS,
-			old: call("timens", "clock_getres"), new: fmt.Sprintf("CALL ·clock_timens+%d(SB)", off("timens", "clock_getres")+1), at: fmt.Sprintf("CALL ·clock_timens+%d(SB)", off("timens", "clock_getres")+1),
-			variant: "timens", entry: "clock_getres", msg: fmt.Sprintf("reaches clock_timens+%#x, variant timens's image; want CALL clock_timens+%#x(SB)", off("timens", "clock_getres")+1, off("timens", "clock_getres"))},
-		{name: "wrong variant symbol", file: stubsS,
-			old: call("host", "clock_gettime"), new: call("timens", "clock_gettime"), at: call("timens", "clock_gettime"),
-			variant: "host", entry: "clock_gettime", msg: fmt.Sprintf("reaches clock_timens+%#x, entry clock_gettime of variant timens", off("timens", "clock_gettime"))},
-		{name: "standalone stub calls a shared image", file: stubsS,
-			old: call("nomarker", "time"), new: call("host", "time"), at: call("host", "time"),
-			variant: "nomarker", entry: "time", msg: fmt.Sprintf("reaches clock_host+%#x, entry time of variant host", off("host", "time"))},
-		{name: "calls another stub", file: stubsS,
-			old: call("host", "time"), new: "CALL ·clock_getres_host(SB)", at: "CALL ·clock_getres_host(SB)",
-			variant: "host", entry: "time", msg: "reaches clock_getres_host+0x0"},
+	// The line an edit introduces, which the finding must cite.
+	firstLine := func(s string) string {
+		line, _, _ := strings.Cut(strings.TrimLeft(s, "\n\t"), "\n")
+		return line
+	}
+	// callsInstead: the stub of entry in variant calls target (a CALL or
+	// JMP line) instead of its entry.
+	callsInstead := func(name, variant, entry, target, msg string) stubMutation {
+		return stubMutation{name: name, file: stubsS, old: call(variant, entry), new: target, at: target, variant: variant, entry: entry, msg: msg}
+	}
+	// beforeCall and afterCall: the stub of entry in variant has new
+	// instead of old just before its CALL (the argument loads) or just
+	// after it (the result store).
+	beforeCall := func(name, variant, entry, old, new, msg string) stubMutation {
+		c := call(variant, entry)
+		return stubMutation{name: name, file: stubsS, old: old + c, new: new + c, at: firstLine(new), variant: variant, entry: entry, msg: msg}
+	}
+	afterCall := func(name, variant, entry, old, new, msg string) stubMutation {
+		c := call(variant, entry)
+		return stubMutation{name: name, file: stubsS, old: c + old, new: c + new, at: firstLine(new), variant: variant, entry: entry, msg: msg}
+	}
+	// textLine: the TEXT line of stub has rest new instead of old after
+	// its name.
+	textLine := func(name, stub, old, new, variant, entry, msg string) stubMutation {
+		text := "TEXT ·" + stub + "(SB)"
+		return stubMutation{name: name, file: stubsS, old: text + ", " + old, new: text + ", " + new, at: text, variant: variant, entry: entry, msg: msg}
+	}
+	// declares: the Go declaration of stub has the signature (and body)
+	// new instead of old after its name.
+	declares := func(name, stub, old, new, variant, entry, msg string) stubMutation {
+		fn := "func " + stub
+		return stubMutation{name: name, file: stubsGo, old: fn + old, new: fn + new, at: fn + "(", variant: variant, entry: entry, msg: msg}
+	}
+	cases := []stubMutation{
+		callsInstead("wrong entry offset", "host", "clock_gettime", call("host", "clock_gettime_tl"),
+			fmt.Sprintf("reaches clock_host+%#x, entry clock_gettime_tl of variant host; want CALL clock_host+%#x(SB)", off("host", "clock_gettime_tl"), off("host", "clock_gettime"))),
+		callsInstead("offset inside an entry", "timens", "clock_getres", fmt.Sprintf("CALL ·clock_timens+%d(SB)", off("timens", "clock_getres")+1),
+			fmt.Sprintf("reaches clock_timens+%#x, variant timens's image; want CALL clock_timens+%#x(SB)", off("timens", "clock_getres")+1, off("timens", "clock_getres"))),
+		callsInstead("wrong variant symbol", "host", "clock_gettime", call("timens", "clock_gettime"),
+			fmt.Sprintf("reaches clock_timens+%#x, entry clock_gettime of variant timens", off("timens", "clock_gettime"))),
+		callsInstead("standalone stub calls a shared image", "nomarker", "time", call("host", "time"),
+			fmt.Sprintf("reaches clock_host+%#x, entry time of variant host", off("host", "time"))),
+		callsInstead("calls another stub", "host", "time", "CALL ·clock_getres_host(SB)", "reaches clock_getres_host+0x0"),
 		{name: "tail jump instead of a call", file: stubsS,
 			old: call("timens", "gettimeofday"), new: "JMP ·clock_timens+592(SB)", at: "MOVQ tv+0(FP), DI",
 			// Without a call the assembler adds no frame: the first
 			// instruction differs, and every FP slot with it.
 			variant: "timens", entry: "gettimeofday", msg: "a different instruction; want PUSHQ BP"},
-		{name: "swapped argument registers", file: stubsS,
-			old: "MOVL clockid+0(FP), DI\n\tMOVQ ts+8(FP), SI\n\t" + call("host", "clock_gettime"), new: "MOVL clockid+0(FP), SI\n\tMOVQ ts+8(FP), DI\n\t" + call("host", "clock_gettime"), at: "MOVL clockid+0(FP), SI",
-			variant: "host", entry: "clock_gettime", msg: "register ESI instead of EDI; want MOVL 0x10(SP), DI (argument 1 clockid"},
-		{name: "argument in a callee-saved register", file: stubsS,
-			old: "MOVQ tz+8(FP), SI\n\t" + call("nomarker", "gettimeofday"), new: "MOVQ tz+8(FP), BX\n\t" + call("nomarker", "gettimeofday"), at: "MOVQ tz+8(FP), BX",
-			variant: "nomarker", entry: "gettimeofday", msg: "register RBX instead of RSI"},
-		{name: "wrong FP offset", file: stubsS,
-			old: "MOVQ t+0(FP), DI\n\t" + call("timens", "time"), new: "MOVQ t+8(FP), DI\n\t" + call("timens", "time"), at: "MOVQ t+8(FP), DI",
-			variant: "timens", entry: "time", msg: "frame slot 0x18(SP) (+8(FP)) instead of 0x10(SP) (+0(FP))"},
-		{name: "64-bit load of an int32", file: stubsS,
-			old: "MOVL clockid+0(FP), DI\n\tMOVQ ts+8(FP), SI\n\t" + call("timens", "clock_gettime"), new: "MOVQ clockid+0(FP), DI\n\tMOVQ ts+8(FP), SI\n\t" + call("timens", "clock_gettime"), at: "MOVQ clockid+0(FP), DI",
-			variant: "timens", entry: "clock_gettime", msg: "register RDI instead of EDI"},
-		{name: "32-bit load of a pointer", file: stubsS,
-			old: "MOVQ res+8(FP), SI\n\t" + call("host", "clock_getres"), new: "MOVL res+8(FP), SI\n\t" + call("host", "clock_getres"), at: "MOVL res+8(FP), SI",
-			variant: "host", entry: "clock_getres", msg: "register ESI instead of RSI"},
-		{name: "sign-extended int32", file: stubsS,
-			// MOVLQSX is a 64-bit sign extension, not the C ABI's 32-bit load.
-			old: "MOVL clockid+0(FP), DI\n\tMOVQ ts+8(FP), SI\n\t" + call("host", "clock_gettime_tl"), new: "MOVLQSX clockid+0(FP), DI\n\tMOVQ ts+8(FP), SI\n\t" + call("host", "clock_gettime_tl"), at: "MOVLQSX",
-			variant: "host", entry: "clock_gettime_tl", msg: "a different instruction; want MOVL 0x10(SP), DI"},
+		beforeCall("swapped argument registers", "host", "clock_gettime", "MOVL clockid+0(FP), DI\n\tMOVQ ts+8(FP), SI\n\t", "MOVL clockid+0(FP), SI\n\tMOVQ ts+8(FP), DI\n\t",
+			"register ESI instead of EDI; want MOVL 0x10(SP), DI (argument 1 clockid"),
+		beforeCall("argument in a callee-saved register", "nomarker", "gettimeofday", "MOVQ tz+8(FP), SI\n\t", "MOVQ tz+8(FP), BX\n\t", "register RBX instead of RSI"),
+		beforeCall("wrong FP offset", "timens", "time", "MOVQ t+0(FP), DI\n\t", "MOVQ t+8(FP), DI\n\t", "frame slot 0x18(SP) (+8(FP)) instead of 0x10(SP) (+0(FP))"),
+		beforeCall("64-bit load of an int32", "timens", "clock_gettime", "MOVL clockid+0(FP), DI\n\tMOVQ ts+8(FP), SI\n\t", "MOVQ clockid+0(FP), DI\n\tMOVQ ts+8(FP), SI\n\t", "register RDI instead of EDI"),
+		beforeCall("32-bit load of a pointer", "host", "clock_getres", "MOVQ res+8(FP), SI\n\t", "MOVL res+8(FP), SI\n\t", "register ESI instead of RSI"),
+		// MOVLQSX is a 64-bit sign extension, not the C ABI's 32-bit load.
+		beforeCall("sign-extended int32", "host", "clock_gettime_tl", "MOVL clockid+0(FP), DI\n\tMOVQ ts+8(FP), SI\n\t", "MOVLQSX clockid+0(FP), DI\n\tMOVQ ts+8(FP), SI\n\t",
+			"a different instruction; want MOVL 0x10(SP), DI"),
 		{name: "missing result store", file: stubsS,
 			old: call("host", "gettimeofday") + "\n\tMOVL AX, ret+16(FP)\n", new: call("host", "gettimeofday") + "\n", at: "RET",
 			variant: "host", entry: "gettimeofday", msg: "a different instruction; want MOVL AX, 0x20(SP) (the result (4 bytes) from EAX to ret+16(FP))"},
-		{name: "result stored to an argument slot", file: stubsS,
-			old: call("host", "time") + "\n\tMOVQ AX, ret+8(FP)", new: call("host", "time") + "\n\tMOVQ AX, t+0(FP)", at: "MOVQ AX, t+0(FP)",
-			variant: "host", entry: "time", msg: "frame slot 0x10(SP) (+0(FP)) instead of 0x18(SP) (+8(FP))"},
-		{name: "result stored 8 bytes wide", file: stubsS,
-			old: call("timens", "clock_gettime") + "\n\tMOVL AX, ret+16(FP)", new: call("timens", "clock_gettime") + "\n\tMOVQ AX, ret+16(FP)", at: "MOVQ AX, ret+16(FP)",
-			variant: "timens", entry: "clock_gettime", msg: "register RAX instead of EAX"},
-		{name: "result from the wrong register", file: stubsS,
-			old: call("nomarker", "clock_gettime") + "\n\tMOVL AX, ret+16(FP)", new: call("nomarker", "clock_gettime") + "\n\tMOVL DX, ret+16(FP)", at: "MOVL DX, ret+16(FP)",
-			variant: "nomarker", entry: "clock_gettime", msg: "register EDX instead of EAX"},
-		{name: "stray store through an argument", file: stubsS,
-			old: "MOVQ res+8(FP), SI\n\t" + call("timens", "clock_getres"), new: "MOVQ res+8(FP), SI\n\tMOVQ $0, (SI)\n\t" + call("timens", "clock_getres"), at: "MOVQ $0, (SI)",
-			variant: "timens", entry: "clock_getres", msg: fmt.Sprintf("a different instruction; want CALL clock_timens+%#x(SB)", off("timens", "clock_getres"))},
+		afterCall("result stored to an argument slot", "host", "time", "\n\tMOVQ AX, ret+8(FP)", "\n\tMOVQ AX, t+0(FP)", "frame slot 0x10(SP) (+0(FP)) instead of 0x18(SP) (+8(FP))"),
+		afterCall("result stored 8 bytes wide", "timens", "clock_gettime", "\n\tMOVL AX, ret+16(FP)", "\n\tMOVQ AX, ret+16(FP)", "register RAX instead of EAX"),
+		afterCall("result from the wrong register", "nomarker", "clock_gettime", "\n\tMOVL AX, ret+16(FP)", "\n\tMOVL DX, ret+16(FP)", "register EDX instead of EAX"),
+		beforeCall("stray store through an argument", "timens", "clock_getres", "", "MOVQ $0, (SI)\n\t",
+			fmt.Sprintf("a different instruction; want CALL clock_timens+%#x(SB)", off("timens", "clock_getres"))),
 		{name: "instruction after RET", file: stubsS,
 			old: "MOVQ AX, ret+8(FP)\n\tRET\n\n// func time_nomarker", new: "MOVQ AX, ret+8(FP)\n\tRET\n\tINT $3\n\n// func time_nomarker", at: "INT $3",
 			variant: "host", entry: "time", msg: "goes on after its RET"},
-		{name: "not NOSPLIT", file: stubsS,
-			old: "TEXT ·time_host(SB), NOSPLIT, $0-16", new: "TEXT ·time_host(SB), $0-16", at: "TEXT ·time_host(SB), $0-16",
-			variant: "host", entry: "time", msg: "stub time_host: a different instruction; want PUSHQ BP"},
-		{name: "wrong argument size", file: stubsS,
-			old: "TEXT ·clock_gettime_host(SB), NOSPLIT, $0-20", new: "TEXT ·clock_gettime_host(SB), NOSPLIT, $0-16", at: "TEXT ·clock_gettime_host(SB)",
-			variant: "host", entry: "clock_gettime", msg: "declares frame $0-16; its signature func(clockid int32, ts *vdso.Timespec) int32 needs $0-20"},
-		{name: "flags beyond NOSPLIT", file: stubsS,
-			old: "TEXT ·clock_getres_timens(SB), NOSPLIT, $0-20", new: "TEXT ·clock_getres_timens(SB), NOSPLIT|TOPFRAME, $0-20", at: "TEXT ·clock_getres_timens(SB)",
-			variant: "timens", entry: "clock_getres", msg: `stub clock_getres_timens has flags "NOSPLIT|TOPFRAME"; a stub is NOSPLIT and nothing else`},
+		textLine("not NOSPLIT", "time_host", "NOSPLIT, $0-16", "$0-16", "host", "time", "stub time_host: a different instruction; want PUSHQ BP"),
+		textLine("wrong argument size", "clock_gettime_host", "NOSPLIT, $0-20", "NOSPLIT, $0-16", "host", "clock_gettime", "declares frame $0-16; its signature func(clockid int32, ts *vdso.Timespec) int32 needs $0-20"),
+		textLine("flags beyond NOSPLIT", "clock_getres_timens", "NOSPLIT, $0-20", "NOSPLIT|TOPFRAME, $0-20", "timens", "clock_getres", `stub clock_getres_timens has flags "NOSPLIT|TOPFRAME"; a stub is NOSPLIT and nothing else`),
 		{name: "static helper among the stubs", file: stubsS,
 			old: "// func clock_timens_addr", new: "TEXT ·helper<>(SB), NOSPLIT, $0-0\n\tRET\n\n// func clock_timens_addr", at: "TEXT ·helper<>(SB)",
 			msg: "TEXT ·helper<> is no stub of the table"},
@@ -362,30 +370,18 @@ func TestStubMutations(t *testing.T) {
 		{name: "address function of the wrong image", file: stubsS,
 			old: "TEXT ·clock_timens_addr(SB), NOSPLIT, $0-8\n\tLEAQ ·clock_timens+0(SB), AX", new: "TEXT ·clock_timens_addr(SB), NOSPLIT, $0-8\n\tLEAQ ·clock_host+0(SB), AX", at: "LEAQ ·clock_host+0(SB), AX",
 			variant: "timens", msg: "stub clock_timens_addr: reaches clock_host+0x0" + startOf(ref, "host", 0) + "; want LEAQ clock_timens+0x0(SB), AX"},
-		{name: "Go declaration's result type changed", file: stubsGo,
-			old: "func time_host(t *int64) int64", new: "func time_host(t *int64) int32", at: "func time_host(",
-			variant: "host", entry: "time", msg: fmt.Sprintf("func time_host is declared func(t *int64) int32; the stub of entry time in variant host (clock_host+%#x) must be \"func(t *int64) int64\"", off("host", "time"))},
-		{name: "Go declaration's parameter type changed", file: stubsGo,
-			old: "func clock_gettime_tl_timens(clockid int32, ts *Timespec) int32", new: "func clock_gettime_tl_timens(clockid int32, ts *Timeval) int32", at: "func clock_gettime_tl_timens(",
-			variant: "timens", entry: "clock_gettime_tl", msg: "is declared func(clockid int32, ts *vdso.Timeval) int32"},
-		{name: "Go declaration of a wider argument", file: stubsGo,
-			old: "func clock_getres_nomarker(clockid int32, res *Timespec) int32", new: "func clock_getres_nomarker(clockid int64, res *Timespec) int32", at: "func clock_getres_nomarker(",
-			variant: "nomarker", entry: "clock_getres", msg: "is declared func(clockid int64, res *vdso.Timespec) int32"},
+		declares("Go declaration's result type changed", "time_host", "(t *int64) int64", "(t *int64) int32", "host", "time", fmt.Sprintf("func time_host is declared func(t *int64) int32; the stub of entry time in variant host (clock_host+%#x) must be \"func(t *int64) int64\"", off("host", "time"))),
+		declares("Go declaration's parameter type changed", "clock_gettime_tl_timens", "(clockid int32, ts *Timespec) int32", "(clockid int32, ts *Timeval) int32", "timens", "clock_gettime_tl", "is declared func(clockid int32, ts *vdso.Timeval) int32"),
+		declares("Go declaration of a wider argument", "clock_getres_nomarker", "(clockid int32, res *Timespec) int32", "(clockid int64, res *Timespec) int32", "nomarker", "clock_getres", "is declared func(clockid int64, res *vdso.Timespec) int32"),
 		{name: "Go declaration missing", file: stubsGo,
 			old: "func gettimeofday_host(tv *Timeval, tz unsafe.Pointer) int32\n", new: "",
 			variant: "host", entry: "gettimeofday", msg: "no Go declaration of gettimeofday_host"},
 		{name: "extra Go declaration", file: stubsGo,
 			old: "func time_timens(t *int64) int64\n", new: "func time_timens(t *int64) int64\n\nfunc time_extra(t *int64) int64\n", at: "func time_extra(",
 			msg: "func time_extra is no stub of the table"},
-		{name: "Go declaration with a body", file: stubsGo,
-			old: "func clock_nomarker_addr() unsafe.Pointer\n", new: "func clock_nomarker_addr() unsafe.Pointer { return nil }\n", at: "func clock_nomarker_addr(",
-			variant: "nomarker", msg: "func clock_nomarker_addr has a Go body"},
-		{name: "address function declared with a result of another type", file: stubsGo,
-			old: "func clock_host_addr() unsafe.Pointer\n", new: "func clock_host_addr() uintptr\n", at: "func clock_host_addr(",
-			variant: "host", msg: "func clock_host_addr is declared func() uintptr; the address function of image clock_host (variant host) must be func() unsafe.Pointer"},
-		{name: "Go declaration that does not type-check", file: stubsGo,
-			old: "func time_nomarker(t *int64) int64", new: "func time_nomarker(t *Int64) int64", at: "func time_nomarker(",
-			variant: "nomarker", entry: "time", msg: "func time_nomarker: does not type-check: undefined: Int64"},
+		declares("Go declaration with a body", "clock_nomarker_addr", "() unsafe.Pointer\n", "() unsafe.Pointer { return nil }\n", "nomarker", "", "func clock_nomarker_addr has a Go body"),
+		declares("address function declared with a result of another type", "clock_host_addr", "() unsafe.Pointer\n", "() uintptr\n", "host", "", "func clock_host_addr is declared func() uintptr; the address function of image clock_host (variant host) must be func() unsafe.Pointer"),
+		declares("Go declaration that does not type-check", "time_nomarker", "(t *int64) int64", "(t *Int64) int64", "nomarker", "time", "func time_nomarker: does not type-check: undefined: Int64"),
 		{name: "table entry offset changed",
 			// The nomarker variant's time entry moves by 16 bytes in the
 			// table only: its stub still calls the old offset.
@@ -477,6 +473,15 @@ func entryNamed(t *testing.T, tb *layout.Table, variant, name string) *layout.En
 	return nil
 }
 
+// everyEntry calls set with the record of entry name in every variant of
+// table tb, for a test to corrupt them alike.
+func everyEntry(t *testing.T, tb *layout.Table, name string, set func(e *layout.Entry)) {
+	t.Helper()
+	for _, v := range tb.Variants {
+		set(entryNamed(t, tb, v.Name, name))
+	}
+}
+
 // TestStubTable corrupts the layout table the stubs rely on, on the clean
 // fixture's input: each is a finding of the stubs rule about the table.
 func TestStubTable(t *testing.T) {
@@ -496,14 +501,10 @@ func TestStubTable(t *testing.T) {
 			entryNamed(t, in.Table, "nomarker", "clock_getres").Signature = "func(clockid int32, res *Timespek) int32"
 		}, "nomarker", "clock_getres", `signature "func(clockid int32, res *Timespek) int32" of entry clock_getres does not resolve in the package`},
 		{"signature the C ABI cannot carry", func(t *testing.T, in *Input) {
-			for _, v := range in.Table.Variants {
-				entryNamed(t, in.Table, v.Name, "clock_gettime").Signature = "func(clockid int32, ts Timespec) int32"
-			}
+			everyEntry(t, in.Table, "clock_gettime", func(e *layout.Entry) { e.Signature = "func(clockid int32, ts Timespec) int32" })
 		}, "host", "clock_gettime", "ts has type vdso.Timespec, which does not fit in a register"},
 		{"seven parameters", func(t *testing.T, in *Input) {
-			for _, v := range in.Table.Variants {
-				entryNamed(t, in.Table, v.Name, "time").Signature = "func(a, b, c, d, e, f, g int64) int64"
-			}
+			everyEntry(t, in.Table, "time", func(e *layout.Entry) { e.Signature = "func(a, b, c, d, e, f, g int64) int64" })
 		}, "host", "time", "cannot be called with the C ABI"},
 		{"variant declared twice", func(t *testing.T, in *Input) {
 			variantNamed(t, in.Table, "nomarker").Name = "timens"
@@ -520,16 +521,12 @@ func TestStubTable(t *testing.T) {
 		}, "nomarker", "clock_getres", "variant nomarker declares no entry clock_getres, variant host does"},
 		{"stub named like an image", func(t *testing.T, in *Input) {
 			// Entry "clock" has the stub clock_host: the host image's name.
-			for _, v := range in.Table.Variants {
-				entryNamed(t, in.Table, v.Name, "time").Name = "clock"
-			}
+			everyEntry(t, in.Table, "time", func(e *layout.Entry) { e.Name = "clock" })
 		}, "host", "clock", "clock_host is both the image of variant host and the stub of entry clock in variant host"},
 		{"two stubs of one name", func(t *testing.T, in *Input) {
 			// Entry time_host in variant addr... is spelled by renaming an
 			// entry so that its stub is another image's address function.
-			for _, v := range in.Table.Variants {
-				entryNamed(t, in.Table, v.Name, "time").Name = "clock_host"
-			}
+			everyEntry(t, in.Table, "time", func(e *layout.Entry) { e.Name = "clock_host" })
 			variantNamed(t, in.Table, "host").Name = "addr"
 		}, "addr", "clock_host", "clock_host_addr is both the stub of entry clock_host in variant addr"},
 	}
