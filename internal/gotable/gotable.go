@@ -23,105 +23,93 @@ func Render(pkgName, varName string, t *layout.Table) ([]byte, error) {
 	f.HeaderComment(layout.Generated)
 	f.Commentf("%s is where every entry and marker site of image %q sits in each variant,", varName, t.Program)
 	f.Comment("measured on the bytes the Go toolchain produced.")
-	var vs []jen.Code
-	for _, v := range t.Variants {
-		var entries, sites []jen.Code
-		for _, e := range v.Entries {
-			entries = append(entries, jen.Values(jen.Dict{
-				jen.Id("Name"):      jen.Lit(e.Name),
-				jen.Id("Offset"):    jen.Lit(e.Offset),
-				jen.Id("Size"):      jen.Lit(e.Size),
-				jen.Id("Signature"): jen.Lit(e.Signature),
-			}))
-		}
-		for _, s := range v.Sites {
-			var relocs []jen.Code
-			for _, r := range s.Relocs {
-				relocs = append(relocs, jen.Values(jen.Dict{
-					jen.Id("Offset"): jen.Lit(r.Offset),
-					jen.Id("Symbol"): jen.Lit(r.Symbol),
-					jen.Id("Addend"): jen.Lit(r.Addend),
-				}))
-			}
-			site := jen.Dict{
-				jen.Id("Kind"):   jen.Lit(string(s.Kind)),
-				jen.Id("Key"):    jen.Lit(s.Key),
-				jen.Id("Entry"):  jen.Lit(s.Entry),
-				jen.Id("On"):     jen.Lit(s.On),
-				jen.Id("Offset"): jen.Lit(s.Offset),
-				jen.Id("Bytes"):  jen.Index().Byte().Values(hexBytes(s.Bytes)...),
-				jen.Id("Target"): jen.Lit(s.Target),
-				jen.Id("Source"): jen.Lit(s.Source),
-			}
-			if len(relocs) > 0 {
-				site[jen.Id("Relocs")] = jen.Index().Qual(layoutPkg, "Reloc").Values(relocs...)
-			}
-			if s.Choice != "" {
-				site[jen.Id("Choice")] = jen.Lit(s.Choice)
-			}
-			var choices []jen.Code
-			for _, c := range s.Choices {
-				d := jen.Dict{
-					jen.Id("Name"):   jen.Lit(c.Name),
-					jen.Id("Bytes"):  jen.Index().Byte().Values(hexBytes(c.Bytes)...),
-					jen.Id("Offset"): jen.Lit(c.Offset),
-				}
-				if c.Feature != "" {
-					d[jen.Id("Feature")] = jen.Lit(c.Feature)
-				}
-				choices = append(choices, jen.Values(d))
-			}
-			if len(choices) > 0 {
-				site[jen.Id("Choices")] = jen.Index().Qual(layoutPkg, "Choice").Custom(multiLine, choices...)
-			}
-			sites = append(sites, jen.Values(site))
-		}
-		// One span per line: {Offset: 0, Source: "asm.go:37"}.
-		var spans []jen.Code
-		for _, sp := range v.Source {
-			spans = append(spans, jen.Values(jen.Id("Offset").Op(":").Lit(sp.Offset), jen.Id("Source").Op(":").Lit(sp.Source)))
-		}
-		keys := jen.Dict{}
-		for k, on := range v.Keys {
-			keys[jen.Lit(k)] = jen.Lit(on)
-		}
-		var regions []jen.Code
-		for _, r := range v.Regions {
-			regions = append(regions, jen.Values(jen.Dict{
-				jen.Id("Name"):       jen.Lit(r.Name),
-				jen.Id("Entry"):      jen.Lit(r.Entry),
-				jen.Id("Start"):      jen.Lit(r.Start),
-				jen.Id("PostCommit"): jen.Lit(r.PostCommit),
-				jen.Id("Abort"):      jen.Lit(r.Abort),
-				jen.Id("Source"):     jen.Lit(r.Source),
-			}))
-		}
-		vd := jen.Dict{
-			jen.Id("Name"):       jen.Lit(v.Name),
-			jen.Id("Symbol"):     jen.Lit(v.Symbol),
-			jen.Id("Size"):       jen.Lit(v.Size),
-			jen.Id("Standalone"): jen.Lit(v.Standalone),
-			jen.Id("Keys"):       jen.Map(jen.String()).Bool().Values(keys),
-			jen.Id("Entries"):    jen.Index().Qual(layoutPkg, "Entry").Values(entries...),
-			jen.Id("Sites"):      jen.Index().Qual(layoutPkg, "Site").Values(sites...),
-			jen.Id("Source"):     jen.Index().Qual(layoutPkg, "Span").Custom(multiLine, spans...),
-			jen.Id("Pool"):       jen.Lit(v.Pool),
-		}
-		if len(regions) > 0 {
-			vd[jen.Id("Regions")] = jen.Index().Qual(layoutPkg, "Region").Custom(multiLine, regions...)
-		}
-		vs = append(vs, jen.Values(vd))
-	}
-	var pages []jen.Code
-	for _, pg := range t.Pages {
-		pages = append(pages, jen.Values(jen.Id("Symbol").Op(":").Lit(pg.Symbol), jen.Id("Size").Op(":").Lit(pg.Size)))
-	}
 	f.Var().Id(varName).Op("=").Qual(layoutPkg, "Table").Values(jen.Dict{
 		jen.Id("Program"):  jen.Lit(t.Program),
-		jen.Id("Pages"):    jen.Index().Qual(layoutPkg, "Page").Custom(multiLine, pages...),
-		jen.Id("Variants"): jen.Index().Qual(layoutPkg, "Variant").Values(vs...),
+		jen.Id("Pages"):    jen.Index().Qual(layoutPkg, "Page").Custom(multiLine, each(t.Pages, page)...),
+		jen.Id("Variants"): jen.Index().Qual(layoutPkg, "Variant").Values(each(t.Variants, variant)...),
 	})
 	return Format(f)
+}
+
+// each is the Go value of every element of xs.
+func each[T any](xs []T, value func(T) jen.Code) []jen.Code {
+	var out []jen.Code
+	for _, x := range xs {
+		out = append(out, value(x))
+	}
+	return out
+}
+
+func variant(v layout.Variant) jen.Code {
+	keys := jen.Dict{}
+	for k, on := range v.Keys {
+		keys[jen.Lit(k)] = jen.Lit(on)
+	}
+	vd := lits(map[string]any{"Name": v.Name, "Symbol": v.Symbol, "Size": v.Size, "Standalone": v.Standalone, "Pool": v.Pool})
+	vd[jen.Id("Keys")] = jen.Map(jen.String()).Bool().Values(keys)
+	vd[jen.Id("Entries")] = jen.Index().Qual(layoutPkg, "Entry").Values(each(v.Entries, entry)...)
+	vd[jen.Id("Sites")] = jen.Index().Qual(layoutPkg, "Site").Values(each(v.Sites, site)...)
+	vd[jen.Id("Source")] = jen.Index().Qual(layoutPkg, "Span").Custom(multiLine, each(v.Source, span)...)
+	if len(v.Regions) > 0 {
+		vd[jen.Id("Regions")] = jen.Index().Qual(layoutPkg, "Region").Custom(multiLine, each(v.Regions, region)...)
+	}
+	return jen.Values(vd)
+}
+
+func entry(e layout.Entry) jen.Code {
+	return jen.Values(lits(map[string]any{"Name": e.Name, "Offset": e.Offset, "Size": e.Size, "Signature": e.Signature}))
+}
+
+func site(s layout.Site) jen.Code {
+	d := lits(map[string]any{"Kind": string(s.Kind), "Key": s.Key, "Entry": s.Entry, "On": s.On, "Offset": s.Offset, "Target": s.Target, "Source": s.Source})
+	d[jen.Id("Bytes")] = jen.Index().Byte().Values(hexBytes(s.Bytes)...)
+	if len(s.Relocs) > 0 {
+		d[jen.Id("Relocs")] = jen.Index().Qual(layoutPkg, "Reloc").Values(each(s.Relocs, reloc)...)
+	}
+	if s.Choice != "" {
+		d[jen.Id("Choice")] = jen.Lit(s.Choice)
+	}
+	if len(s.Choices) > 0 {
+		d[jen.Id("Choices")] = jen.Index().Qual(layoutPkg, "Choice").Custom(multiLine, each(s.Choices, choice)...)
+	}
+	return jen.Values(d)
+}
+
+func reloc(r layout.Reloc) jen.Code {
+	return jen.Values(lits(map[string]any{"Offset": r.Offset, "Symbol": r.Symbol, "Addend": r.Addend}))
+}
+
+func choice(c layout.Choice) jen.Code {
+	d := lits(map[string]any{"Name": c.Name, "Offset": c.Offset})
+	d[jen.Id("Bytes")] = jen.Index().Byte().Values(hexBytes(c.Bytes)...)
+	if c.Feature != "" {
+		d[jen.Id("Feature")] = jen.Lit(c.Feature)
+	}
+	return jen.Values(d)
+}
+
+// span is one line: {Offset: 0, Source: "asm.go:37"}.
+func span(sp layout.Span) jen.Code {
+	return jen.Values(jen.Id("Offset").Op(":").Lit(sp.Offset), jen.Id("Source").Op(":").Lit(sp.Source))
+}
+
+func region(r layout.Region) jen.Code {
+	return jen.Values(lits(map[string]any{"Name": r.Name, "Entry": r.Entry, "Start": r.Start, "PostCommit": r.PostCommit, "Abort": r.Abort, "Source": r.Source}))
+}
+
+// page is one line: {Symbol: "vdsoData", Size: 4096}.
+func page(pg layout.Page) jen.Code {
+	return jen.Values(jen.Id("Symbol").Op(":").Lit(pg.Symbol), jen.Id("Size").Op(":").Lit(pg.Size))
+}
+
+// lits is the keyed elements of a composite literal whose values are Go
+// literals (jennifer orders a Dict's keys).
+func lits(fields map[string]any) jen.Dict {
+	d := jen.Dict{}
+	for name, value := range fields {
+		d[jen.Id(name)] = jen.Lit(value)
+	}
+	return d
 }
 
 // multiLine puts each element of a composite literal on its own line.
