@@ -1,16 +1,14 @@
 package gen
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/vdsogen/vdsogen/dsl"
+	"github.com/vdsogen/vdsogen/internal/harness"
 	"github.com/vdsogen/vdsogen/variants"
 )
 
@@ -59,11 +57,9 @@ func MainArgs(args []string, b *dsl.Builder, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vdsogen: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
-	// From here on an interrupt (SIGINT), a termination request (SIGTERM:
-	// kill, timeout, a CI runner cancelling) or a closed terminal (SIGHUP)
-	// cancels the run instead of killing the process, so that the harness
-	// removes its temporary module and no output is half-written.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	// From here on SIGINT, SIGTERM or SIGHUP cancels the run: no output is
+	// half-written.
+	ctx, stop := harness.Interruptible()
 	defer stop()
 	fail := func(err error) int {
 		if ctx.Err() != nil {

@@ -9,7 +9,8 @@
 // GOARCH=amd64, CGO_ENABLED=0, no network), opens the binary with debug/elf,
 // returns each image's address and exact bytes together with every text and
 // data symbol of package main, and removes the temporary directory, also when
-// the build fails or the context is cancelled.
+// the build fails or the context is cancelled. [Interruptible] is the
+// context the commands build under: SIGINT, SIGTERM and SIGHUP cancel it.
 //
 // With a warm build cache a Build of a small image takes about 0.2-0.3 s; the
 // very first Build with an empty (or differently configured) cache rebuilds

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
 
 	"github.com/vdsogen/vdsogen/internal/harness"
@@ -136,7 +133,7 @@ func (c *cmdEnv) load(paths []string) (*verify.Package, *verify.Input, *verify.R
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := harness.Interruptible()
 	defer stop()
 	in, err := pkg.Assemble(ctx)
 	if err != nil {
