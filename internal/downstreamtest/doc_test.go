@@ -2,7 +2,6 @@ package downstreamtest
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -95,11 +94,7 @@ func TestGoGenerateDoc(t *testing.T) {
 		}
 		env = append(env, kv)
 	}
-	upstream := "https://proxy.golang.org,direct"
-	if out, err := exec.Command("go", "env", "GOPROXY").Output(); err == nil && strings.TrimSpace(string(out)) != "" {
-		upstream = strings.TrimSpace(string(out))
-	}
-	env = append(env, "GOPROXY="+proxy+","+upstream, "GONOSUMDB="+modulePath, "GONOSUMCHECK=1")
+	env = append(env, "GOPROXY="+proxy+","+upstreamProxy(), "GONOSUMDB="+modulePath, "GONOSUMCHECK=1")
 	must(t, dir, env, "git", "init", "-q", ".")
 
 	var last *result

@@ -110,6 +110,15 @@ func goEnv(extra ...string) []string {
 	return append(env, extra...)
 }
 
+// upstreamProxy is the module proxy list of the user's go command (go env
+// GOPROXY), for a test's own proxy to fall back on.
+func upstreamProxy() string {
+	if out, err := exec.Command("go", "env", "GOPROXY").Output(); err == nil && strings.TrimSpace(string(out)) != "" {
+		return strings.TrimSpace(string(out))
+	}
+	return "https://proxy.golang.org,direct"
+}
+
 // result is what one command did.
 type result struct {
 	out  string // stdout and stderr, interleaved

@@ -147,6 +147,26 @@ func (c *cmdEnv) load(paths []string) (*verify.Package, *verify.Input, *verify.R
 	return pkg, in, verify.Verify(in), nil
 }
 
+// imagesOrPackage is the run of a command whose arguments name either ELF
+// images (.so files), handed to images, or a generated program's package,
+// which it loads, assembles and verifies before handing it to program.
+func imagesOrPackage(images func(c *cmdEnv, files []string) int, program func(c *cmdEnv, pkg *verify.Package, in *verify.Input, r *verify.Report) int) func(*cmdEnv, []string) int {
+	return func(c *cmdEnv, args []string) int {
+		elfArgs, err := isELFArgs(args)
+		if err != nil {
+			return c.usage("%v", err)
+		}
+		if elfArgs {
+			return images(c, args)
+		}
+		pkg, in, r, err := c.load(args)
+		if err != nil {
+			return c.fail(err)
+		}
+		return program(c, pkg, in, r)
+	}
+}
+
 // where names the file a finding is about: a stub file for the stubs
 // rule, else its first variant's assembly, or the layout table.
 func where(pkg *verify.Package, f verify.Finding) string {

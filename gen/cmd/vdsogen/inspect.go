@@ -45,21 +45,10 @@ depths as JSON, or for images their reports, in the format vdsogen/v1 that
 docs/json.md describes. Inspect exits 1 if the files
 cannot be assembled or do not verify, or if an image cannot be read or
 fails the image checks of verify (the findings go to standard error).`,
-	run: runInspect,
+	run: imagesOrPackage(inspectELF, inspectPackage),
 }
 
-func runInspect(c *cmdEnv, args []string) int {
-	elfArgs, err := isELFArgs(args)
-	if err != nil {
-		return c.usage("%v", err)
-	}
-	if elfArgs {
-		return inspectELF(c, args)
-	}
-	pkg, _, r, err := c.load(args)
-	if err != nil {
-		return c.fail(err)
-	}
+func inspectPackage(c *cmdEnv, pkg *verify.Package, _ *verify.Input, r *verify.Report) int {
 	t := pkg.Table
 	if *c.json {
 		markers := []descriptors{}

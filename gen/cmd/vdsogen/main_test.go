@@ -80,9 +80,9 @@ func TestScript(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"replace":    replace,
+			"replace":    editFile("replace file old new", replace),
 			"exits":      exits,
-			"sopatch":    sopatch,
+			"sopatch":    editFile("sopatch file section offset hexbytes", sopatch),
 			"jsonschema": jsonSchemaCmd,
 		},
 	})
@@ -109,44 +109,49 @@ func exits(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
+// editFile makes a script command that rewrites a file, its first
+// argument, in place: edit returns the new content of file name from its
+// content b and the other arguments. usage is the command's usage line,
+// one word per argument after the command's name.
+func editFile(usage string, edit func(ts *testscript.TestScript, name string, b []byte, args []string) []byte) func(ts *testscript.TestScript, neg bool, args []string) {
+	return func(ts *testscript.TestScript, neg bool, args []string) {
+		if neg || len(args) != len(strings.Fields(usage))-1 {
+			ts.Fatalf("usage: %s", usage)
+		}
+		path := ts.MkAbs(args[0])
+		b, err := os.ReadFile(path)
+		ts.Check(err)
+		ts.Check(os.WriteFile(path, edit(ts, args[0], b, args[1:]), 0o644))
+	}
+}
+
 // replace file old new: replaces the first occurrence of old in file.
-func replace(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 3 {
-		ts.Fatalf("usage: replace file old new")
+func replace(ts *testscript.TestScript, name string, b []byte, args []string) []byte {
+	old, new := args[0], args[1]
+	if !strings.Contains(string(b), old) {
+		ts.Fatalf("%s does not contain %q", name, old)
 	}
-	path := ts.MkAbs(args[0])
-	b, err := os.ReadFile(path)
-	ts.Check(err)
-	if !strings.Contains(string(b), args[1]) {
-		ts.Fatalf("%s does not contain %q", args[0], args[1])
-	}
-	ts.Check(os.WriteFile(path, []byte(strings.Replace(string(b), args[1], args[2], 1)), 0o644))
+	return []byte(strings.Replace(string(b), old, new, 1))
 }
 
 // sopatch file section offset hexbytes: overwrites bytes of an ELF file at
 // an offset inside one of its sections (e.g. the GNU hash bloom filter at
 // .gnu.hash+16), so that scripts corrupt images where the layout puts
 // their parts.
-func sopatch(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 4 {
-		ts.Fatalf("usage: sopatch file section offset hexbytes")
-	}
-	path := ts.MkAbs(args[0])
-	b, err := os.ReadFile(path)
-	ts.Check(err)
+func sopatch(ts *testscript.TestScript, name string, b []byte, args []string) []byte {
 	f, err := elf.NewFile(strings.NewReader(string(b)))
 	ts.Check(err)
-	s := f.Section(args[1])
+	s := f.Section(args[0])
 	if s == nil {
-		ts.Fatalf("%s has no section %s", args[0], args[1])
+		ts.Fatalf("%s has no section %s", name, args[0])
 	}
-	off, err := strconv.ParseUint(args[2], 0, 64)
+	off, err := strconv.ParseUint(args[1], 0, 64)
 	ts.Check(err)
-	data, err := hexenc.DecodeString(args[3])
+	data, err := hexenc.DecodeString(args[2])
 	ts.Check(err)
 	if off+uint64(len(data)) > s.Size {
-		ts.Fatalf("%s+%d: %d bytes do not fit the %d-byte section", args[1], off, len(data), s.Size)
+		ts.Fatalf("%s+%d: %d bytes do not fit the %d-byte section", args[0], off, len(data), s.Size)
 	}
 	copy(b[s.Offset+off:], data)
-	ts.Check(os.WriteFile(path, b, 0o644))
+	return b
 }

@@ -132,7 +132,7 @@ func (d descriptors) print(w io.Writer, size int) {
 	}
 }
 
-// isELFArgs reports whether the arguments of inspect name ELF images
+// isELFArgs reports whether the arguments of inspect or verify name ELF images
 // (.so files) rather than a generated package; it is a usage error to mix
 // the two.
 func isELFArgs(args []string) (bool, error) {

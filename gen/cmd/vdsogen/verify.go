@@ -103,21 +103,10 @@ vdsogen/v1 that docs/json.md describes.
 Verify exits 0 when every check passes, 1 when one fails or the files
 cannot be assembled or read, and 2 on a usage error.`,
 	flags: func(fs *flag.FlagSet) {},
-	run:   runVerify,
+	run:   imagesOrPackage(verifyELF, verifyPackage),
 }
 
-func runVerify(c *cmdEnv, args []string) int {
-	elfArgs, err := isELFArgs(args)
-	if err != nil {
-		return c.usage("%v", err)
-	}
-	if elfArgs {
-		return verifyELF(c, args)
-	}
-	pkg, in, r, err := c.load(args)
-	if err != nil {
-		return c.fail(err)
-	}
+func verifyPackage(c *cmdEnv, pkg *verify.Package, in *verify.Input, r *verify.Report) int {
 	elfFs, soFiles, err := packageELF(pkg, in)
 	if err != nil {
 		return c.fail(err)
