@@ -154,50 +154,49 @@ func TestBasic(t *testing.T) {
 	}
 }
 
-func TestGoodFiles(t *testing.T) {
-	for _, path := range testFiles(t, "good/*.toml") {
-		name := filepath.Base(path)
-		t.Run(strings.TrimSuffix(name, ".toml"), func(t *testing.T) {
+// parseEach parses every file of testdata that pattern matches, in a
+// subtest named after the file, and hands Parse's results to check.
+func parseEach(t *testing.T, pattern string, check func(t *testing.T, path string, s *Set, err error)) {
+	for _, path := range testFiles(t, pattern) {
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".toml"), func(t *testing.T) {
 			data, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, err := Parse(name, data)
-			if err != nil {
-				t.Fatalf("Parse: %v", err)
-			}
-			if !sort.StringsAreSorted(s.Keys) {
-				t.Errorf("Keys not sorted: %q", s.Keys)
-			}
-			for _, v := range s.Variants {
-				if len(v.Keys)+len(v.Choices) != len(s.Keys) || len(v.KeyPos) != len(s.Keys) || len(v.ValuePos) != len(v.Choices) {
-					t.Errorf("variant %s has keys %v, the set %q", v.Name, v.Keys, s.Keys)
-				}
-			}
-			golden(t, strings.TrimSuffix(path, ".toml")+".out", dump(s))
+			s, err := Parse(filepath.Base(path), data)
+			check(t, path, s, err)
 		})
 	}
 }
 
+func TestGoodFiles(t *testing.T) {
+	parseEach(t, "good/*.toml", func(t *testing.T, path string, s *Set, err error) {
+		if err != nil {
+			t.Fatalf("Parse: %v", err)
+		}
+		if !sort.StringsAreSorted(s.Keys) {
+			t.Errorf("Keys not sorted: %q", s.Keys)
+		}
+		for _, v := range s.Variants {
+			if len(v.Keys)+len(v.Choices) != len(s.Keys) || len(v.KeyPos) != len(s.Keys) || len(v.ValuePos) != len(v.Choices) {
+				t.Errorf("variant %s has keys %v, the set %q", v.Name, v.Keys, s.Keys)
+			}
+		}
+		golden(t, strings.TrimSuffix(path, ".toml")+".out", dump(s))
+	})
+}
+
 func TestBadFiles(t *testing.T) {
-	for _, path := range testFiles(t, "bad/*.toml") {
-		name := filepath.Base(path)
-		t.Run(strings.TrimSuffix(name, ".toml"), func(t *testing.T) {
-			data, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := Parse(name, data)
-			if err == nil {
-				t.Fatalf("Parse succeeded:\n%s", dump(s))
-			}
-			if s != nil {
-				t.Errorf("Parse returned a set with an error")
-			}
-			checkErrorList(t, name, err)
-			golden(t, strings.TrimSuffix(path, ".toml")+".err", err.Error()+"\n")
-		})
-	}
+	parseEach(t, "bad/*.toml", func(t *testing.T, path string, s *Set, err error) {
+		if err == nil {
+			t.Fatalf("Parse succeeded:\n%s", dump(s))
+		}
+		if s != nil {
+			t.Errorf("Parse returned a set with an error")
+		}
+		checkErrorList(t, filepath.Base(path), err)
+		golden(t, strings.TrimSuffix(path, ".toml")+".err", err.Error()+"\n")
+	})
 }
 
 func TestTooLarge(t *testing.T) {
