@@ -1,30 +1,40 @@
 package ticks
 
 import (
+	"reflect"
 	"slices"
 	"testing"
-	"unsafe"
 )
 
-// TestPageOffsets keeps TickPage in step with the offsets asm.go addresses.
+// asmOffsets are the offsets asm.go addresses the fields of TickPage by
+// (its off* constants), and asmPageSize the size of the page it declares.
+var asmOffsets = map[string]uintptr{"Seq": 0, "Shift": 4, "TSCBase": 8, "Mult": 16, "Base": 24, "Offset": 32, "Floor": 40}
+
+const asmPageSize = 64
+
+// TestPageOffsets keeps TickPage in step with the offsets asm.go
+// addresses: every named field of TickPage is one asm.go knows, at the
+// same offset.
 func TestPageOffsets(t *testing.T) {
-	var p TickPage
-	for _, f := range []struct {
-		name      string
-		got, want uintptr
-	}{
-		{"Seq", unsafe.Offsetof(p.Seq), 0},
-		{"Shift", unsafe.Offsetof(p.Shift), 4},
-		{"TSCBase", unsafe.Offsetof(p.TSCBase), 8},
-		{"Mult", unsafe.Offsetof(p.Mult), 16},
-		{"Base", unsafe.Offsetof(p.Base), 24},
-		{"Offset", unsafe.Offsetof(p.Offset), 32},
-		{"Floor", unsafe.Offsetof(p.Floor), 40},
-		{"size", unsafe.Sizeof(p), 64},
-	} {
-		if f.got != f.want {
-			t.Errorf("TickPage.%s at %d, asm.go uses %d", f.name, f.got, f.want)
+	page := reflect.TypeFor[TickPage]()
+	seen := map[string]bool{}
+	for i := range page.NumField() {
+		f := page.Field(i)
+		if f.Name == "_" {
+			continue
 		}
+		seen[f.Name] = true
+		if want, ok := asmOffsets[f.Name]; !ok || f.Offset != want {
+			t.Errorf("TickPage.%s at %d, asm.go uses %d (%v)", f.Name, f.Offset, want, ok)
+		}
+	}
+	for name := range asmOffsets {
+		if !seen[name] {
+			t.Errorf("TickPage has no field %s, which asm.go addresses", name)
+		}
+	}
+	if page.Size() != asmPageSize {
+		t.Errorf("TickPage is %d bytes, asm.go declares %d", page.Size(), asmPageSize)
 	}
 }
 
