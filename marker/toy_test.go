@@ -2,14 +2,26 @@ package marker_test
 
 import (
 	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
+	"github.com/mmcloughlin/avo/x86"
+
+	"github.com/vdsogen/vdsogen/dsl"
+	"github.com/vdsogen/vdsogen/gen"
+	"github.com/vdsogen/vdsogen/internal/callsite"
 	"github.com/vdsogen/vdsogen/internal/elfimage"
 	"github.com/vdsogen/vdsogen/internal/verify"
 	"github.com/vdsogen/vdsogen/layout"
 	"github.com/vdsogen/vdsogen/marker"
+	"github.com/vdsogen/vdsogen/variants"
 	"github.com/vdsogen/vdsogen/vdso/loader"
 )
 
@@ -18,18 +30,44 @@ import (
 // NOP (66 90) where it is off, one instruction either way, so swap-safe.
 type toyPause struct{}
 
-const toyKind layout.Kind = "toy_pause"
+// toyKind is the kind's name, descriptor code and DSL word.
+var toyKind = layout.RegisterKind("toy_pause", 200, "ToyPause")
 
 var (
 	toyOn  = []byte{0xf3, 0x90}
 	toyOff = []byte{0x66, 0x90}
 )
 
-// The registration: the kind's name, code and word, then its unit.
-func init() { layout.RegisterKind(toyKind, 200, "ToyPause"); marker.Register(toyPause{}) }
+// The one registration line.
+func init() { marker.Register(toyPause{}) }
 
 func (toyPause) Kind() layout.Kind     { return toyKind }
 func (toyPause) Traits() marker.Traits { return marker.Traits{Atomic: true} }
+
+// Declare: a toy marker has no blocks.
+func (toyPause) Declare(d marker.Declaration) {
+	if dc := d.Decl(); len(dc.Blocks) != 0 {
+		d.Errorf(0, "%s %q takes no blocks, not %q", dc.Kind.Word(), dc.Key, dc.Names())
+	}
+}
+
+// Expand: the site's two bytes, as the key says.
+func (toyPause) Expand(x marker.Emitter, d marker.Decl, v marker.Variant) {
+	x.Label("site")
+	if v.On {
+		x.Raw(toyOn)
+	} else {
+		x.Raw(toyOff)
+	}
+}
+
+// Plan: nothing to pad; the site is as long in every variant.
+func (toyPause) Plan(marker.Planner, marker.Decl) {}
+
+func (toyPause) Locate(m marker.Measured, d marker.Decl, v marker.Variant) (marker.Span, bool) {
+	site, ok := m.Label("site")
+	return marker.Span{Start: site, End: site + len(toyOn)}, ok
+}
 
 func (toyPause) Check(im marker.Image, s layout.Site, report marker.Reporter) {
 	want := toyOff
@@ -128,4 +166,109 @@ func TestToyKindRoundTrip(t *testing.T) {
 		t.Fatalf("after the switch the site holds % x, want % x", got, toyOn)
 	}
 	loader.CallIP(fn, 0, nil) // f3 90; c3
+}
+
+// toyProgram is a one-entry program written with the DSL: the toy site
+// (twice, so that one sits past the entry's start), then return 7.
+func toyProgram(b *dsl.Builder) {
+	b.Entry("f", "func() int32")
+	b.Mark(toyKind, "k")
+	b.Add(x86.MOVL(operand.U32(7), reg.EAX))
+	b.Mark(toyKind, "k")
+	b.Add(x86.RET())
+}
+
+const toyVariants = `
+[variant.off]
+k = false
+
+[variant.on]
+k = true
+`
+
+// TestToyKindGenerated: the toy kind goes through the whole pipeline from
+// this file: the DSL records it, the generator expands it per variant and
+// verifies the assembled bytes (with the toy's own check), the ELF images
+// carry its sites by code, and the loader loads the images alone and
+// switches the sites live.
+func TestToyKindGenerated(t *testing.T) {
+	b := dsl.New()
+	toyProgram(b)
+	prog, err := b.Program()
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := variants.Parse("variants.toml", []byte(toyVariants))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for name, src := range map[string]string{"go.mod": "module example.com/toy\n\ngo 1.22\n", "toy.go": "package toy\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := gen.Generate(context.Background(), prog, gen.Config{Name: "toy", Dir: dir, Variants: set, ELF: true})
+	if err != nil {
+		t.Fatalf("Generate: %v", err)
+	}
+	if !out.Verify.OK() || len(out.Verify.Pairs) != 1 || !out.Verify.Pairs[0].Switchable {
+		t.Fatalf("verify: %v, pairs %+v", out.Verify.Err(), out.Verify.Pairs)
+	}
+	files := map[string][]byte{}
+	for _, v := range out.Layout.Variants {
+		want := toyOff
+		if v.Name == "on" {
+			want = toyOn
+		}
+		if len(v.Sites) != 2 {
+			t.Fatalf("%s: %d sites, want 2", v.Name, len(v.Sites))
+		}
+		for _, s := range v.Sites {
+			if s.Kind != toyKind || s.Key != "k" || s.Entry != "f" || !bytes.Equal(s.Bytes, want) || s.On != (v.Name == "on") {
+				t.Errorf("%s: site %+v, want %s holding % x", v.Name, s, toyKind, want)
+			}
+		}
+		so := out.Files[layout.Files("toy").ELF(v.Name)]
+		_, desc, _, err := elfimage.DescribeVariant(so)
+		if err != nil || len(desc.Sites) != 2 || desc.Sites[1].Kind != toyKind || desc.Sites[1].Offset != v.Sites[1].Offset {
+			t.Fatalf("%s: the image describes %+v, %v", v.Name, desc.Sites, err)
+		}
+		files[v.Name] = so
+	}
+	im, err := loader.Load(files, nil, "off", loader.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer im.Close()
+	fn, err := im.Entry("f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := loader.CallIP(fn, 0, nil); int32(got) != 7 {
+		t.Fatalf("f() = %d under off, want 7", got)
+	}
+	if err := im.Switch("on"); err != nil {
+		t.Fatalf("switch off -> on: %v", err)
+	}
+	if got := im.Mapped()[fn-im.Base():][:2]; !bytes.Equal(got, toyOn) {
+		t.Fatalf("after the switch the site holds % x, want % x", got, toyOn)
+	}
+	if got := loader.CallIP(fn, 0, nil); int32(got) != 7 {
+		t.Fatalf("f() = %d under on, want 7", got)
+	}
+}
+
+// TestToyKindDeclare: the toy's declaration check runs from the DSL and
+// blames the user's line.
+func TestToyKindDeclare(t *testing.T) {
+	b := dsl.New()
+	b.Entry("f", "func() int32")
+	line := callsite.NextLine()
+	b.Mark(toyKind, "k", dsl.Part("x", func() { b.Add(x86.INCQ(reg.RAX)) }))
+	b.Add(x86.RET())
+	_, err := b.Program()
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("toy_test.go:%d:", line)) || !strings.Contains(err.Error(), `ToyPause "k" takes no blocks, not ["x"]`) {
+		t.Fatalf("got %v", err)
+	}
 }
