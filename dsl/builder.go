@@ -8,8 +8,6 @@ import (
 	"github.com/mmcloughlin/avo/ir"
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
-
-	"github.com/vdsogen/vdsogen/layout"
 )
 
 // Builder records one program. The zero value is not usable; call New.
@@ -18,7 +16,7 @@ type Builder struct {
 	// dst is where the next node goes: an entry's body or a marker's block.
 	dst *[]Node
 	// marker is the marker whose block is being recorded, if any.
-	marker Node
+	marker *MarkerNode
 	// inRegion is the Region whose blocks are being recorded, if any.
 	inRegion *RegionNode
 	// nextID numbers markers in program order.
@@ -68,7 +66,7 @@ type Program struct {
 	Pages   []*Page
 	Entries []*EntryPoint
 	// Markers lists every marker in program order.
-	Markers []Marker
+	Markers []*MarkerNode
 	// Regions lists every restartable region in program order.
 	Regions []*RegionNode
 	errs    ErrorList
@@ -115,15 +113,6 @@ func (n *LabelNode) Position() Pos { return n.Pos }
 
 // Position reports where the node was written.
 func (n *Raw) Position() Pos { return n.Pos }
-
-// Marker is a variant marker: a place where variants may differ.
-type Marker interface {
-	Node
-	MarkerKey() string
-	MarkerID() int
-	// MarkerKind is the kind of site the marker places.
-	MarkerKind() layout.Kind
-}
 
 func (b *Builder) errorf(p Pos, format string, args ...any) {
 	b.prog.errs = append(b.prog.errs, &Error{Pos: p, Msg: fmt.Sprintf(format, args...)})

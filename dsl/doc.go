@@ -69,6 +69,11 @@
 //     entries, picked by the variant's key and re-targetable at load time
 //     or live. Targets are distinct entries with the same signature; no
 //     entry may reach itself through static calls (the stack is bounded).
+//   - Mark(kind, key, blocks...): a marker of any kind registered with
+//     package marker, its blocks built with Part or Alt; the words above
+//     are Mark with their kind's blocks. What a kind's blocks mean, how a
+//     variant lays it out and how it is verified are its file in package
+//     marker (docs/markers.md).
 //   - Region(name, body, abort): a restartable region, described like the
 //     kernel's rseq critical sections (start, post-commit offset, abort
 //     handler out of line after a signature word). It changes no code. The

@@ -13,6 +13,7 @@ import (
 	"github.com/mmcloughlin/avo/x86"
 
 	"github.com/vdsogen/vdsogen/internal/callsite"
+	"github.com/vdsogen/vdsogen/layout"
 )
 
 // next returns the line after the caller's: write it on the line before
@@ -121,8 +122,8 @@ func TestGoodProgram(t *testing.T) {
 		t.Fatalf("entries %d markers %d pages %d, want 2 2 1", len(prog.Entries), len(prog.Markers), len(prog.Pages))
 	}
 	for i, mk := range prog.Markers {
-		if mk.MarkerID() != i {
-			t.Errorf("marker %d has ID %d", i, mk.MarkerID())
+		if mk.ID != i {
+			t.Errorf("marker %d has ID %d", i, mk.ID)
 		}
 	}
 	if n := len(prog.Entries[0].Body); n != 3 {
@@ -538,18 +539,18 @@ func TestChoiceMarkersAndRegions(t *testing.T) {
 	if len(prog.Markers) != 2 || len(prog.Regions) != 1 {
 		t.Fatalf("markers %d, regions %d; want 2 and 1", len(prog.Markers), len(prog.Regions))
 	}
-	alt, ok := prog.Markers[0].(*AlternativeNode)
-	if !ok || alt.Key != "tsc" || alt.ID != 0 || len(alt.Choices) != 2 {
+	alt := prog.Markers[0]
+	if alt.Kind != layout.Alternative || alt.Key != "tsc" || alt.ID != 0 || len(alt.Blocks) != 2 {
 		t.Fatalf("first marker %#v", prog.Markers[0])
 	}
-	if c := alt.Choices[1]; c.Name != "fenced" || c.Feature != "lfence_rdtsc" || len(c.Body) != 2 {
+	if c := alt.Blocks[1]; c.Name != "fenced" || c.Feature != "lfence_rdtsc" || len(c.Body) != 2 {
 		t.Errorf("choice 1: %q %q with %d nodes", c.Name, c.Feature, len(c.Body))
 	}
-	if got := alt.ChoiceNames(); strings.Join(got, ",") != "plain,fenced" {
-		t.Errorf("ChoiceNames = %q", got)
+	if got := alt.Decl().Names(); strings.Join(got, ",") != "plain,fenced" {
+		t.Errorf("choice names = %q", got)
 	}
-	sc, ok := prog.Markers[1].(*StaticCallNode)
-	if !ok || sc.ID != 1 || strings.Join(sc.ChoiceNames(), ",") != "g,h" || sc.Pos.Line != callLine {
+	sc := prog.Markers[1]
+	if sc.Kind != layout.StaticCall || sc.ID != 1 || strings.Join(sc.Decl().Names(), ",") != "g,h" || sc.Pos.Line != callLine || sc.Blocks[0].Body != nil {
 		t.Errorf("second marker %#v", prog.Markers[1])
 	}
 	r := prog.Regions[0]

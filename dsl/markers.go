@@ -1,180 +1,179 @@
 package dsl
 
 import (
-	"regexp"
-
 	"github.com/vdsogen/vdsogen/layout"
+	"github.com/vdsogen/vdsogen/marker"
 )
 
-// StaticBranchNode is a static branch: a 5-byte site that is NOP5 where Key
-// is off and JMP rel32 to Body where it is on. Body is placed out of line at
-// the end of the entry, in every variant; unless it ends in RET or JMP it
-// jumps back to the instruction after the site.
-type StaticBranchNode struct {
-	Key  string
-	Body []Node
-	Pos  Pos
-	ID   int
+// MarkerNode is a variant marker of any kind: a place where variants may
+// differ. What its blocks mean, how each variant lays it out and how it
+// is verified are its kind's (package marker, one file per kind).
+type MarkerNode struct {
+	Kind   layout.Kind
+	Key    string
+	Blocks []*Block
+	Pos    Pos
+	// ID numbers the marker in program order.
+	ID int
 }
 
-// ThreeLabelNode is a three-label region. Where Key is on, Apply runs at
-// l_call and falls into Tail at l_out. Where Key is off, Tail is assembled
-// at l_call, INT3 fills the rest up to l_out, and the copy of Tail at l_out
-// stays in place, so both layouts have the same length.
-type ThreeLabelNode struct {
-	Key   string
-	Apply []Node
-	Tail  []Node
-	Pos   Pos
-	ID    int
-}
-
-// Position reports where the marker was written.
-func (n *StaticBranchNode) Position() Pos { return n.Pos }
-
-// MarkerKey is the variant key that switches the marker.
-func (n *StaticBranchNode) MarkerKey() string { return n.Key }
-
-// MarkerID numbers the marker in program order.
-func (n *StaticBranchNode) MarkerID() int { return n.ID }
-
-// MarkerKind is layout.StaticBranch.
-func (n *StaticBranchNode) MarkerKind() layout.Kind { return layout.StaticBranch }
-
-// Position reports where the marker was written.
-func (n *ThreeLabelNode) Position() Pos { return n.Pos }
-
-// MarkerKey is the variant key that switches the marker.
-func (n *ThreeLabelNode) MarkerKey() string { return n.Key }
-
-// MarkerID numbers the marker in program order.
-func (n *ThreeLabelNode) MarkerID() int { return n.ID }
-
-// MarkerKind is layout.ThreeLabel.
-func (n *ThreeLabelNode) MarkerKind() layout.Kind { return layout.ThreeLabel }
-
-var keyPattern = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
-
-// StaticBranch records a static branch on key whose out-of-line body is
-// what body emits.
-func (b *Builder) StaticBranch(key string, body func()) { b.staticBranch(here(1), key, body) }
-
-// StaticBranch records a static branch in the default program.
-func StaticBranch(key string, body func()) { std().staticBranch(here(1), key, body) }
-
-func (b *Builder) staticBranch(p Pos, key string, body func()) {
-	n := &StaticBranchNode{Key: key, Pos: p}
-	if !b.openMarker(p, key, n) {
-		return
-	}
-	b.record(n, &n.Body, body)
-	b.closeMarker(p, n)
-}
-
-// ThreeLabel records a three-label region on key: apply runs where key is
-// on and falls into tail; where key is off only tail runs.
-func (b *Builder) ThreeLabel(key string, apply, tail func()) {
-	b.threeLabel(here(1), key, apply, tail)
-}
-
-// ThreeLabel records a three-label region in the default program.
-func ThreeLabel(key string, apply, tail func()) { std().threeLabel(here(1), key, apply, tail) }
-
-func (b *Builder) threeLabel(p Pos, key string, apply, tail func()) {
-	n := &ThreeLabelNode{Key: key, Pos: p}
-	if !b.openMarker(p, key, n) {
-		return
-	}
-	b.record(n, &n.Apply, apply)
-	b.record(n, &n.Tail, tail)
-	b.closeMarker(p, n)
-}
-
-// openMarker checks that a marker may start here.
-func (b *Builder) openMarker(p Pos, key string, n Marker) bool {
-	kind := n.MarkerKind().Word()
-	if b.marker != nil {
-		b.errorf(p, "%s inside another marker (at %s): markers cannot nest; move it out of the enclosing block", kind, b.marker.Position())
-		return false
-	}
-	if b.dst == nil {
-		b.errorf(p, "%s outside an entry: call Entry first", kind)
-		return false
-	}
-	if !keyPattern.MatchString(key) {
-		b.errorf(p, "%s key %q must match %s", kind, key, keyPattern)
-		return false
-	}
-	return true
-}
-
-// record runs fn with its output going to dst, and restores the entry's
-// body as the destination afterwards.
-func (b *Builder) record(n Marker, dst *[]Node, fn func()) {
-	saved := b.dst
-	b.dst, b.marker = dst, n
-	defer func() { b.dst, b.marker = saved, nil }()
-	if fn != nil {
-		fn()
-	}
-}
-
-func (b *Builder) closeMarker(p Pos, n Marker) {
-	switch n := n.(type) {
-	case *StaticBranchNode:
-		n.ID = b.nextID
-	case *ThreeLabelNode:
-		n.ID = b.nextID
-	case *AlternativeNode:
-		n.ID = b.nextID
-	case *StaticCallNode:
-		n.ID = b.nextID
-	}
-	b.nextID++
-	b.prog.Markers = append(b.prog.Markers, n)
-	b.node(p, n)
-}
-
-// AlternativeNode is an N-way replacement of one site, as the kernel's
-// alternatives: each variant assembles the choice its key names (the first
-// when the variants file does not set the key), padded with multi-byte
-// NOPs to the longest choice. Every choice is also assembled once in the
-// image's replacement pool, so that a loader can apply another at load
-// time by CPU feature. Choices must be position-independent straight-line
-// code: no labels, branches or data-page references.
-type AlternativeNode struct {
-	Key     string
-	Choices []*AltChoice
-	Pos     Pos
-	ID      int
-}
-
-// AltChoice is one choice of an Alternative; build it with Alt.
-type AltChoice struct {
+// Block is one named block of a marker: a StaticBranch's body, a
+// ThreeLabel's apply and tail, an Alternative's choices (built with Alt),
+// a StaticCall's targets (names without code).
+type Block struct {
 	Name string
-	// Feature is the CPU feature the choice needs at load time ("" for
-	// none): layout.FeatureRDTSCP or layout.FeatureLFENCERDTSC.
+	// Feature is the CPU feature an Alternative choice needs at load time
+	// ("" for none): one of layout.Features.
 	Feature string
 	Body    []Node
 	Pos     Pos
 	emit    func()
 }
 
-// Alt declares a choice of an Alternative named name, needing CPU feature
-// feature ("" for none), whose instructions are what body emits.
-func Alt(name, feature string, body func()) *AltChoice {
-	return &AltChoice{Name: name, Feature: feature, Pos: here(1), emit: body}
+// Position reports where the marker was written.
+func (n *MarkerNode) Position() Pos { return n.Pos }
+
+// Decl is the marker as its kind sees it.
+func (n *MarkerNode) Decl() marker.Decl {
+	d := marker.Decl{Kind: n.Kind, Key: n.Key, ID: n.ID, Source: n.Pos.Short()}
+	for _, bl := range n.Blocks {
+		d.Blocks = append(d.Blocks, marker.Block{Name: bl.Name, Feature: bl.Feature, Code: bl.emit != nil})
+	}
+	return d
 }
 
-// StaticCallNode is a direct CALL rel32 to one of Targets (entries of the
-// program), chosen per variant by Key (the first target when the variants
-// file does not set the key) and re-targetable at load time. There is no
-// indirect branch anywhere: the point of static calls.
-type StaticCallNode struct {
-	Key     string
-	Targets []string
-	Pos     Pos
-	ID      int
+// Exit is the block through which control leaves the marker in every
+// variant (its kind's Traits.Exit), or nil.
+func (n *MarkerNode) Exit() *Block {
+	if exit := marker.TraitsOf(n.Kind).Exit; exit != "" {
+		for _, bl := range n.Blocks {
+			if bl.Name == exit {
+				return bl
+			}
+		}
+	}
+	return nil
+}
+
+// Alt declares a choice of an Alternative named name, needing CPU feature
+// feature ("" for none), whose instructions are what body emits.
+func Alt(name, feature string, body func()) *Block {
+	return &Block{Name: name, Feature: feature, Pos: here(1), emit: body}
+}
+
+// Part declares a named block of code for Mark.
+func Part(name string, body func()) *Block {
+	return &Block{Name: name, Pos: here(1), emit: body}
+}
+
+// StaticBranch records a static branch on key whose out-of-line body is
+// what body emits.
+func (b *Builder) StaticBranch(key string, body func()) {
+	p := here(1)
+	b.mark(p, layout.StaticBranch, key, []*Block{{Name: "body", Pos: p, emit: body}})
+}
+
+// StaticBranch records a static branch in the default program.
+func StaticBranch(key string, body func()) {
+	p := here(1)
+	std().mark(p, layout.StaticBranch, key, []*Block{{Name: "body", Pos: p, emit: body}})
+}
+
+// ThreeLabel records a three-label region on key: apply runs where key is
+// on and falls into tail; where key is off only tail runs.
+func (b *Builder) ThreeLabel(key string, apply, tail func()) {
+	p := here(1)
+	b.mark(p, layout.ThreeLabel, key, []*Block{{Name: "apply", Pos: p, emit: apply}, {Name: "tail", Pos: p, emit: tail}})
+}
+
+// ThreeLabel records a three-label region in the default program.
+func ThreeLabel(key string, apply, tail func()) {
+	p := here(1)
+	std().mark(p, layout.ThreeLabel, key, []*Block{{Name: "apply", Pos: p, emit: apply}, {Name: "tail", Pos: p, emit: tail}})
+}
+
+// Alternative records an alternative on key with the given choices; the
+// first is the default.
+func (b *Builder) Alternative(key string, choices ...*Block) {
+	b.mark(here(1), layout.Alternative, key, choices)
+}
+
+// Alternative records an alternative in the default program.
+func Alternative(key string, choices ...*Block) {
+	std().mark(here(1), layout.Alternative, key, choices)
+}
+
+// StaticCall records a static call on key to one of targets (entry
+// names); the first is the default.
+func (b *Builder) StaticCall(key string, targets ...string) {
+	p := here(1)
+	b.mark(p, layout.StaticCall, key, nameBlocks(p, targets))
+}
+
+// StaticCall records a static call in the default program.
+func StaticCall(key string, targets ...string) {
+	p := here(1)
+	std().mark(p, layout.StaticCall, key, nameBlocks(p, targets))
+}
+
+func nameBlocks(p Pos, names []string) []*Block {
+	out := make([]*Block, len(names))
+	for i, n := range names {
+		out[i] = &Block{Name: n, Pos: p}
+	}
+	return out
+}
+
+// Mark records a marker of kind k on key with the given blocks (built
+// with Part or Alt): the form of the built-in words for a kind registered
+// with package marker.
+func (b *Builder) Mark(k layout.Kind, key string, blocks ...*Block) { b.mark(here(1), k, key, blocks) }
+
+// Mark records a marker in the default program.
+func Mark(k layout.Kind, key string, blocks ...*Block) { std().mark(here(1), k, key, blocks) }
+
+// mark checks that a marker may start here and records its blocks.
+func (b *Builder) mark(p Pos, k layout.Kind, key string, blocks []*Block) {
+	word := k.Word()
+	switch _, known := marker.For(k); {
+	case !known:
+		b.errorf(p, "marker kind %q is not registered (marker.Register)", k)
+		return
+	case b.marker != nil:
+		b.errorf(p, "%s inside another marker (at %s): markers cannot nest; move it out of the enclosing block", word, b.marker.Position())
+		return
+	case b.dst == nil:
+		b.errorf(p, "%s outside an entry: call Entry first", word)
+		return
+	case !marker.KeyPattern.MatchString(key):
+		b.errorf(p, "%s key %q must match %s", word, key, marker.KeyPattern)
+		return
+	}
+	n := &MarkerNode{Kind: k, Key: key, Pos: p}
+	for _, bl := range blocks {
+		if bl == nil {
+			b.errorf(p, "%s %q: a nil block; build blocks with Alt or Part", word, key)
+			continue
+		}
+		cp := &Block{Name: bl.Name, Feature: bl.Feature, Pos: bl.Pos, emit: bl.emit}
+		b.record(n, &cp.Body, bl.emit)
+		n.Blocks = append(n.Blocks, cp)
+	}
+	n.ID = b.nextID
+	b.nextID++
+	b.prog.Markers = append(b.prog.Markers, n)
+	b.node(p, n)
+}
+
+// record runs fn with its output going to dst, and restores the entry's
+// body as the destination afterwards.
+func (b *Builder) record(n *MarkerNode, dst *[]Node, fn func()) {
+	saved := b.dst
+	b.dst, b.marker = dst, n
+	defer func() { b.dst, b.marker = saved, nil }()
+	if fn != nil {
+		fn()
+	}
 }
 
 // RegionNode is a restartable region: Body is the critical section, from
@@ -190,94 +189,8 @@ type RegionNode struct {
 	ID    int
 }
 
-// Position reports where the marker was written.
-func (n *AlternativeNode) Position() Pos { return n.Pos }
-
-// MarkerKey is the variant key that picks the choice.
-func (n *AlternativeNode) MarkerKey() string { return n.Key }
-
-// MarkerID numbers the marker in program order.
-func (n *AlternativeNode) MarkerID() int { return n.ID }
-
-// MarkerKind is layout.Alternative.
-func (n *AlternativeNode) MarkerKind() layout.Kind { return layout.Alternative }
-
-// ChoiceNames lists the names of the choices, in order.
-func (n *AlternativeNode) ChoiceNames() []string {
-	var out []string
-	for _, c := range n.Choices {
-		out = append(out, c.Name)
-	}
-	return out
-}
-
-// Position reports where the marker was written.
-func (n *StaticCallNode) Position() Pos { return n.Pos }
-
-// MarkerKey is the variant key that picks the target.
-func (n *StaticCallNode) MarkerKey() string { return n.Key }
-
-// MarkerID numbers the marker in program order.
-func (n *StaticCallNode) MarkerID() int { return n.ID }
-
-// MarkerKind is layout.StaticCall.
-func (n *StaticCallNode) MarkerKind() layout.Kind { return layout.StaticCall }
-
-// ChoiceNames lists the targets, in order.
-func (n *StaticCallNode) ChoiceNames() []string { return append([]string(nil), n.Targets...) }
-
 // Position reports where the region was written.
 func (n *RegionNode) Position() Pos { return n.Pos }
-
-// ChoiceMarker is a marker whose key names one of several choices (a
-// string in the variants file) rather than switching it on or off.
-type ChoiceMarker interface {
-	Marker
-	ChoiceNames() []string
-}
-
-// Alternative records an alternative on key with the given choices; the
-// first is the default.
-func (b *Builder) Alternative(key string, choices ...*AltChoice) {
-	b.alternative(here(1), key, choices)
-}
-
-// Alternative records an alternative in the default program.
-func Alternative(key string, choices ...*AltChoice) { std().alternative(here(1), key, choices) }
-
-func (b *Builder) alternative(p Pos, key string, choices []*AltChoice) {
-	n := &AlternativeNode{Key: key, Pos: p}
-	if !b.openMarker(p, key, n) {
-		return
-	}
-	for _, c := range choices {
-		if c == nil {
-			b.errorf(p, "Alternative %q: a nil choice; build choices with Alt", key)
-			continue
-		}
-		cc := &AltChoice{Name: c.Name, Feature: c.Feature, Pos: c.Pos}
-		b.record(n, &cc.Body, c.emit)
-		n.Choices = append(n.Choices, cc)
-	}
-	b.closeMarker(p, n)
-}
-
-// StaticCall records a static call on key to one of targets (entry
-// names); the first is the default.
-func (b *Builder) StaticCall(key string, targets ...string) {
-	b.staticCall(here(1), key, targets)
-}
-
-// StaticCall records a static call in the default program.
-func StaticCall(key string, targets ...string) { std().staticCall(here(1), key, targets) }
-
-func (b *Builder) staticCall(p Pos, key string, targets []string) {
-	n := &StaticCallNode{Key: key, Targets: append([]string(nil), targets...), Pos: p}
-	if !b.openMarker(p, key, n) {
-		return
-	}
-	b.closeMarker(p, n)
-}
 
 // Region records a restartable region named name: body is the critical
 // section, abort the handler a thread interrupted inside it restarts at.

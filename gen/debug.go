@@ -7,6 +7,7 @@ import (
 
 	"github.com/vdsogen/vdsogen/internal/elfimage"
 	"github.com/vdsogen/vdsogen/layout"
+	"github.com/vdsogen/vdsogen/marker"
 )
 
 // debugInfo returns what the debugging sections of variant v's image
@@ -47,12 +48,11 @@ func debugInfo(v *layout.Variant, m *measured, program string) *elfimage.Debug {
 	for _, s := range v.Sites {
 		base := s.Entry + "." + string(s.Kind) + "." + s.Key
 		add(base, s.Offset)
-		switch s.Kind {
-		case layout.StaticBranch:
-			add(base+".body", s.Target)
-		case layout.ThreeLabel:
-			add(base+".out", s.Target)
-		case layout.Alternative:
+		tr := marker.TraitsOf(s.Kind)
+		if tr.TargetRole != "" {
+			add(base+"."+tr.TargetRole, s.Target)
+		}
+		if tr.PoolChoices {
 			for _, c := range s.Choices {
 				add("pool."+s.Entry+"."+s.Key+"."+c.Name, c.Offset)
 			}

@@ -2,6 +2,8 @@ package gen
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/mmcloughlin/avo/attr"
 	"github.com/mmcloughlin/avo/ir"
@@ -45,62 +47,31 @@ type item struct {
 type params struct {
 	// entryPad[i] is the number of INT3 bytes before entry i.
 	entryPad []int
-	// tailPad[id] is the INT3 filler after a three-label tail placed at
-	// l_call (variants where the key is off).
-	tailPad map[int]int
-	// rel[id] is the rel32 of an on static branch or of a static call.
-	rel map[int]int32
-	// altPad[id] is the NOP padding after an alternative's choice.
-	altPad map[int]int
+	// marker holds each marker's parameters (marker.Emitter.Param), by
+	// marker ID and name.
+	marker map[paramKey]int
+}
+
+type paramKey struct {
+	id   int
+	name string
 }
 
 func newParams(entries int) *params {
-	return &params{entryPad: make([]int, entries), tailPad: map[int]int{}, rel: map[int]int32{}, altPad: map[int]int{}}
+	return &params{entryPad: make([]int, entries), marker: map[paramKey]int{}}
 }
 
 func (p *params) equal(q *params) bool {
-	if len(p.entryPad) != len(q.entryPad) || len(p.tailPad) != len(q.tailPad) || len(p.rel) != len(q.rel) || len(p.altPad) != len(q.altPad) {
-		return false
-	}
-	for k, v := range p.altPad {
-		if w, ok := q.altPad[k]; !ok || w != v {
-			return false
-		}
-	}
-	for i := range p.entryPad {
-		if p.entryPad[i] != q.entryPad[i] {
-			return false
-		}
-	}
-	for k, v := range p.tailPad {
-		if q.tailPad[k] != v {
-			return false
-		}
-	}
-	for k, v := range p.rel {
-		if w, ok := q.rel[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
+	return slices.Equal(p.entryPad, q.entryPad) && maps.Equal(p.marker, q.marker)
 }
 
 // Labels the generator places; users may not start a label with "vg_".
 func entryLabel(name string) string    { return "vg_entry_" + name }
 func entryEndLabel(name string) string { return "vg_end_" + name }
-func siteLabel(id int) string          { return fmt.Sprintf("vg_sb%d", id) }
-func siteRetLabel(id int) string       { return fmt.Sprintf("vg_sb%d_ret", id) }
-func bodyLabel(id int) string          { return fmt.Sprintf("vg_sb%d_body", id) }
-func callLabel(id int) string          { return fmt.Sprintf("vg_tl%d_call", id) }
-func outLabel(id int) string           { return fmt.Sprintf("vg_tl%d_out", id) }
-func endLabel(id int) string           { return fmt.Sprintf("vg_tl%d_end", id) }
-func altLabel(id int) string           { return fmt.Sprintf("vg_alt%d", id) }
-func altEndLabel(id int) string        { return fmt.Sprintf("vg_alt%d_end", id) }
-func poolLabel(id, choice int) string  { return fmt.Sprintf("vg_alt%d_c%d", id, choice) }
-func poolEndLabel(id, choice int) string {
-	return fmt.Sprintf("vg_alt%d_c%d_end", id, choice)
-}
-func callSiteLabel(id int) string     { return fmt.Sprintf("vg_sc%d", id) }
+
+// markerLabel is the label a marker's kind calls role.
+func markerLabel(id int, role string) string { return fmt.Sprintf("vg_m%d_%s", id, role) }
+
 func regionStartLabel(id int) string  { return fmt.Sprintf("vg_rg%d_start", id) }
 func regionCommitLabel(id int) string { return fmt.Sprintf("vg_rg%d_commit", id) }
 func regionAbortLabel(id int) string  { return fmt.Sprintf("vg_rg%d_abort", id) }
@@ -108,162 +79,115 @@ func regionAbortLabel(id int) string  { return fmt.Sprintf("vg_rg%d_abort", id) 
 // poolStartLabel marks the start of the replacement pool.
 const poolStartLabel = "vg_pool"
 
-// chosen returns the index of the choice a variant takes for a choice
-// marker: the one its key names, or the first.
-func chosen(v *variants.Variant, n dsl.ChoiceMarker) int {
-	c, ok := v.Choices[n.MarkerKey()]
-	if !ok {
-		return 0
-	}
-	for i, name := range n.ChoiceNames() {
-		if name == c {
-			return i
-		}
-	}
-	return 0 // checkKeys rejected an unknown choice before
-}
-
-// expand lays out one variant of the program: markers take the form the
-// variant's keys select, everything else is copied as written.
-func expand(prog *dsl.Program, v *variants.Variant, p *params) []item {
-	var out []item
-	emit := func(it item) { out = append(out, it) }
-	var nodes func([]dsl.Node)
-	var deferred []dsl.Node // static branch bodies and region aborts, placed after the entry
-	var alts []*dsl.AlternativeNode
-	nodes = func(ns []dsl.Node) {
-		for _, n := range ns {
-			switch n := n.(type) {
-			case *dsl.Inst:
-				emit(item{kind: itemInst, inst: n.Inst, pos: n.Pos})
-			case *dsl.LabelNode:
-				emit(item{kind: itemLabel, label: n.Name, pos: n.Pos})
-			case *dsl.Raw:
-				emit(item{kind: itemRaw, raw: n.Bytes, pos: n.Pos})
-			case *dsl.StaticBranchNode:
-				on := v.Keys[n.Key]
-				if v.Standalone {
-					emit(item{kind: itemComment, text: fmt.Sprintf("%s %s (%s): %s, elided", n.MarkerKind().Word(), n.Key, n.Pos.Short(), onOff(on))})
-					if on {
-						nodes(n.Body)
-					}
-					continue
-				}
-				emit(item{kind: itemComment, text: fmt.Sprintf("%s %s (%s): %s", n.MarkerKind().Word(), n.Key, n.Pos.Short(), onOff(on))})
-				emit(item{kind: itemLabel, label: siteLabel(n.ID), pos: n.Pos})
-				if on {
-					emit(item{kind: itemRaw, raw: jmpRel32(p.rel[n.ID]), pos: n.Pos})
-				} else {
-					emit(item{kind: itemRaw, raw: marker.NOP5, pos: n.Pos})
-				}
-				emit(item{kind: itemLabel, label: siteRetLabel(n.ID), pos: n.Pos})
-				deferred = append(deferred, n)
-			case *dsl.AlternativeNode:
-				c := chosen(v, n)
-				if v.Standalone {
-					emit(item{kind: itemComment, text: fmt.Sprintf("%s %s (%s): %s, elided", n.MarkerKind().Word(), n.Key, n.Pos.Short(), n.Choices[c].Name)})
-					nodes(n.Choices[c].Body)
-					continue
-				}
-				emit(item{kind: itemComment, text: fmt.Sprintf("%s %s (%s): %s", n.MarkerKind().Word(), n.Key, n.Pos.Short(), n.Choices[c].Name)})
-				emit(item{kind: itemLabel, label: altLabel(n.ID), pos: n.Pos})
-				nodes(n.Choices[c].Body)
-				for _, nop := range marker.NopFill(p.altPad[n.ID]) {
-					emit(item{kind: itemRaw, raw: nop, pos: n.Pos})
-				}
-				emit(item{kind: itemLabel, label: altEndLabel(n.ID), pos: n.Pos})
-				alts = append(alts, n)
-			case *dsl.StaticCallNode:
-				c := chosen(v, n)
-				emit(item{kind: itemComment, text: fmt.Sprintf("%s %s (%s): %s", n.MarkerKind().Word(), n.Key, n.Pos.Short(), n.Targets[c])})
-				emit(item{kind: itemLabel, label: callSiteLabel(n.ID), pos: n.Pos})
-				emit(item{kind: itemRaw, raw: marker.Rel32(marker.OpCALLRel32, p.rel[n.ID]), pos: n.Pos})
-			case *dsl.RegionNode:
-				emit(item{kind: itemComment, text: fmt.Sprintf("Region %s (%s)", n.Name, n.Pos.Short())})
-				emit(item{kind: itemLabel, label: regionStartLabel(n.ID), pos: n.Pos})
-				nodes(n.Body)
-				emit(item{kind: itemLabel, label: regionCommitLabel(n.ID), pos: n.Pos})
-				deferred = append(deferred, n)
-			case *dsl.ThreeLabelNode:
-				on := v.Keys[n.Key]
-				if v.Standalone {
-					emit(item{kind: itemComment, text: fmt.Sprintf("%s %s (%s): %s, elided", n.MarkerKind().Word(), n.Key, n.Pos.Short(), onOff(on))})
-					if on {
-						nodes(n.Apply)
-					}
-					nodes(n.Tail)
-					continue
-				}
-				emit(item{kind: itemComment, text: fmt.Sprintf("%s %s (%s): %s", n.MarkerKind().Word(), n.Key, n.Pos.Short(), onOff(on))})
-				emit(item{kind: itemLabel, label: callLabel(n.ID), pos: n.Pos})
-				if on {
-					nodes(n.Apply)
-				} else {
-					nodes(n.Tail)
-					if pad := p.tailPad[n.ID]; pad > 0 {
-						emit(item{kind: itemRaw, raw: marker.INT3s(pad), pos: n.Pos})
-					}
-				}
-				emit(item{kind: itemLabel, label: outLabel(n.ID), pos: n.Pos})
-				nodes(n.Tail)
-				emit(item{kind: itemLabel, label: endLabel(n.ID), pos: n.Pos})
-			default:
-				panic(fmt.Sprintf("gen: unknown node %T", n))
+// resolve is variant v as marker n's kind sees it: n's key looked up.
+func resolve(v *variants.Variant, n *dsl.MarkerNode) marker.Variant {
+	mv := marker.Variant{Name: v.Name, On: v.Keys[n.Key], Standalone: v.Standalone}
+	if c, ok := v.Choices[n.Key]; ok {
+		for i, b := range n.Blocks {
+			if b.Name == c {
+				mv.Choice = i // checkKeys rejected an unknown choice before
 			}
 		}
 	}
+	return mv
+}
+
+// expansion is one variant's image being laid out.
+type expansion struct {
+	v   *variants.Variant
+	p   *params
+	out []item
+	// deferred is placed after the current entry's body: static branch
+	// bodies and region abort handlers, in program order; pool after the
+	// last entry.
+	deferred, pool []func()
+}
+
+func (x *expansion) emit(it item) { x.out = append(x.out, it) }
+
+// expand lays out one variant of the program: markers take the form their
+// kind gives the variant's keys, everything else is copied as written.
+func expand(prog *dsl.Program, v *variants.Variant, p *params) []item {
+	x := &expansion{v: v, p: p}
 	for i, e := range prog.Entries {
 		if pad := p.entryPad[i]; pad > 0 {
-			emit(item{kind: itemRaw, raw: marker.INT3s(pad), pos: e.Pos})
+			x.emit(item{kind: itemRaw, raw: marker.INT3s(pad), pos: e.Pos})
 		}
-		emit(item{kind: itemComment, text: fmt.Sprintf("entry %s (%s)", e.Name, e.Pos.Short())})
-		emit(item{kind: itemLabel, label: entryLabel(e.Name), pos: e.Pos})
-		deferred = deferred[:0]
-		nodes(e.Body)
-		// Out-of-line static branch bodies (present in every shared variant)
-		// and region abort handlers, in program order.
-		for j := 0; j < len(deferred); j++ {
-			switch n := deferred[j].(type) {
-			case *dsl.StaticBranchNode:
-				emit(item{kind: itemComment, text: fmt.Sprintf("%s %s body (%s)", n.MarkerKind().Word(), n.Key, n.Pos.Short())})
-				emit(item{kind: itemLabel, label: bodyLabel(n.ID), pos: n.Pos})
-				nodes(n.Body)
-				if !endsTerminal(n.Body) {
-					emit(item{kind: itemInst, inst: jmpTo(siteRetLabel(n.ID)), pos: n.Pos})
-				}
-			case *dsl.RegionNode:
-				emit(item{kind: itemComment, text: fmt.Sprintf("Region %s abort handler (%s), after its signature", n.Name, n.Pos.Short())})
-				emit(item{kind: itemRaw, raw: regionSignature(), pos: n.Pos})
-				emit(item{kind: itemLabel, label: regionAbortLabel(n.ID), pos: n.Pos})
-				nodes(n.Abort)
-			}
+		x.emit(item{kind: itemComment, text: fmt.Sprintf("entry %s (%s)", e.Name, e.Pos.Short())})
+		x.emit(item{kind: itemLabel, label: entryLabel(e.Name), pos: e.Pos})
+		x.deferred = x.deferred[:0]
+		x.nodes(e.Body)
+		for j := 0; j < len(x.deferred); j++ { // an abort handler may defer a body
+			x.deferred[j]()
 		}
-		emit(item{kind: itemLabel, label: entryEndLabel(e.Name), pos: e.Pos})
+		x.emit(item{kind: itemLabel, label: entryEndLabel(e.Name), pos: e.Pos})
 	}
-	// The replacement pool: every choice of every alternative, assembled
-	// once, after the last entry (the kernel's .altinstr_replacement).
-	if len(alts) > 0 {
-		emit(item{kind: itemLabel, label: poolStartLabel})
+	// The replacement pool, assembled once after the last entry (the
+	// kernel's .altinstr_replacement).
+	if len(x.pool) > 0 {
+		x.emit(item{kind: itemLabel, label: poolStartLabel})
 	}
-	for _, n := range alts {
-		emit(item{kind: itemComment, text: fmt.Sprintf("%s %s (%s) choices", n.MarkerKind().Word(), n.Key, n.Pos.Short())})
-		for i, c := range n.Choices {
-			emit(item{kind: itemLabel, label: poolLabel(n.ID, i), pos: c.Pos})
-			nodes(c.Body)
-			emit(item{kind: itemLabel, label: poolEndLabel(n.ID, i), pos: c.Pos})
-		}
+	for _, fn := range x.pool {
+		fn()
 	}
-	return out
+	return x.out
 }
 
-func onOff(on bool) string {
-	if on {
-		return "on"
+func (x *expansion) nodes(ns []dsl.Node) {
+	for _, n := range ns {
+		switch n := n.(type) {
+		case *dsl.Inst:
+			x.emit(item{kind: itemInst, inst: n.Inst, pos: n.Pos})
+		case *dsl.LabelNode:
+			x.emit(item{kind: itemLabel, label: n.Name, pos: n.Pos})
+		case *dsl.Raw:
+			x.emit(item{kind: itemRaw, raw: n.Bytes, pos: n.Pos})
+		case *dsl.MarkerNode:
+			u, _ := marker.For(n.Kind) // the DSL recorded registered kinds only
+			u.Expand(&emitter{x: x, n: n}, n.Decl(), resolve(x.v, n))
+		case *dsl.RegionNode:
+			x.emit(item{kind: itemComment, text: fmt.Sprintf("Region %s (%s)", n.Name, n.Pos.Short())})
+			x.emit(item{kind: itemLabel, label: regionStartLabel(n.ID), pos: n.Pos})
+			x.nodes(n.Body)
+			x.emit(item{kind: itemLabel, label: regionCommitLabel(n.ID), pos: n.Pos})
+			x.deferred = append(x.deferred, func() {
+				x.emit(item{kind: itemComment, text: fmt.Sprintf("Region %s abort handler (%s), after its signature", n.Name, n.Pos.Short())})
+				x.emit(item{kind: itemRaw, raw: regionSignature(), pos: n.Pos})
+				x.emit(item{kind: itemLabel, label: regionAbortLabel(n.ID), pos: n.Pos})
+				x.nodes(n.Abort)
+			})
+		default:
+			panic(fmt.Sprintf("gen: unknown node %T", n))
+		}
 	}
-	return "off"
 }
 
-func jmpRel32(rel int32) []byte { return marker.Rel32(marker.OpJMPRel32, rel) }
+// emitter is marker.Emitter for marker n of an expansion.
+type emitter struct {
+	x *expansion
+	n *dsl.MarkerNode
+}
+
+func (e *emitter) Note(text string) {
+	e.x.emit(item{kind: itemComment, text: fmt.Sprintf("%s %s (%s)%s", e.n.Kind.Word(), e.n.Key, e.n.Pos.Short(), text)})
+}
+
+func (e *emitter) Label(role string) {
+	e.x.emit(item{kind: itemLabel, label: markerLabel(e.n.ID, role), pos: e.n.Pos})
+}
+
+func (e *emitter) Raw(b []byte)     { e.x.emit(item{kind: itemRaw, raw: b, pos: e.n.Pos}) }
+func (e *emitter) Block(i int)      { e.x.nodes(e.n.Blocks[i].Body) }
+func (e *emitter) Exits(i int) bool { return dsl.Exits(e.n.Blocks[i].Body) }
+func (e *emitter) OutOfLine(fn func()) {
+	e.x.deferred = append(e.x.deferred, fn)
+}
+func (e *emitter) Pool(fn func())        { e.x.pool = append(e.x.pool, fn) }
+func (e *emitter) Param(name string) int { return e.x.p.marker[paramKey{e.n.ID, name}] }
+
+func (e *emitter) JumpTo(role string) {
+	e.x.emit(item{kind: itemInst, inst: jmpTo(markerLabel(e.n.ID, role)), pos: e.n.Pos})
+}
 
 func jmpTo(label string) *ir.Instruction {
 	return &ir.Instruction{
@@ -272,22 +196,6 @@ func jmpTo(label string) *ir.Instruction {
 		IsBranch:   true,
 		IsTerminal: false,
 	}
-}
-
-// endsTerminal reports whether control cannot fall off the end of ns.
-func endsTerminal(ns []dsl.Node) bool {
-	if len(ns) == 0 {
-		return false
-	}
-	switch n := ns[len(ns)-1].(type) {
-	case *dsl.Inst:
-		return n.Inst.IsTerminal || n.Inst.IsUnconditionalBranch()
-	case *dsl.ThreeLabelNode:
-		return endsTerminal(n.Tail)
-	case *dsl.RegionNode:
-		return endsTerminal(n.Body)
-	}
-	return false
 }
 
 // function turns a variant's items into an avo function for printing.

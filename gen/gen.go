@@ -166,20 +166,20 @@ func checkKeys(prog *dsl.Program, set *variants.Set) error {
 	var fileErrs []error
 	used := map[string]bool{}
 	reported := map[string]bool{} // a helper may place one marker in many entries
-	kindOf := map[string]dsl.Marker{}
+	kindOf := map[string]*dsl.MarkerNode{}
 	for _, mk := range prog.Markers {
-		key := mk.MarkerKey()
+		key := mk.Key
 		used[key] = true
-		at := mk.Position().String() + " " + key
+		at := mk.Pos.String() + " " + key
 		if reported[at] {
 			continue
 		}
 		reported[at] = true
-		cm, isChoice := mk.(dsl.ChoiceMarker)
+		isChoice := marker.TraitsOf(mk.Kind).Choices
 		if first, ok := kindOf[key]; ok {
-			if _, firstChoice := first.(dsl.ChoiceMarker); firstChoice != isChoice {
-				errs = append(errs, &dsl.Error{Pos: mk.Position(), Msg: fmt.Sprintf("key %q is used by a %s here and by a %s at %s; a key either switches markers or picks choices: rename one",
-					key, mk.MarkerKind().Word(), first.MarkerKind().Word(), first.Position())})
+			if marker.TraitsOf(first.Kind).Choices != isChoice {
+				errs = append(errs, &dsl.Error{Pos: mk.Pos, Msg: fmt.Sprintf("key %q is used by a %s here and by a %s at %s; a key either switches markers or picks choices: rename one",
+					key, mk.Kind.Word(), first.Kind.Word(), first.Pos)})
 				continue
 			}
 		} else {
@@ -187,14 +187,14 @@ func checkKeys(prog *dsl.Program, set *variants.Set) error {
 		}
 		if !isChoice {
 			if !defined[key] {
-				errs = append(errs, &dsl.Error{Pos: mk.Position(), Msg: fmt.Sprintf("unknown key %q: %s %v; add the key to every variant or fix the name",
+				errs = append(errs, &dsl.Error{Pos: mk.Pos, Msg: fmt.Sprintf("unknown key %q: %s %v; add the key to every variant or fix the name",
 					key, where, set.Keys)})
 				continue
 			}
 			for _, v := range set.Variants {
 				if c, ok := v.Choices[key]; ok {
 					fileErrs = append(fileErrs, fmt.Errorf("%s: key %q is a switch of the %s at %s, so it must be true or false, not the choice %q",
-						v.ValuePos[key], key, mk.MarkerKind().Word(), mk.Position(), c))
+						v.ValuePos[key], key, mk.Kind.Word(), mk.Pos, c))
 					break
 				}
 			}
@@ -203,17 +203,17 @@ func checkKeys(prog *dsl.Program, set *variants.Set) error {
 		if !defined[key] {
 			continue // every variant takes the first choice
 		}
-		names := cm.ChoiceNames()
+		names := mk.Decl().Names()
 		for _, v := range set.Variants {
 			c, ok := v.Choices[key]
 			if !ok {
 				fileErrs = append(fileErrs, fmt.Errorf("%s: key %q picks a choice of the %s at %s, so it must be a string naming one of %q, not a boolean",
-					v.KeyPos[key], key, mk.MarkerKind().Word(), mk.Position(), names))
+					v.KeyPos[key], key, mk.Kind.Word(), mk.Pos, names))
 				break
 			}
 			if !slices.Contains(names, c) {
 				fileErrs = append(fileErrs, fmt.Errorf("%s: variant %q picks %q for key %q, which is not a choice of the %s at %s; choose one of %q",
-					v.ValuePos[key], v.Name, c, key, mk.MarkerKind().Word(), mk.Position(), names))
+					v.ValuePos[key], v.Name, c, key, mk.Kind.Word(), mk.Pos, names))
 			}
 		}
 	}
@@ -417,47 +417,26 @@ func buildTable(prog *dsl.Program, set *variants.Set, name string, ms map[string
 		}
 		entryOf := map[int]string{}
 		for _, e := range prog.Entries {
-			for _, mk := range markersOf(e.Body) {
-				entryOf[mk.MarkerID()] = e.Name
+			for _, n := range markersOf(e.Body) {
+				entryOf[n.ID] = e.Name
 			}
 		}
-		for _, s := range sitesOf(prog, m, v.Standalone) {
-			site := layout.Site{Key: s.marker.MarkerKey(), Entry: entryOf[s.marker.MarkerID()], On: v.Keys[s.marker.MarkerKey()],
-				Offset: s.start, Bytes: append([]byte(nil), m.image[s.start:s.end]...), Source: s.marker.Position().Short()}
+		for _, n := range prog.Markers {
+			u, _ := marker.For(n.Kind)
+			sp, ok := u.Locate(located{m, n.ID}, n.Decl(), resolve(&v, n))
+			if !ok {
+				continue
+			}
+			site := layout.Site{Kind: n.Kind, Key: n.Key, Entry: entryOf[n.ID], On: v.Keys[n.Key],
+				Offset: sp.Start, Bytes: append([]byte(nil), m.image[sp.Start:sp.End]...), Source: n.Pos.Short(),
+				Target: sp.Target, Choice: sp.Choice, Choices: sp.Choices}
 			for _, p := range m.placed {
-				if p.off < s.start || p.off >= s.end || p.ref == nil || p.dec.PCRel != 4 {
+				if p.off < sp.Start || p.off >= sp.End || p.ref == nil || p.dec.PCRel != 4 {
 					continue
 				}
-				at := p.off + p.dec.PCRelOff - s.start
+				at := p.off + p.dec.PCRelOff - sp.Start
 				clear(site.Bytes[at : at+4])
 				site.Relocs = append(site.Relocs, layout.Reloc{Offset: at, Symbol: p.ref.sym, Addend: int(p.ref.off)})
-			}
-			switch n := s.marker.(type) {
-			case *dsl.StaticBranchNode:
-				site.Kind, site.Target = layout.StaticBranch, m.labels[bodyLabel(n.ID)]
-			case *dsl.ThreeLabelNode:
-				site.Kind, site.Target = layout.ThreeLabel, m.labels[outLabel(n.ID)]
-			case *dsl.AlternativeNode:
-				held := chosen(&v, n)
-				site.Kind = layout.Alternative
-				site.Choice = n.Choices[held].Name
-				site.Target = m.labels[poolLabel(n.ID, held)]
-				for i, c := range n.Choices {
-					start, end := m.labels[poolLabel(n.ID, i)], m.labels[poolEndLabel(n.ID, i)]
-					b := append([]byte(nil), m.image[start:end]...)
-					for _, nop := range marker.NopFill(s.end - s.start - len(b)) {
-						b = append(b, nop...)
-					}
-					site.Choices = append(site.Choices, layout.Choice{Name: c.Name, Feature: c.Feature, Bytes: b, Offset: start})
-				}
-			case *dsl.StaticCallNode:
-				site.Kind = layout.StaticCall
-				site.Choice = n.Targets[chosen(&v, n)]
-				site.Target = m.labels[entryLabel(site.Choice)]
-				for _, target := range n.Targets {
-					off := m.labels[entryLabel(target)]
-					site.Choices = append(site.Choices, layout.Choice{Name: target, Bytes: marker.Rel32(marker.OpCALLRel32, int32(off-(s.start+len(marker.NOP5)))), Offset: off})
-				}
 			}
 			lv.Sites = append(lv.Sites, site)
 		}

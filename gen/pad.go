@@ -12,92 +12,28 @@ import (
 // align functions; the atomicity of static-branch sites takes precedence.
 const entryAlign = 16
 
-// plan computes the next padding from the current measurement: INT3 filler
-// after three-label tails, entry offsets shared by all shared variants,
-// and the rel32 of every on static branch.
+// plan computes the next parameters from the current measurement: each
+// marker's own (its kind's Plan: padding, displacements), then entry
+// offsets shared by all shared variants.
 func plan(prog *dsl.Program, set *variants.Set, ms map[string]*measured, cur map[string]*params) (map[string]*params, error) {
 	next := map[string]*params{}
-	for _, v := range set.Variants {
-		next[v.Name] = newParams(len(prog.Entries))
-	}
-	shared := set.Shared()
-	// growth[v][i] is how much entry i of v grows from the new tail padding.
+	// growth[v][i] is how much entry i of v grows from the new padding.
 	growth := map[string][]int{}
 	for _, v := range set.Variants {
+		next[v.Name] = newParams(len(prog.Entries))
 		growth[v.Name] = make([]int, len(prog.Entries))
 	}
 	var errs dsl.ErrorList
 	for i, e := range prog.Entries {
-		for _, mk := range markersOf(e.Body) {
-			switch n := mk.(type) {
-			case *dsl.ThreeLabelNode:
-				region := -1 // the apply length, from variants where the key is on
-				for _, v := range shared {
-					m := ms[v.Name]
-					if v.Keys[n.Key] {
-						region = max(region, m.labels[outLabel(n.ID)]-m.labels[callLabel(n.ID)])
-					}
-				}
-				for _, v := range shared {
-					if v.Keys[n.Key] {
-						continue
-					}
-					m := ms[v.Name]
-					old := cur[v.Name].tailPad[n.ID]
-					tail := m.labels[outLabel(n.ID)] - m.labels[callLabel(n.ID)] - old
-					pad := 0
-					if region >= 0 {
-						if tail > region {
-							errs = append(errs, &dsl.Error{Pos: n.Pos, Msg: fmt.Sprintf(
-								"%s %q: the tail is %d bytes, longer than the %d-byte apply region it replaces in variant %q; shorten the tail or lengthen apply",
-								n.MarkerKind().Word(), n.Key, tail, region, v.Name)})
-							continue
-						}
-						pad = region - tail
-					}
-					next[v.Name].tailPad[n.ID] = pad
-					growth[v.Name][i] += pad - old
-				}
-			case *dsl.StaticBranchNode:
-				for _, v := range shared {
-					if !v.Keys[n.Key] {
-						continue
-					}
-					m := ms[v.Name]
-					next[v.Name].rel[n.ID] = int32(m.labels[bodyLabel(n.ID)] - (m.labels[siteLabel(n.ID)] + len(marker.NOP5)))
-				}
-			case *dsl.StaticCallNode:
-				for i := range set.Variants {
-					v := &set.Variants[i]
-					m := ms[v.Name]
-					target := m.labels[entryLabel(n.Targets[chosen(v, n)])]
-					next[v.Name].rel[n.ID] = int32(target - (m.labels[callSiteLabel(n.ID)] + len(marker.NOP5)))
-				}
-			case *dsl.AlternativeNode:
-				// The pool is the same in every shared variant: measure the
-				// choices' lengths there, in the first.
-				m := ms[shared[0].Name]
-				longest := 0
-				for c := range n.Choices {
-					longest = max(longest, m.labels[poolEndLabel(n.ID, c)]-m.labels[poolLabel(n.ID, c)])
-				}
-				if longest == 0 {
-					errs = append(errs, &dsl.Error{Pos: n.Pos, Msg: fmt.Sprintf("%s %q: every choice is empty; give at least one an instruction", n.MarkerKind().Word(), n.Key)})
-					continue
-				}
-				for j := range shared {
-					v := &shared[j]
-					c := chosen(v, n)
-					pad := longest - (m.labels[poolEndLabel(n.ID, c)] - m.labels[poolLabel(n.ID, c)])
-					growth[v.Name][i] += pad - cur[v.Name].altPad[n.ID]
-					next[v.Name].altPad[n.ID] = pad
-				}
-			}
+		for _, n := range markersOf(e.Body) {
+			u, _ := marker.For(n.Kind)
+			u.Plan(&planner{set: set, n: n, entry: i, ms: ms, cur: cur, next: next, growth: growth, errs: &errs}, n.Decl())
 		}
 	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
+	shared := set.Shared()
 	if err := placeEntries(prog, shared, ms, growth, next, true); err != nil {
 		return nil, err
 	}
@@ -111,10 +47,53 @@ func plan(prog *dsl.Program, set *variants.Set, ms map[string]*measured, cur map
 	return next, nil
 }
 
+// planner is marker.Planner for marker n, in entry number entry.
+type planner struct {
+	set    *variants.Set
+	n      *dsl.MarkerNode
+	entry  int
+	ms     map[string]*measured
+	cur    map[string]*params
+	next   map[string]*params
+	growth map[string][]int
+	errs   *dsl.ErrorList
+}
+
+func (p *planner) variants(vs []variants.Variant) []marker.Variant {
+	out := make([]marker.Variant, len(vs))
+	for i := range vs {
+		out[i] = resolve(&vs[i], p.n)
+	}
+	return out
+}
+
+func (p *planner) Shared() []marker.Variant { return p.variants(p.set.Shared()) }
+func (p *planner) All() []marker.Variant    { return p.variants(p.set.Variants) }
+
+func (p *planner) Label(v, role string) (int, bool) {
+	off, ok := p.ms[v].labels[markerLabel(p.n.ID, role)]
+	return off, ok
+}
+
+func (p *planner) Entry(v, name string) int { return p.ms[v].labels[entryLabel(name)] }
+
+func (p *planner) Param(v, name string) int { return p.cur[v].marker[paramKey{p.n.ID, name}] }
+
+func (p *planner) Pad(v, name string, n int) {
+	p.growth[v][p.entry] += n - p.Param(v, name)
+	p.Set(v, name, n)
+}
+
+func (p *planner) Set(v, name string, n int) { p.next[v].marker[paramKey{p.n.ID, name}] = n }
+
+func (p *planner) Errorf(format string, args ...any) {
+	*p.errs = append(*p.errs, &dsl.Error{Pos: p.n.Pos, Msg: fmt.Sprintf(format, args...)})
+}
+
 // placeEntries gives every entry of a group of variants one common offset:
 // the first offset after the longest previous entry that is aligned as well
-// as possible while keeping every static-branch site of the entry inside
-// one patch window.
+// as possible while keeping every atomic site of the entry (its kind's
+// Traits.Atomic) inside one patch window.
 func placeEntries(prog *dsl.Program, group []variants.Variant, ms map[string]*measured, growth map[string][]int, next map[string]*params, sites bool) error {
 	cursor := map[string]int{}
 	for i, e := range prog.Entries {
@@ -122,27 +101,31 @@ func placeEntries(prog *dsl.Program, group []variants.Variant, ms map[string]*me
 		for _, v := range group {
 			c = max(c, cursor[v.Name])
 		}
-		var rel []int
-		var relPos []dsl.Pos
+		var atomic []span
+		var atomicPos []dsl.Pos
 		if sites {
 			m := ms[group[0].Name]
 			start := m.labels[entryLabel(e.Name)]
-			for _, mk := range markersOf(e.Body) {
-				switch n := mk.(type) {
-				case *dsl.StaticBranchNode:
-					rel = append(rel, m.labels[siteLabel(n.ID)]-start)
-					relPos = append(relPos, n.Pos)
-				case *dsl.StaticCallNode: // re-targetable live, like a static branch
-					rel = append(rel, m.labels[callSiteLabel(n.ID)]-start)
-					relPos = append(relPos, n.Pos)
+			for _, n := range markersOf(e.Body) {
+				u, _ := marker.For(n.Kind)
+				if !u.Traits().Atomic {
+					continue
+				}
+				if s, ok := u.Locate(located{m, n.ID}, n.Decl(), resolve(&group[0], n)); ok {
+					atomic = append(atomic, span{s.Start - start, s.End - s.Start})
+					atomicPos = append(atomicPos, n.Pos)
 				}
 			}
 		}
-		d, ok := chooseOffset(c, rel)
+		d, ok := chooseOffset(c, atomic)
 		if !ok {
-			return dsl.ErrorList{{Pos: relPos[len(relPos)-1], Msg: fmt.Sprintf(
-				"entry %q: static-branch sites at entry offsets %v cannot all sit inside %d-byte windows (needed for atomic patching) at any entry offset; move a site by adding or removing an instruction before it",
-				e.Name, rel, marker.PatchWindow)}}
+			offs := make([]int, len(atomic))
+			for i, s := range atomic {
+				offs[i] = s.off
+			}
+			return dsl.ErrorList{{Pos: atomicPos[len(atomicPos)-1], Msg: fmt.Sprintf(
+				"entry %q: atomic sites at entry offsets %v cannot all sit inside %d-byte windows (needed for live patching) at any entry offset; move a site by adding or removing an instruction before it",
+				e.Name, offs, marker.PatchWindow)}}
 		}
 		for _, v := range group {
 			m := ms[v.Name]
@@ -154,13 +137,15 @@ func placeEntries(prog *dsl.Program, group []variants.Variant, ms map[string]*me
 	return nil
 }
 
+// span is a site's offset from its entry and its length.
+type span struct{ off, n int }
+
 // chooseOffset picks the entry offset at or after c that has the best
-// alignment and keeps every site (at the given offsets from the entry)
-// within a patch window.
-func chooseOffset(c int, sites []int) (int, bool) {
+// alignment and keeps every site within a patch window.
+func chooseOffset(c int, sites []span) (int, bool) {
 	fits := func(d int) bool {
-		for _, r := range sites {
-			if marker.CrossesWindow(uint64(d+r), len(marker.NOP5)) {
+		for _, s := range sites {
+			if marker.CrossesWindow(uint64(d+s.off), s.n) {
 				return false
 			}
 		}
@@ -178,11 +163,11 @@ func chooseOffset(c int, sites []int) (int, bool) {
 
 // markersOf lists the markers of an entry body in order, those inside
 // regions included (markers do not nest in markers).
-func markersOf(ns []dsl.Node) []dsl.Marker {
-	var out []dsl.Marker
+func markersOf(ns []dsl.Node) []*dsl.MarkerNode {
+	var out []*dsl.MarkerNode
 	for _, n := range ns {
 		switch n := n.(type) {
-		case dsl.Marker:
+		case *dsl.MarkerNode:
 			out = append(out, n)
 		case *dsl.RegionNode:
 			out = append(out, markersOf(n.Body)...)
@@ -191,3 +176,17 @@ func markersOf(ns []dsl.Node) []dsl.Marker {
 	}
 	return out
 }
+
+// located is marker.Measured for marker id in a measured variant.
+type located struct {
+	m  *measured
+	id int
+}
+
+func (l located) Label(role string) (int, bool) {
+	off, ok := l.m.labels[markerLabel(l.id, role)]
+	return off, ok
+}
+
+func (l located) Entry(name string) int       { return l.m.labels[entryLabel(name)] }
+func (l located) Bytes(start, end int) []byte { return l.m.image[start:end] }

@@ -7,13 +7,22 @@ import (
 	"github.com/vdsogen/vdsogen/marker"
 )
 
-func fitsWindow(d int, sites []int) bool {
-	for _, r := range sites {
-		if (d+r)/marker.PatchWindow != (d+r+len(marker.NOP5)-1)/marker.PatchWindow {
+func fitsWindow(d int, sites []span) bool {
+	for _, s := range sites {
+		if (d+s.off)/marker.PatchWindow != (d+s.off+s.n-1)/marker.PatchWindow {
 			return false
 		}
 	}
 	return true
+}
+
+// fiveBytes are 5-byte sites (a static branch's or call's) at offs.
+func fiveBytes(offs []int) []span {
+	var out []span
+	for _, o := range offs {
+		out = append(out, span{o, len(marker.NOP5)})
+	}
+	return out
 }
 
 func TestChooseOffset(t *testing.T) {
@@ -44,11 +53,11 @@ func TestChooseOffset(t *testing.T) {
 		{100, []int{2, 10}, 112, true},
 	}
 	for _, tt := range tests {
-		d, ok := chooseOffset(tt.c, tt.sites)
+		d, ok := chooseOffset(tt.c, fiveBytes(tt.sites))
 		if ok != tt.ok || (ok && d != tt.want) {
 			t.Errorf("chooseOffset(%d, %v) = %d, %v; want %d, %v", tt.c, tt.sites, d, ok, tt.want, tt.ok)
 		}
-		if ok && (!fitsWindow(d, tt.sites) || d < tt.c) {
+		if ok && (!fitsWindow(d, fiveBytes(tt.sites)) || d < tt.c) {
 			t.Errorf("chooseOffset(%d, %v) = %d: a site crosses a window or d < c", tt.c, tt.sites, d)
 		}
 	}
@@ -61,9 +70,9 @@ func TestChooseOffsetProperties(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for range 20000 {
 		c := r.IntN(200)
-		var sites []int
+		var sites []span // sites of any length a window holds, as a kind may declare
 		for range r.IntN(4) {
-			sites = append(sites, r.IntN(64))
+			sites = append(sites, span{r.IntN(64), 1 + r.IntN(marker.PatchWindow)})
 		}
 		d, ok := chooseOffset(c, sites)
 		// The best answer by brute force over one period past c.

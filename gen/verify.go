@@ -7,7 +7,6 @@ import (
 	"github.com/vdsogen/vdsogen/internal/harness"
 	"github.com/vdsogen/vdsogen/internal/verify"
 	"github.com/vdsogen/vdsogen/layout"
-	"github.com/vdsogen/vdsogen/marker"
 )
 
 // verifyBytes runs every rule of internal/verify on the bytes of the final
@@ -46,40 +45,4 @@ func (m *measured) posAt(off int) (dsl.Pos, bool) {
 		return dsl.Pos{}, false
 	}
 	return m.placed[i].it.pos, true
-}
-
-// siteRange is a range where variants may differ.
-type siteRange struct {
-	start, end int
-	marker     dsl.Marker
-}
-
-// sitesOf lists the marker sites of a measured variant in program order.
-func sitesOf(prog *dsl.Program, m *measured, standalone bool) []siteRange {
-	var out []siteRange
-	for _, mk := range prog.Markers {
-		switch n := mk.(type) {
-		case *dsl.StaticBranchNode:
-			s, ok := m.labels[siteLabel(n.ID)]
-			if ok {
-				out = append(out, siteRange{s, s + len(marker.NOP5), n})
-			}
-		case *dsl.ThreeLabelNode:
-			s, ok := m.labels[callLabel(n.ID)]
-			if ok {
-				out = append(out, siteRange{s, m.labels[outLabel(n.ID)], n})
-			}
-		case *dsl.AlternativeNode:
-			s, ok := m.labels[altLabel(n.ID)]
-			if ok {
-				out = append(out, siteRange{s, m.labels[altEndLabel(n.ID)], n})
-			}
-		case *dsl.StaticCallNode:
-			s, ok := m.labels[callSiteLabel(n.ID)]
-			if ok && !standalone {
-				out = append(out, siteRange{s, s + len(marker.NOP5), n})
-			}
-		}
-	}
-	return out
 }

@@ -51,8 +51,9 @@ func init() {
 // RegisterKind declares a marker kind: its name, its code in the ELF
 // descriptor section (never 0, unique) and its DSL word. It panics on a
 // name or code that is already taken: kinds are registered once, at
-// initialization.
-func RegisterKind(k Kind, code uint8, word string) {
+// initialization. It returns k, so that a kind defined outside this
+// package can be declared and registered in one statement.
+func RegisterKind(k Kind, code uint8, word string) Kind {
 	kinds.Lock()
 	defer kinds.Unlock()
 	if _, dup := kinds.info[k]; dup || k == "" {
@@ -63,6 +64,7 @@ func RegisterKind(k Kind, code uint8, word string) {
 	}
 	kinds.info[k] = kindInfo{code: code, word: word}
 	kinds.byCode[code] = k
+	return k
 }
 
 func (k Kind) info() (kindInfo, bool) {

@@ -125,6 +125,10 @@ const (
 	FeatureLFENCERDTSC = "lfence_rdtsc"
 )
 
+// Features lists what a choice may need: none (""), then every CPU feature
+// a loader can test.
+var Features = []string{"", FeatureRDTSCP, FeatureLFENCERDTSC}
+
 // Region is a restartable region, described as the kernel's rseq critical
 // sections are: code that a signal handler or debugger finding a thread
 // inside [Start, Start+PostCommit) may restart at Abort. The 4 bytes before

@@ -7,9 +7,14 @@
 // loader (vdso/loader). A kind's name and descriptor code are
 // layout.Kind's (layout/kind.go).
 //
-// Adding a kind is a file here with a type implementing Unit, its
-// layout.RegisterKind line, and a Register line in init below. The
-// package imports only layout and x86asm, so every layer can import it.
+// The generator's half of a kind works on a Decl through small
+// interfaces the DSL (Declaration) and the generator (Emitter, Planner,
+// Measured) implement, so the package imports only layout and x86asm and
+// every layer can import it.
+//
+// Adding a kind is a file with a type implementing Unit, its
+// layout.RegisterKind, and a Register line (init below, for the built-in
+// kinds).
 package marker
 
 import (
@@ -28,10 +33,13 @@ func init() {
 	Register(staticCall{})
 }
 
-// Unit is one marker kind.
+// Unit is one marker kind: its traits, the generator's half (declaration
+// checks, per-variant layout, padding, site location) and the verifier's
+// check of a site.
 type Unit interface {
 	Kind() layout.Kind
 	Traits() Traits
+	Generator
 	// Check verifies site s of one variant on im's bytes, beyond what holds
 	// for every kind (the site lies in its entry, on instruction
 	// boundaries, and holds the table's bytes: the verifier checks that
@@ -53,6 +61,15 @@ type Traits struct {
 	// Atomic: a site is one whole instruction inside one PatchWindow, so a
 	// loader may rewrite it while threads run (a live switch).
 	Atomic bool
+	// Calls: the choices are entries of the program that the site calls.
+	Calls bool
+	// Exit names the block through which control leaves the marker in
+	// every variant ("" if none): an entry ending in the marker ends in
+	// what that block ends in.
+	Exit string
+	// TargetRole names what layout.Site.Target is (a debugger's label
+	// "entry.kind.key.role"), "" where it is nothing to name.
+	TargetRole string
 }
 
 // Reporter records a finding at an image offset.

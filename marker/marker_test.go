@@ -66,10 +66,10 @@ func TestCrossesWindow(t *testing.T) {
 // traits the loader and the verifier rely on.
 func TestEveryKindHasAUnit(t *testing.T) {
 	want := map[layout.Kind]Traits{
-		layout.StaticBranch: {Atomic: true},
-		layout.ThreeLabel:   {},
+		layout.StaticBranch: {Atomic: true, TargetRole: "body"},
+		layout.ThreeLabel:   {Exit: "tail", TargetRole: "out"},
 		layout.Alternative:  {Choices: true, PoolChoices: true, LoadTime: true},
-		layout.StaticCall:   {Choices: true, Atomic: true},
+		layout.StaticCall:   {Choices: true, Atomic: true, Calls: true},
 	}
 	for k, tr := range want {
 		u, ok := For(k)

@@ -14,7 +14,77 @@ type staticBranch struct{}
 
 func (staticBranch) Kind() layout.Kind { return layout.StaticBranch }
 
-func (staticBranch) Traits() Traits { return Traits{Atomic: true} }
+func (staticBranch) Traits() Traits { return Traits{Atomic: true, TargetRole: "body"} }
+
+// Declare: one body, holding code (it is placed out of line in every
+// variant, so an empty one is a mistake, not an off branch).
+func (staticBranch) Declare(d Declaration) {
+	dc := d.Decl()
+	if len(dc.Blocks) != 1 {
+		d.Errorf(-1, "%s %q takes one body, not %d blocks", dc.Kind.Word(), dc.Key, len(dc.Blocks))
+		return
+	}
+	if d.Empty(0) {
+		d.Errorf(-1, "%s %q has an empty body", dc.Kind.Word(), dc.Key)
+	}
+}
+
+// Expand: the site, NOP5 or JMP rel32 to the body, which follows the
+// entry and jumps back after the site unless it exits. A standalone
+// variant places the body inline where the key is on, nothing where off.
+func (staticBranch) Expand(x Emitter, d Decl, v Variant) {
+	if v.Standalone {
+		x.Note(": " + onOff(v.On) + ", elided")
+		if v.On {
+			x.Block(0)
+		}
+		return
+	}
+	x.Note(": " + onOff(v.On))
+	x.Label("site")
+	if v.On {
+		x.Raw(Rel32(OpJMPRel32, int32(x.Param("rel"))))
+	} else {
+		x.Raw(NOP5)
+	}
+	x.Label("ret")
+	x.OutOfLine(func() {
+		x.Note(" body")
+		x.Label("body")
+		x.Block(0)
+		if !x.Exits(0) {
+			x.JumpTo("ret")
+		}
+	})
+}
+
+// Plan: the displacement from the end of an on site to the body.
+func (staticBranch) Plan(p Planner, d Decl) {
+	for _, v := range p.Shared() {
+		if v.On {
+			site, _ := p.Label(v.Name, "site")
+			body, _ := p.Label(v.Name, "body")
+			p.Set(v.Name, "rel", body-(site+len(NOP5)))
+		}
+	}
+}
+
+// Locate: the five site bytes; the target is the body.
+func (staticBranch) Locate(m Measured, d Decl, v Variant) (Span, bool) {
+	site, ok := m.Label("site")
+	if !ok {
+		return Span{}, false
+	}
+	body, _ := m.Label("body")
+	return Span{Start: site, End: site + len(NOP5), Target: body}, true
+}
+
+func onOff(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
+}
 
 // Check: five bytes inside one patch window; NOP5 where off; where on, a
 // JMP rel32 to the body, an instruction of the same entry.

@@ -13,10 +13,6 @@ import (
 // re-targetable at load time or live: there is no indirect branch.
 type staticCall struct{}
 
-func (staticCall) Kind() layout.Kind { return layout.StaticCall }
-
-func (staticCall) Traits() Traits { return Traits{Choices: true, Atomic: true} }
-
 // Check: CALL rel32 to the entry the table names, one of its declared
 // targets, each of which is an entry start other than the caller; every
 // choice is the CALL that reaches its target; the site sits in one patch
@@ -52,4 +48,78 @@ func (staticCall) Check(im Image, s layout.Site, report Reporter) {
 			report(start, "static call %s: the bytes recorded for target %s are % x, not CALL rel32 to %#x (% x)", s.Key, c.Name, c.Bytes, c.Offset, want)
 		}
 	}
+}
+
+// Kind and Traits: one CALL instruction, re-targetable live, whose
+// choices are the entries it may call.
+func (staticCall) Kind() layout.Kind { return layout.StaticCall }
+func (staticCall) Traits() Traits    { return Traits{Choices: true, Atomic: true, Calls: true} }
+
+// Declare: at least one target, each a distinct entry other than the
+// caller, all of one signature (the caller passes the same arguments to
+// whichever it calls). Recursion through other entries is the DSL's
+// whole-program check of every Calls kind.
+func (staticCall) Declare(d Declaration) {
+	dc := d.Decl()
+	word := dc.Kind.Word()
+	if len(dc.Blocks) == 0 {
+		d.Errorf(-1, "%s %q has no target: name at least one entry", word, dc.Key)
+		return
+	}
+	seen := map[string]bool{}
+	first, firstSig := "", ""
+	for i, t := range dc.Blocks {
+		if t.Code {
+			d.Errorf(i, "%s %q: target %q has code; a static call's targets are entry names", word, dc.Key, t.Name)
+		}
+		if seen[t.Name] {
+			d.Errorf(-1, "%s %q: target %q listed twice", word, dc.Key, t.Name)
+			continue
+		}
+		seen[t.Name] = true
+		sig, ok := d.Entry(t.Name)
+		switch {
+		case !ok:
+			d.Errorf(-1, "%s %q: target %q is not an entry of the program; declare it with Entry", word, dc.Key, t.Name)
+		case t.Name == d.Caller():
+			d.Errorf(-1, "%s %q: entry %q calls itself: the stack would be unbounded", word, dc.Key, t.Name)
+		case first == "":
+			first, firstSig = t.Name, sig
+		case sig != firstSig:
+			d.Errorf(-1, "%s %q: targets %q (%s) and %q (%s) have different signatures; every target must take the same arguments and return the same result",
+				word, dc.Key, first, firstSig, t.Name, sig)
+		}
+	}
+}
+
+// Expand: CALL rel32 to the target the variant picks, in every variant
+// (standalone ones too: a call is not elided).
+func (staticCall) Expand(x Emitter, d Decl, v Variant) {
+	x.Note(": " + d.Blocks[v.Choice].Name)
+	x.Label("site")
+	x.Raw(Rel32(OpCALLRel32, int32(x.Param("rel"))))
+}
+
+// Plan: the displacement from the end of the site to the picked entry.
+func (staticCall) Plan(p Planner, d Decl) {
+	for _, v := range p.All() {
+		site, _ := p.Label(v.Name, "site")
+		p.Set(v.Name, "rel", p.Entry(v.Name, d.Blocks[v.Choice].Name)-(site+len(NOP5)))
+	}
+}
+
+// Locate: the five bytes of the CALL; every target is a choice, the CALL
+// that reaches it. A standalone variant's call is plain code, not a site.
+func (staticCall) Locate(m Measured, d Decl, v Variant) (Span, bool) {
+	site, ok := m.Label("site")
+	if !ok || v.Standalone {
+		return Span{}, false
+	}
+	s := Span{Start: site, End: site + len(NOP5), Choice: d.Blocks[v.Choice].Name}
+	for _, t := range d.Blocks {
+		off := m.Entry(t.Name)
+		s.Choices = append(s.Choices, layout.Choice{Name: t.Name, Bytes: Rel32(OpCALLRel32, int32(off-(site+len(NOP5)))), Offset: off})
+	}
+	s.Target = m.Entry(s.Choice)
+	return s, true
 }

@@ -9,8 +9,98 @@ type threeLabel struct{}
 
 func (threeLabel) Kind() layout.Kind { return layout.ThreeLabel }
 
-// Traits: a region of several instructions, never switched live.
-func (threeLabel) Traits() Traits { return Traits{} }
+// Traits: a region of several instructions, never switched live; control
+// leaves it through the tail in every variant.
+func (threeLabel) Traits() Traits { return Traits{Exit: "tail", TargetRole: "out"} }
+
+// Declare: apply and tail; apply is not empty (the off layout needs the
+// room), the tail is a complete exit and holds no label (it is assembled
+// twice where the key is off).
+func (threeLabel) Declare(d Declaration) {
+	dc := d.Decl()
+	word := dc.Kind.Word()
+	if len(dc.Blocks) != 2 || dc.Blocks[0].Name != "apply" || dc.Blocks[1].Name != "tail" {
+		d.Errorf(-1, "%s %q takes two blocks, apply and tail, not %q", word, dc.Key, dc.Names())
+		return
+	}
+	if d.Empty(1) || !d.Exits(1) {
+		d.Errorf(-1, "%s %q: the tail must be a complete exit ending in RET or JMP", word, dc.Key)
+	}
+	if d.Empty(0) {
+		d.Errorf(-1, "%s %q has an empty apply block: there is no room to place the tail", word, dc.Key)
+	}
+	d.ForbidLabels(1, "a "+word+" tail", "the tail is assembled twice in variants where the key is off; jump to a label outside the region instead")
+}
+
+// Expand: l_call, then apply where the key is on, or the tail and INT3
+// filler to apply's length where it is off; l_out and the tail; end. A
+// standalone variant places only what runs.
+func (threeLabel) Expand(x Emitter, d Decl, v Variant) {
+	const apply, tail = 0, 1
+	if v.Standalone {
+		x.Note(": " + onOff(v.On) + ", elided")
+		if v.On {
+			x.Block(apply)
+		}
+		x.Block(tail)
+		return
+	}
+	x.Note(": " + onOff(v.On))
+	x.Label("call")
+	if v.On {
+		x.Block(apply)
+	} else {
+		x.Block(tail)
+		if pad := x.Param("pad"); pad > 0 {
+			x.Raw(INT3s(pad))
+		}
+	}
+	x.Label("out")
+	x.Block(tail)
+	x.Label("end")
+}
+
+// Plan: where the key is off, INT3 filler makes the tail as long as the
+// longest apply of the variants where it is on.
+func (threeLabel) Plan(p Planner, d Decl) {
+	length := func(v string) int {
+		call, _ := p.Label(v, "call")
+		out, _ := p.Label(v, "out")
+		return out - call
+	}
+	region := -1 // no variant has the key on
+	for _, v := range p.Shared() {
+		if v.On {
+			region = max(region, length(v.Name))
+		}
+	}
+	for _, v := range p.Shared() {
+		if v.On {
+			continue
+		}
+		tail := length(v.Name) - p.Param(v.Name, "pad")
+		pad := 0
+		if region >= 0 {
+			if tail > region {
+				p.Errorf("%s %q: the tail is %d bytes, longer than the %d-byte apply region it replaces in variant %q; shorten the tail or lengthen apply",
+					d.Kind.Word(), d.Key, tail, region, v.Name)
+				continue
+			}
+			pad = region - tail
+		}
+		p.Pad(v.Name, "pad", pad)
+	}
+}
+
+// Locate: the region [l_call, l_out); the target is l_out.
+func (threeLabel) Locate(m Measured, d Decl, v Variant) (Span, bool) {
+	call, ok := m.Label("call")
+	if !ok {
+		return Span{}, false
+	}
+	out, _ := m.Label("out")
+	return Span{Start: call, End: out, Target: out}, true
+}
 
 // Check: the region ends at l_out; where the key is off it holds the tail.
 func (threeLabel) Check(im Image, s layout.Site, report Reporter) {

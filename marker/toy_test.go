@@ -2,14 +2,27 @@ package marker_test
 
 import (
 	"bytes"
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
+	"github.com/mmcloughlin/avo/x86"
+
+	"github.com/vdsogen/vdsogen/dsl"
+	"github.com/vdsogen/vdsogen/gen"
+	"github.com/vdsogen/vdsogen/internal/callsite"
 	"github.com/vdsogen/vdsogen/internal/elfimage"
 	"github.com/vdsogen/vdsogen/internal/verify"
 	"github.com/vdsogen/vdsogen/layout"
 	"github.com/vdsogen/vdsogen/marker"
+	"github.com/vdsogen/vdsogen/variants"
 	"github.com/vdsogen/vdsogen/vdso/loader"
 )
 
@@ -18,18 +31,44 @@ import (
 // NOP (66 90) where it is off, one instruction either way, so swap-safe.
 type toyPause struct{}
 
-const toyKind layout.Kind = "toy_pause"
+// toyKind is the kind's name, descriptor code and DSL word.
+var toyKind = layout.RegisterKind("toy_pause", 200, "ToyPause")
 
 var (
 	toyOn  = []byte{0xf3, 0x90}
 	toyOff = []byte{0x66, 0x90}
 )
 
-// The registration: the kind's name, code and word, then its unit.
-func init() { layout.RegisterKind(toyKind, 200, "ToyPause"); marker.Register(toyPause{}) }
+// The one registration line.
+func init() { marker.Register(toyPause{}) }
 
 func (toyPause) Kind() layout.Kind     { return toyKind }
 func (toyPause) Traits() marker.Traits { return marker.Traits{Atomic: true} }
+
+// Declare: a toy marker has no blocks.
+func (toyPause) Declare(d marker.Declaration) {
+	if dc := d.Decl(); len(dc.Blocks) != 0 {
+		d.Errorf(0, "%s %q takes no blocks, not %q", dc.Kind.Word(), dc.Key, dc.Names())
+	}
+}
+
+// Expand: the site's two bytes, as the key says.
+func (toyPause) Expand(x marker.Emitter, d marker.Decl, v marker.Variant) {
+	x.Label("site")
+	if v.On {
+		x.Raw(toyOn)
+	} else {
+		x.Raw(toyOff)
+	}
+}
+
+// Plan: nothing to pad; the site is as long in every variant.
+func (toyPause) Plan(marker.Planner, marker.Decl) {}
+
+func (toyPause) Locate(m marker.Measured, d marker.Decl, v marker.Variant) (marker.Span, bool) {
+	site, ok := m.Label("site")
+	return marker.Span{Start: site, End: site + len(toyOn)}, ok
+}
 
 func (toyPause) Check(im marker.Image, s layout.Site, report marker.Reporter) {
 	want := toyOff
@@ -70,11 +109,10 @@ func verifyToy(onBytes []byte) *verify.Report {
 	return verify.Verify(in)
 }
 
-// TestToyKindRoundTrip: a kind added from this file alone is verified by
-// its own check (sound bytes pass, wrong bytes are found), travels through
-// the ELF descriptor section by its code, and is loaded and switched live
-// by the loader from the image files alone, as its traits allow.
-func TestToyKindRoundTrip(t *testing.T) {
+// TestToyKindCheck: a kind added from this file alone has its name, code
+// and word, and the verifier runs its own check: sound bytes pass, wrong
+// ones are found (TestToyKindGenerated has the generator make them).
+func TestToyKindCheck(t *testing.T) {
 	if k, ok := layout.KindOfCode(toyKind.Code()); !ok || k != toyKind || toyKind.Word() != "ToyPause" {
 		t.Fatalf("layout: code %d names %q (%v), word %q", toyKind.Code(), k, ok, toyKind.Word())
 	}
@@ -90,27 +128,89 @@ func TestToyKindRoundTrip(t *testing.T) {
 	if rs := verifyToy(toyOn); len(rs.Pairs) != 1 || !rs.Pairs[0].Switchable {
 		t.Errorf("the toy variants are not live-switchable: %+v", rs.Pairs)
 	}
+}
 
-	// The ELF section carries the kind by its code; the file describes it.
-	tab, code := toyTable(toyOn)
-	files := map[string][]byte{}
-	for _, v := range tab.Variants {
-		b, err := elfimage.Write(elfimage.Image{
-			Program: "toy", Variant: v.Name, Code: code[v.Name],
-			Entries: []elfimage.Entry{{Name: "f", Offset: 0, Size: 3}},
-			Markers: &elfimage.Markers{Pool: v.Pool, Sites: v.Sites},
-		})
-		if err != nil {
+// toyProgram is a one-entry program written with the DSL: the toy site
+// (twice, so that one sits past the entry's start), then return 7.
+func toyProgram(b *dsl.Builder) {
+	b.Entry("f", "func() int32")
+	b.Mark(toyKind, "k")
+	b.Add(x86.MOVL(operand.U32(7), reg.EAX))
+	b.Mark(toyKind, "k")
+	b.Add(x86.RET())
+}
+
+const toyVariants = `
+[variant.off]
+k = false
+
+[variant.on]
+k = true
+`
+
+// TestToyKindGenerated: the toy kind goes through the whole pipeline from
+// this file: the DSL records it, the generator expands it per variant and
+// verifies the assembled bytes (with the toy's own check), the ELF images
+// carry its sites by code, and the loader loads the images alone and
+// switches the sites live.
+func TestToyKindGenerated(t *testing.T) {
+	b := dsl.New()
+	toyProgram(b)
+	prog, err := b.Program()
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := variants.Parse("variants.toml", []byte(toyVariants))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for name, src := range map[string]string{"go.mod": "module example.com/toy\n\ngo 1.22\n", "toy.go": "package toy\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		files[v.Name] = b
-		_, got, _, err := elfimage.DescribeVariant(b)
-		if err != nil || len(got.Sites) != 1 || got.Sites[0].Kind != toyKind || !bytes.Equal(got.Sites[0].Bytes, v.Sites[0].Bytes) || got.Sites[0].On != v.Sites[0].On {
-			t.Fatalf("%s: described as %+v, %v", v.Name, got.Sites, err)
-		}
 	}
+	out, err := gen.Generate(context.Background(), prog, gen.Config{Name: "toy", Dir: dir, Variants: set, ELF: true})
+	if err != nil {
+		t.Fatalf("Generate: %v", err)
+	}
+	if !out.Verify.OK() || len(out.Verify.Pairs) != 1 || !out.Verify.Pairs[0].Switchable {
+		t.Fatalf("verify: %v, pairs %+v", out.Verify.Err(), out.Verify.Pairs)
+	}
+	files := map[string][]byte{}
+	for _, v := range out.Layout.Variants {
+		want := toyOff
+		if v.Name == "on" {
+			want = toyOn
+		}
+		if len(v.Sites) != 2 {
+			t.Fatalf("%s: %d sites, want 2", v.Name, len(v.Sites))
+		}
+		for _, s := range v.Sites {
+			if s.Kind != toyKind || s.Key != "k" || s.Entry != "f" || !bytes.Equal(s.Bytes, want) || s.On != (v.Name == "on") {
+				t.Errorf("%s: site %+v, want %s holding % x", v.Name, s, toyKind, want)
+			}
+		}
+		so := out.Files[layout.Files("toy").ELF(v.Name)]
+		_, desc, _, err := elfimage.DescribeVariant(so)
+		if err != nil || len(desc.Sites) != 2 || desc.Sites[1].Kind != toyKind || desc.Sites[1].Offset != v.Sites[1].Offset {
+			t.Fatalf("%s: the image describes %+v, %v", v.Name, desc.Sites, err)
+		}
+		files[v.Name] = so
+	}
+	verifyFiles(t, files, "")
+	// A toy site corrupted in the file is the verifier's finding, from the
+	// images alone.
+	bad := maps.Clone(files)
+	bad["on"] = slices.Clone(files["on"])
+	on := out.Layout.Variants[1]
+	text := bytes.Index(bad["on"], append(slices.Clone(toyOn), 0xb8)) // the first site, then MOVL $7, AX
+	if on.Name != "on" || text < 0 {
+		t.Fatalf("cannot find the first toy site of variant on in its image")
+	}
+	copy(bad["on"][text:], []byte{0x90, 0x90})
+	verifyFiles(t, bad, "toy pause k holds 90 90, want f3 90") // the toy's own Check
 
-	// The loader takes the sites from the files and switches the toy site.
 	im, err := loader.Load(files, nil, "off", loader.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -120,12 +220,61 @@ func TestToyKindRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	loader.CallIP(fn, 0, nil) // 66 90; c3
+	if got := loader.CallIP(fn, 0, nil); int32(got) != 7 {
+		t.Fatalf("f() = %d under off, want 7", got)
+	}
 	if err := im.Switch("on"); err != nil {
 		t.Fatalf("switch off -> on: %v", err)
 	}
 	if got := im.Mapped()[fn-im.Base():][:2]; !bytes.Equal(got, toyOn) {
 		t.Fatalf("after the switch the site holds % x, want % x", got, toyOn)
 	}
-	loader.CallIP(fn, 0, nil) // f3 90; c3
+	if got := loader.CallIP(fn, 0, nil); int32(got) != 7 {
+		t.Fatalf("f() = %d under on, want 7", got)
+	}
+}
+
+// verifyFiles verifies the images alone (vdsogen verify x.so); want is
+// "" for no finding, or what one must say.
+func verifyFiles(t *testing.T, files map[string][]byte, want string) {
+	t.Helper()
+	dir := t.TempDir()
+	var images []*verify.ELF
+	for name, b := range files {
+		path := filepath.Join(dir, name+".so")
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		e, err := verify.ReadELF(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		images = append(images, e)
+	}
+	findings, _, err := verify.VerifyImages(images)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []string
+	for _, f := range findings {
+		msgs = append(msgs, fmt.Sprint(f))
+	}
+	all := strings.Join(msgs, "\n")
+	if (want == "") != (len(findings) == 0) || !strings.Contains(all, want) {
+		t.Fatalf("verify of the images: %d findings, want %q:\n%s", len(findings), want, all)
+	}
+}
+
+// TestToyKindDeclare: the toy's declaration check runs from the DSL and
+// blames the user's line.
+func TestToyKindDeclare(t *testing.T) {
+	b := dsl.New()
+	b.Entry("f", "func() int32")
+	line := callsite.NextLine()
+	b.Mark(toyKind, "k", dsl.Part("x", func() { b.Add(x86.INCQ(reg.RAX)) }))
+	b.Add(x86.RET())
+	_, err := b.Program()
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("toy_test.go:%d:", line)) || !strings.Contains(err.Error(), `ToyPause "k" takes no blocks, not ["x"]`) {
+		t.Fatalf("got %v", err)
+	}
 }

@@ -35,11 +35,11 @@ cg_retry:
 	XORL  R8, R8
 
 	// Alternative tsc (asm.go:337): lfence_rdtsc
-vg_alt0:
+vg_m0_site:
 	LFENCE
 	RDTSC
 
-vg_alt0_end:
+vg_m0_end:
 	SHLQ    $0x20, DX
 	ORQ     DX, AX
 	SUBQ    24(R10), AX
@@ -112,14 +112,14 @@ cg_norm_loop:
 
 cg_normal:
 	// StaticBranch timens (asm.go:66): on
-vg_sb1:
+vg_m1_site:
 	BYTE $0xe9
 	BYTE $0x1e
 	BYTE $0x00
 	BYTE $0x00
 	BYTE $0x00
 
-vg_sb1_ret:
+vg_m1_ret:
 	MOVQ DX, (SI)
 	MOVQ AX, 8(SI)
 	XORL AX, AX
@@ -142,8 +142,8 @@ cg_syscall:
 vg_rg0_abort:
 	JMP cg_start
 
-	// StaticBranch timens body (asm.go:66)
-vg_sb1_body:
+	// StaticBranch timens (asm.go:66) body
+vg_m1_body:
 	LEAQ ·vdsoTimens+0(SB), R8
 	ADDQ (R8)(R11*1), DX
 	ADDQ 8(R8)(R11*1), AX
@@ -153,7 +153,7 @@ vg_sb1_body:
 	INCQ DX
 
 cg_timens_done:
-	JMP vg_sb1_ret
+	JMP vg_m1_ret
 
 vg_end_clock_gettime:
 	BYTE $0xcc
@@ -191,11 +191,11 @@ tl_retry:
 	XORL  R8, R8
 
 	// Alternative tsc (asm.go:337): lfence_rdtsc
-vg_alt2:
+vg_m2_site:
 	LFENCE
 	RDTSC
 
-vg_alt2_end:
+vg_m2_end:
 	SHLQ    $0x20, DX
 	ORQ     DX, AX
 	SUBQ    24(R10), AX
@@ -268,7 +268,7 @@ tl_norm_loop:
 
 tl_normal:
 	// ThreeLabel timens (asm.go:85): on
-vg_tl3_call:
+vg_m3_call:
 	LEAQ    ·vdsoTimens+0(SB), R8
 	ADDQ    (R8)(R11*1), DX
 	ADDQ    8(R8)(R11*1), AX
@@ -277,13 +277,13 @@ vg_tl3_call:
 	CMOVQCC R9, AX
 	SBBQ    $-1, DX
 
-vg_tl3_out:
+vg_m3_out:
 	MOVQ DX, (SI)
 	MOVQ AX, 8(SI)
 	XORL AX, AX
 	RET
 
-vg_tl3_end:
+vg_m3_end:
 tl_syscall:
 	MOVL $0x000000e4, AX
 	SYSCALL
@@ -330,11 +330,11 @@ gtod_retry:
 	XORL  R8, R8
 
 	// Alternative tsc (asm.go:337): lfence_rdtsc
-vg_alt4:
+vg_m4_site:
 	LFENCE
 	RDTSC
 
-vg_alt4_end:
+vg_m4_end:
 	SHLQ    $0x20, DX
 	ORQ     DX, AX
 	SUBQ    24(R10), AX
@@ -519,11 +519,11 @@ wm_retry:
 	XORL  R8, R8
 
 	// Alternative tsc (asm.go:337): lfence_rdtsc
-vg_alt5:
+vg_m5_site:
 	LFENCE
 	RDTSC
 
-vg_alt5_end:
+vg_m5_end:
 	SHLQ    $0x20, DX
 	ORQ     DX, AX
 	SUBQ    24(R10), AX
@@ -561,14 +561,14 @@ wm_norm_mono:
 
 wm_normal:
 	// StaticBranch timens (asm.go:229): on
-vg_sb6:
+vg_m6_site:
 	BYTE $0xe9
 	BYTE $0x4e
 	BYTE $0x00
 	BYTE $0x00
 	BYTE $0x00
 
-vg_sb6_ret:
+vg_m6_ret:
 	MOVQ DX, (DI)
 	MOVQ AX, 8(DI)
 	MOVQ R8, (SI)
@@ -609,8 +609,8 @@ wm_done:
 vg_rg3_abort:
 	JMP wm_start
 
-	// StaticBranch timens body (asm.go:229)
-vg_sb6_body:
+	// StaticBranch timens (asm.go:229) body
+vg_m6_body:
 	LEAQ ·vdsoTimens+16(SB), R9
 	ADDQ (R9), R8
 	ADDQ 8(R9), R11
@@ -620,63 +620,63 @@ vg_sb6_body:
 	INCQ R8
 
 wm_timens_done:
-	JMP vg_sb6_ret
+	JMP vg_m6_ret
 
 vg_end_wall_mono:
 vg_pool:
 	// Alternative tsc (asm.go:337) choices
-vg_alt0_c0:
+vg_m0_c0:
 	RDTSC
 
-vg_alt0_c0_end:
-vg_alt0_c1:
+vg_m0_c0_end:
+vg_m0_c1:
 	RDTSCP
 
-vg_alt0_c1_end:
-vg_alt0_c2:
+vg_m0_c1_end:
+vg_m0_c2:
 	LFENCE
 	RDTSC
 
-vg_alt0_c2_end:
+vg_m0_c2_end:
 	// Alternative tsc (asm.go:337) choices
-vg_alt2_c0:
+vg_m2_c0:
 	RDTSC
 
-vg_alt2_c0_end:
-vg_alt2_c1:
+vg_m2_c0_end:
+vg_m2_c1:
 	RDTSCP
 
-vg_alt2_c1_end:
-vg_alt2_c2:
+vg_m2_c1_end:
+vg_m2_c2:
 	LFENCE
 	RDTSC
 
-vg_alt2_c2_end:
+vg_m2_c2_end:
 	// Alternative tsc (asm.go:337) choices
-vg_alt4_c0:
+vg_m4_c0:
 	RDTSC
 
-vg_alt4_c0_end:
-vg_alt4_c1:
+vg_m4_c0_end:
+vg_m4_c1:
 	RDTSCP
 
-vg_alt4_c1_end:
-vg_alt4_c2:
+vg_m4_c1_end:
+vg_m4_c2:
 	LFENCE
 	RDTSC
 
-vg_alt4_c2_end:
+vg_m4_c2_end:
 	// Alternative tsc (asm.go:337) choices
-vg_alt5_c0:
+vg_m5_c0:
 	RDTSC
 
-vg_alt5_c0_end:
-vg_alt5_c1:
+vg_m5_c0_end:
+vg_m5_c1:
 	RDTSCP
 
-vg_alt5_c1_end:
-vg_alt5_c2:
+vg_m5_c1_end:
+vg_m5_c2:
 	LFENCE
 	RDTSC
 
-vg_alt5_c2_end:
+vg_m5_c2_end:

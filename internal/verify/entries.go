@@ -50,7 +50,7 @@ func entries(p *Pass) {
 				}
 			}
 		default:
-			p.tableErrorf([]string{im.v.Name}, "", im.v.Pool, "the table puts a replacement pool at %#x but declares no alternative", im.v.Pool)
+			p.tableErrorf([]string{im.v.Name}, "", im.v.Pool, "the table puts a replacement pool at %#x but declares no site whose choices are in a pool", im.v.Pool)
 		}
 	}
 	for im, ref := range p.againstFirst() {

@@ -7,6 +7,7 @@ import (
 	"golang.org/x/arch/x86/x86asm"
 
 	"github.com/vdsogen/vdsogen/layout"
+	"github.com/vdsogen/vdsogen/marker"
 )
 
 // The flow rule builds every entry's control-flow graph from the bytes and
@@ -272,12 +273,12 @@ func signatureNote(im *image, off int) string {
 	return ""
 }
 
-// callees are the entries the CALL at off may call: cur, and every target
-// of a static-call site there (a loader may re-target it).
+// callees are the entries the CALL at off may call: cur, and every choice
+// of a site there whose kind Calls (a loader may re-target it).
 func callees(im *image, off int, cur layout.Entry) []layout.Entry {
 	out := []layout.Entry{cur}
 	for _, s := range im.v.Sites {
-		if s.Kind != layout.StaticCall || s.Offset != off {
+		if !marker.TraitsOf(s.Kind).Calls || s.Offset != off {
 			continue
 		}
 		for _, c := range s.Choices {
@@ -289,11 +290,11 @@ func callees(im *image, off int, cur layout.Entry) []layout.Entry {
 	return out
 }
 
-// insideAlternative returns the alternative site whose bytes strictly
-// contain off.
+// insideAlternative returns the site whose bytes strictly contain off and
+// whose choices a loader copies from the pool (an alternative's).
 func insideAlternative(im *image, off int) (layout.Site, bool) {
 	for _, s := range im.v.Sites {
-		if s.Kind == layout.Alternative && off > s.Offset && off < s.Offset+len(s.Bytes) {
+		if marker.TraitsOf(s.Kind).PoolChoices && off > s.Offset && off < s.Offset+len(s.Bytes) {
 			return s, true
 		}
 	}

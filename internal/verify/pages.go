@@ -7,6 +7,7 @@ import (
 	"golang.org/x/arch/x86/x86asm"
 
 	"github.com/vdsogen/vdsogen/layout"
+	"github.com/vdsogen/vdsogen/marker"
 )
 
 // The pages rule is a small abstract interpretation over each entry's
@@ -231,7 +232,7 @@ func pages(p *Pass, fr *flowResult) {
 	for _, im := range p.images {
 		alts := map[int]*layout.Site{}
 		for i := range im.v.Sites {
-			if s := &im.v.Sites[i]; s.Kind == layout.Alternative && len(s.Choices) > 0 {
+			if s := &im.v.Sites[i]; marker.TraitsOf(s.Kind).PoolChoices && len(s.Choices) > 0 {
 				alts[s.Offset] = s
 			}
 		}

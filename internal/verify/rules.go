@@ -136,7 +136,7 @@ func (p *Pass) pair(a, b *image) Pair {
 		where := fmt.Sprintf("%s %s at %#x (%s)", s.Kind, s.Key, s.Offset, s.Source)
 		switch traits := marker.TraitsOf(s.Kind); {
 		case traits.LoadTime:
-			pr.Why = append(pr.Why, where+": an alternative is applied at load time, before any thread runs, not live")
+			pr.Why = append(pr.Why, where+": its choice is applied at load time, before any thread runs, not live")
 		case !traits.Atomic:
 			pr.Why = append(pr.Why, fmt.Sprintf("%s: a %d-byte region of several instructions, not one atomic instruction", where, len(s.Bytes)))
 		case !whole(a, s) || !whole(b, s):

@@ -31,19 +31,19 @@ now_retry:
 	MOVQ    40(R10), DX
 
 	// StaticBranch offset (asm.go:77): off
-vg_sb0:
+vg_m0_site:
 	BYTE $0x0f
 	BYTE $0x1f
 	BYTE $0x44
 	BYTE $0x00
 	BYTE $0x00
 
-vg_sb0_ret:
+vg_m0_ret:
 	CMPL R9, (R10)
 	JNE  now_retry
 
 	// ThreeLabel clamp (asm.go:88): off
-vg_tl1_call:
+vg_m1_call:
 	RET
 	BYTE $0xcc
 	BYTE $0xcc
@@ -52,14 +52,14 @@ vg_tl1_call:
 	BYTE $0xcc
 	BYTE $0xcc
 
-vg_tl1_out:
+vg_m1_out:
 	RET
 
-vg_tl1_end:
-	// StaticBranch offset body (asm.go:77)
-vg_sb0_body:
+vg_m1_end:
+	// StaticBranch offset (asm.go:77) body
+vg_m0_body:
 	ADDQ 32(R10), AX
-	JMP  vg_sb0_ret
+	JMP  vg_m0_ret
 
 vg_end_ticks_now:
 	BYTE $0xcc
@@ -87,33 +87,33 @@ since_retry:
 	MOVQ    40(R10), DX
 
 	// StaticBranch offset (asm.go:77): off
-vg_sb2:
+vg_m2_site:
 	BYTE $0x0f
 	BYTE $0x1f
 	BYTE $0x44
 	BYTE $0x00
 	BYTE $0x00
 
-vg_sb2_ret:
+vg_m2_ret:
 	CMPL R9, (R10)
 	JNE  since_retry
 
 	// ThreeLabel clamp (asm.go:88): off
-vg_tl3_call:
+vg_m3_call:
 	SUBQ DI, AX
 	RET
 	BYTE $0xcc
 	BYTE $0xcc
 	BYTE $0xcc
 
-vg_tl3_out:
+vg_m3_out:
 	SUBQ DI, AX
 	RET
 
-vg_tl3_end:
-	// StaticBranch offset body (asm.go:77)
-vg_sb2_body:
+vg_m3_end:
+	// StaticBranch offset (asm.go:77) body
+vg_m2_body:
 	ADDQ 32(R10), AX
-	JMP  vg_sb2_ret
+	JMP  vg_m2_ret
 
 vg_end_ticks_since:
