@@ -2,6 +2,8 @@ package layout
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 )
 
@@ -93,6 +95,18 @@ func (k Kind) Word() string {
 		return i.word
 	}
 	return string(k)
+}
+
+// Kinds lists the registered kinds in the order of their codes.
+func Kinds() []Kind {
+	kinds.RLock()
+	defer kinds.RUnlock()
+	codes := slices.Sorted(maps.Keys(kinds.byCode))
+	out := make([]Kind, len(codes))
+	for i, c := range codes {
+		out[i] = kinds.byCode[c]
+	}
+	return out
 }
 
 // KindOfCode returns the kind whose descriptor code is code.

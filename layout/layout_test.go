@@ -2,6 +2,7 @@ package layout
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -108,5 +109,25 @@ func TestFileNames(t *testing.T) {
 	}
 	if !IsAsm("x/zclock_host_amd64.s") || IsAsm("x/clock_amd64.s") {
 		t.Error("IsAsm")
+	}
+}
+
+// TestKinds: the registry lists the built-in kinds by code, each with its
+// word, and a code names its kind back.
+func TestKinds(t *testing.T) {
+	want := []Kind{StaticBranch, ThreeLabel, Alternative, StaticCall}
+	if got := Kinds(); !slices.Equal(got, want) {
+		t.Fatalf("Kinds() = %q, want %q", got, want)
+	}
+	for i, k := range want {
+		if k.Code() != uint8(i+1) || !k.Known() {
+			t.Errorf("%s: code %d, known %v", k, k.Code(), k.Known())
+		}
+		if back, ok := KindOfCode(k.Code()); !ok || back != k {
+			t.Errorf("code %d names %q", k.Code(), back)
+		}
+	}
+	if Kind("nope").Known() || Kind("nope").Code() != 0 || Kind("nope").Word() != "nope" {
+		t.Error("an unregistered kind looks registered")
 	}
 }

@@ -19,10 +19,10 @@ var cmdInspect = &command{
 entry with its offset, size and maximum stack depth (measured on the
 assembled bytes), and the descriptor table of its markers:
 
-	SITE     every marker site (static_branch, three_label, alternative,
-	         static_call) with its key, entry, offset, size, state, the
-	         choice it holds, its target and the generator program line
-	         that declared it
+	SITE     every marker site with its kind, key, entry, offset, size,
+	         state, the choice it holds, its target and the generator
+	         program line that declared it; the kinds are
+	         ` + kindNames() + `
 	CHOICE   every choice of an alternative or static call: the CPU
 	         feature it needs or the entry it calls, its offset (in the
 	         replacement pool, or the target entry's), and the site's
@@ -103,3 +103,12 @@ func inspectPackage(c *cmdEnv, pkg *verify.Package, _ *verify.Input, r *verify.R
 }
 
 func sortedKeys(m map[string]bool) []string { return slices.Sorted(maps.Keys(m)) }
+
+// kindNames lists the registered marker kinds, as layout.Kind names them.
+func kindNames() string {
+	var names []string
+	for _, k := range layout.Kinds() {
+		names = append(names, string(k))
+	}
+	return strings.Join(names, ", ")
+}
