@@ -101,7 +101,7 @@ func addrFuncName(imageSymbol string) string { return imageSymbol + "_addr" }
 // addrSignature is the signature of every address function.
 var addrSignature = types.NewSignatureType(nil, nil, nil, nil, types.NewTuple(types.NewVar(0, nil, "", types.Typ[types.UnsafePointer])), false)
 
-// Stubs: the table's own promises the stubs rely on hold (variant names
+// stubs: the table's own promises the stubs rely on hold (variant names
 // and image symbols unique, entry names unique, every variant with the
 // same entries, each entry's signature recorded, resolvable in the
 // package, callable with the C ABI and equal in every variant, every stub
@@ -113,7 +113,7 @@ var addrSignature = types.NewSignatureType(nil, nil, nil, nil, types.NewTuple(ty
 // image at the entry's offset, store the result with the right width into
 // the result slot, and return, with the frame the toolchain gives a NOSPLIT
 // $0 function, and nothing else.
-func Stubs(p *Pass) {
+func stubs(p *Pass) {
 	sigs := stubTable(p)
 	s := p.In.Stubs
 	if s == nil {

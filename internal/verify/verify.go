@@ -198,14 +198,14 @@ type rule struct {
 // stack, regions and pages rules follow; regions needs stack's depths.
 var rules = []rule{
 	{"entries", func(p *Pass, _ *results) { entries(p) }},
-	{"sites", func(p *Pass, _ *results) { Sites(p) }},
+	{"sites", func(p *Pass, _ *results) { sites(p) }},
 	{"flow", func(p *Pass, r *results) { r.flow = flow(p) }},
 	{"stack", func(p *Pass, r *results) { r.stack = stack(p, r.flow) }},
 	{"regions", func(p *Pass, r *results) { regions(p, r.flow, r.stack) }},
 	{"reach", func(p *Pass, _ *results) { reach(p) }},
 	{"pages", func(p *Pass, r *results) { pages(p, r.flow) }},
-	{"swap", func(p *Pass, _ *results) { Swap(p) }},
-	{"stubs", func(p *Pass, _ *results) { Stubs(p) }},
+	{"swap", func(p *Pass, _ *results) { swap(p) }},
+	{"stubs", func(p *Pass, _ *results) { stubs(p) }},
 	{"table", func(p *Pass, _ *results) { goTable(p) }},
 }
 
