@@ -217,26 +217,21 @@ func TestMistakes(t *testing.T) {
 			b.Entry("f", "func()")
 			return []wantErr{{l, []string{`entry "f" is empty`}}}
 		}},
-		{"instruction outside entry", func(b *Builder) []wantErr {
-			l := next()
+		{"outside an entry", func(b *Builder) []wantErr {
+			// Each is reported, at its own line: mistakes are collected.
+			instLine := next()
 			b.Add(x86.MOVQ(reg.RAX, reg.RBX))
-			b.Entry("f", "func()")
-			b.Add(x86.RET())
-			return []wantErr{{l, []string{"instruction outside an entry", "call Entry first"}}}
-		}},
-		{"label outside entry", func(b *Builder) []wantErr {
-			l := next()
+			labelLine := next()
 			b.Label("x")
-			b.Entry("f", "func()")
-			b.Add(x86.RET())
-			return []wantErr{{l, []string{"outside an entry"}}}
-		}},
-		{"marker outside entry", func(b *Builder) []wantErr {
-			l := next()
+			markerLine := next()
 			b.StaticBranch("k", func() { b.NOP() })
 			b.Entry("f", "func()")
 			b.Add(x86.RET())
-			return []wantErr{{l, []string{"StaticBranch outside an entry"}}}
+			return []wantErr{
+				{instLine, []string{"instruction outside an entry", "call Entry first"}},
+				{labelLine, []string{"outside an entry"}},
+				{markerLine, []string{"StaticBranch outside an entry"}},
+			}
 		}},
 		{"label in three-label tail", func(b *Builder) []wantErr {
 			b.Entry("f", "func()")
@@ -364,51 +359,58 @@ func TestMistakes(t *testing.T) {
 	}
 }
 
+// TestMarkerInsideMarker: a marker of any kind inside any block of any
+// other kind is refused where it is written, naming where the outer one is.
 func TestMarkerInsideMarker(t *testing.T) {
-	tests := []struct {
+	outers := []struct {
 		name  string
-		build func(b *Builder) (outer, inner int)
-		msg   string
+		line  int
+		place func(b *Builder, fill func())
 	}{
-		{"static in static", func(b *Builder) (outer, inner int) {
-			outer = next()
-			b.StaticBranch("a", func() {
-				b.NOP()
-				inner = next()
-				b.StaticBranch("b", func() { b.NOP() })
-			})
-			return
-		}, "StaticBranch inside another marker"},
-		{"three-label in static", func(b *Builder) (outer, inner int) {
-			outer = next()
-			b.StaticBranch("a", func() {
-				b.NOP()
-				inner = next()
-				b.ThreeLabel("b", func() { b.NOP() }, func() { b.Add(x86.RET()) })
-			})
-			return
-		}, "ThreeLabel inside another marker"},
-		{"static in three-label tail", func(b *Builder) (outer, inner int) {
-			outer = next()
-			b.ThreeLabel("a", func() {
-				b.NOP()
-			}, func() {
-				inner = next()
-				b.StaticBranch("b", func() { b.NOP() })
-				b.Add(x86.RET())
-			})
-			return
-		}, "StaticBranch inside another marker"},
+		{"StaticBranch body", next(), func(b *Builder, fill func()) {
+			b.StaticBranch("a", func() { b.NOP(); fill() })
+		}},
+		{"ThreeLabel apply", next(), func(b *Builder, fill func()) {
+			b.ThreeLabel("a", func() { b.NOP(); fill() }, func() { b.Add(x86.RET()) })
+		}},
+		{"ThreeLabel tail", next(), func(b *Builder, fill func()) {
+			b.ThreeLabel("a", func() { b.NOP() }, func() { fill(); b.Add(x86.RET()) })
+		}},
+		{"Alternative choice", next(), func(b *Builder, fill func()) {
+			b.Alternative("a", Alt("x", "", func() { b.NOP(); fill() }), Alt("y", "", func() { b.NOP() }))
+		}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			b := New()
-			b.Entry("f", "func()")
-			outer, inner := tt.build(b)
-			b.Add(x86.RET())
-			_, err := b.Program()
-			checkErrs(t, err, []wantErr{{inner, []string{tt.msg, "(at dsl_test.go:" + itoa(outer) + ":", "cannot nest"}}})
-		})
+	inners := []struct {
+		word  string
+		line  int
+		place func(b *Builder)
+	}{
+		{"StaticBranch", next(), func(b *Builder) {
+			b.StaticBranch("b", func() { b.NOP() })
+		}},
+		{"ThreeLabel", next(), func(b *Builder) {
+			b.ThreeLabel("b", func() { b.NOP() }, func() { b.Add(x86.RET()) })
+		}},
+		{"Alternative", next(), func(b *Builder) {
+			b.Alternative("b", Alt("x", "", func() { b.NOP() }), Alt("y", "", func() { b.Bytes(0x90, 0x90) }))
+		}},
+		{"StaticCall", next(), func(b *Builder) {
+			b.StaticCall("b", "g")
+		}},
+	}
+	for _, o := range outers {
+		for _, in := range inners {
+			t.Run(o.name+"/"+in.word, func(t *testing.T) {
+				b := New()
+				b.Entry("f", "func()")
+				o.place(b, func() { in.place(b) })
+				b.Add(x86.RET())
+				b.Entry("g", "func()")
+				b.Add(x86.RET())
+				_, err := b.Program()
+				checkErrs(t, err, []wantErr{{in.line, []string{in.word + " inside another marker", "(at dsl_test.go:" + itoa(o.line) + ":", "cannot nest"}}})
+			})
+		}
 	}
 }
 
