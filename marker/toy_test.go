@@ -3,10 +3,10 @@ package marker_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -253,7 +253,7 @@ func verifyFiles(t *testing.T, files map[string][]byte, want string) {
 	}
 	var msgs []string
 	for _, f := range findings {
-		msgs = append(msgs, fmt.Sprint(f))
+		msgs = append(msgs, f.Finding.String())
 	}
 	all := strings.Join(msgs, "\n")
 	if (want == "") != (len(findings) == 0) || !strings.Contains(all, want) {
@@ -270,7 +270,7 @@ func TestToyKindDeclare(t *testing.T) {
 	b.Mark(toyKind, "k", dsl.Part("x", func() { b.NOP() }))
 	b.Add(x86.RET())
 	_, err := b.Program()
-	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("toy_test.go:%d:", line)) || !strings.Contains(err.Error(), `ToyPause "k" takes no blocks, not ["x"]`) {
+	if err == nil || !strings.Contains(err.Error(), "toy_test.go:"+strconv.Itoa(line)+":") || !strings.Contains(err.Error(), `ToyPause "k" takes no blocks, not ["x"]`) {
 		t.Fatalf("got %v", err)
 	}
 }
