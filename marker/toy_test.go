@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -163,7 +162,7 @@ func TestToyKindGenerated(t *testing.T) {
 	}
 	dir := t.TempDir()
 	for name, src := range map[string]string{"go.mod": "module example.com/toy\n\ngo 1.22\n", "toy.go": "package toy\n"} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+		if err := os.WriteFile(dir+"/"+name, []byte(src), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -237,7 +236,7 @@ func verifyFiles(t *testing.T, files map[string][]byte, want string) {
 	dir := t.TempDir()
 	var images []*verify.ELF
 	for name, b := range files {
-		path := filepath.Join(dir, name+".so")
+		path := dir + "/" + name + ".so"
 		if err := os.WriteFile(path, b, 0o644); err != nil {
 			t.Fatal(err)
 		}
