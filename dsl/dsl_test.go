@@ -269,6 +269,33 @@ func TestMistakes(t *testing.T) {
 			b.ThreeLabel("k", func() {}, func() { b.Add(x86.RET()) })
 			return []wantErr{{l, []string{`ThreeLabel "k" has an empty apply block`}}}
 		}},
+		{"unregistered kind", func(b *Builder) []wantErr {
+			b.Entry("f", "func()")
+			l := next()
+			b.Mark("no_such_kind", "k")
+			b.Add(x86.RET())
+			return []wantErr{{l, []string{`marker kind "no_such_kind" is not registered`}}}
+		}},
+		{"built-in kind through Mark, wrong blocks", func(b *Builder) []wantErr {
+			b.Entry("f", "func()")
+			l := next()
+			b.Mark(layout.ThreeLabel, "k", Part("tail", func() { b.Add(x86.RET()) }), Part("apply", func() { b.NOP() }))
+			b.Add(x86.RET())
+			return []wantErr{{l, []string{`ThreeLabel "k" takes two blocks, apply and tail, not ["tail" "apply"]`}}}
+		}},
+		{"static call with code", func(b *Builder) []wantErr {
+			b.Entry("g", "func()")
+			b.Add(x86.RET())
+			b.Entry("f", "func()")
+			call := next()
+			b.Mark(layout.StaticCall, "k", &Block{Name: "g"},
+				Part("h", func() { b.NOP() }))
+			b.Add(x86.RET())
+			return []wantErr{
+				{call, []string{`StaticCall "k": target "h" is not an entry`}},
+				{call + 1, []string{`StaticCall "k": target "h" has code`}},
+			}
+		}},
 		{"empty static branch", func(b *Builder) []wantErr {
 			b.Entry("f", "func()")
 			l := next()
