@@ -60,7 +60,25 @@
 // MONOTONIC_RAW, MONOTONIC_COARSE and CLOCK_BOOTTIME are shifted by the
 // offsets for all of them, without privileges or a kernel time namespace.
 //
+// # A kernel time namespace
+//
+// With Options.Namespace set to NamespaceKernel (or NamespaceAuto, where
+// allowed), the program also runs in a new kernel time namespace with the
+// image's offsets: the tracer thread calls unshare(CLONE_NEWTIME), writes
+// the offsets (relative to the initial namespace, as the image's page has
+// them) to its /proc/TID/timens_offsets while the namespace is empty, and
+// forks the program, which enters the namespace at its exec; the tracer
+// checks that it did (/proc/PID/ns/time) before the first instruction.
+// Then what the image serves and what the kernel answers agree, so the
+// first three gaps below close for the monotonic and boot-time clocks:
+// direct system calls, the routines' fallback system call, absolute
+// timers and sleeps, and /proc/uptime all see the offsets. It needs
+// CAP_SYS_ADMIN; the thread that unshared is the tracer's, locked and
+// never reused, so nothing else of the launcher enters the namespace.
+//
 // # What is not covered
+//
+// Without a kernel time namespace (the default, NamespaceImage):
 //
 //   - Direct system calls (syscall(SYS_clock_gettime), a static binary
 //     built without vDSO support, io_uring) get the kernel's clocks.

@@ -38,6 +38,9 @@ type Options struct {
 	// CLOCK_MONOTONIC (and MONOTONIC_RAW, MONOTONIC_COARSE) and to
 	// CLOCK_BOOTTIME; another variant refuses non-zero offsets.
 	Monotonic, Boottime time.Duration
+	// Namespace says whether non-zero offsets also put the program in a
+	// kernel time namespace (by default they do not: NamespaceImage).
+	Namespace Namespace
 	// Image, if not nil, replaces the variant's image: an ELF vDSO image
 	// of the same program and variant (written by vdsogen -elf). It must
 	// pass elfimage.Check, define the built-in image's symbols at the same
@@ -67,9 +70,50 @@ type Options struct {
 	clock func(clockid int32, ts *unix.Timespec) error
 }
 
+// Namespace is how a program run with time-namespace offsets gets them.
+type Namespace int
+
+const (
+	// NamespaceImage (the default): the image alone shifts the clocks;
+	// the kernel's, which direct system calls, timers and /proc read, are
+	// the launcher's.
+	NamespaceImage Namespace = iota
+	// NamespaceAuto: the program also runs in a new kernel time namespace
+	// with the image's offsets where the launcher may create one (it
+	// needs CAP_SYS_ADMIN), so that direct system calls, the routines'
+	// fallback system call, timers and sleeps with absolute times and
+	// /proc/uptime agree with the image; elsewhere, as NamespaceImage.
+	NamespaceAuto
+	// NamespaceKernel is NamespaceAuto that fails (an *Error with Op
+	// "timens") where the kernel refuses the namespace.
+	NamespaceKernel
+)
+
+// ParseNamespace reads a Namespace by its name: image, auto or kernel.
+func ParseNamespace(s string) (Namespace, error) {
+	for n, name := range namespaceNames {
+		if s == name {
+			return Namespace(n), nil
+		}
+	}
+	return 0, fmt.Errorf("namespace %q: want image, auto or kernel", s)
+}
+
+var namespaceNames = []string{NamespaceImage: "image", NamespaceAuto: "auto", NamespaceKernel: "kernel"}
+
+func (n Namespace) String() string {
+	if int(n) < len(namespaceNames) {
+		return namespaceNames[n]
+	}
+	return fmt.Sprintf("Namespace(%d)", int(n))
+}
+
 // Status is how the program ended.
 type Status struct {
 	unix.WaitStatus
+	// InNamespace: the program ran in a kernel time namespace with the
+	// image's offsets (see Namespace).
+	InNamespace bool
 }
 
 // ExitCode is the exit status a shell would report: the program's exit
@@ -98,6 +142,11 @@ type image struct {
 	im *loader.Image
 	tk *vvar.Timekeeper
 	m  mapping
+	// offsets are those the image adds, relative to the initial time
+	// namespace; shifted is set when the program asked for any (so that a
+	// kernel namespace would change its clocks).
+	offsets vvar.TimensOffsets
+	shifted bool
 }
 
 func (img *image) close() {
@@ -200,6 +249,7 @@ func prepare(o *Options) (*image, error) {
 		Boottime:  addOffset(own.Boottime, o.Boottime),
 	}
 	offs.Fill(tn)
+	img.offsets, img.shifted = offs, o.Monotonic != 0 || o.Boottime != 0
 	mf := im.Memfd()
 	img.m = mapping{
 		path:       fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), mf.FD),
@@ -276,7 +326,7 @@ func Run(argv []string, opts Options) (Status, error) {
 	// ends with the goroutine.
 	go func() {
 		runtime.LockOSThread()
-		st, err := trace(path, argv, &opts, img.m, started)
+		st, err := trace(path, argv, &opts, img, started)
 		done <- result{st, err}
 	}()
 	// Signals that come before the program runs wait for it; none is
@@ -304,17 +354,66 @@ func Run(argv []string, opts Options) (Status, error) {
 	}
 }
 
+// namespace puts the program's future process in a new kernel time
+// namespace with the image's offsets, as o.Namespace asks, and reports
+// whether it did. It runs on the tracer's locked thread, which forks the
+// program next: unshare(CLONE_NEWTIME) affects only the calling thread's
+// children (the program enters the namespace at its exec), and the thread
+// ends with the tracer, so nothing else of the launcher is ever placed
+// there.
+func namespace(o *Options, img *image) (bool, error) {
+	if !img.shifted || o.Namespace == NamespaceImage {
+		return false, nil
+	}
+	if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
+		if o.Namespace == NamespaceKernel {
+			return false, &Error{"timens", fmt.Errorf("creating a time namespace: unshare(CLONE_NEWTIME): %w (it needs CAP_SYS_ADMIN and Linux 5.6)", err)}
+		}
+		if o.Log != nil {
+			fmt.Fprintf(o.Log, "launch: no kernel time namespace (unshare(CLONE_NEWTIME): %v): only the image shifts the clocks\n", err)
+		}
+		return false, nil
+	}
+	// The offsets are relative to the initial namespace, as the image's
+	// page holds them. The namespace is new and empty, so the write can
+	// only fail on offsets the kernel refuses; then nothing may run in it.
+	path := fmt.Sprintf("/proc/%d/timens_offsets", unix.Gettid())
+	if err := os.WriteFile(path, []byte(img.offsets.Format()), 0); err != nil {
+		return false, &Error{"timens", fmt.Errorf("setting the time namespace's offsets: %w", err)}
+	}
+	return true, nil
+}
+
+// entered reports whether process pid is in the time namespace the
+// calling thread's children are created in.
+func entered(pid int) (bool, error) {
+	want, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/time_for_children", unix.Gettid()))
+	if err != nil {
+		return false, err
+	}
+	got, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/time", pid))
+	if err != nil {
+		return false, err
+	}
+	return got == want, nil
+}
+
 // tracee is what the tracer knows of a traced thread.
 type tracee struct {
 	seen bool // its first stop was reported
 }
 
-func trace(path string, argv []string, o *Options, m mapping, started chan<- int) (Status, error) {
+func trace(path string, argv []string, o *Options, img *image, started chan<- int) (Status, error) {
+	m := img.m
 	files, closeFiles, err := stdio(o)
 	if err != nil {
 		return Status{}, &Error{"start", err}
 	}
 	defer closeFiles()
+	inNamespace, err := namespace(o, img)
+	if err != nil {
+		return Status{}, err
+	}
 	env := o.Env
 	if env == nil {
 		env = os.Environ()
@@ -362,6 +461,17 @@ func trace(path string, argv []string, o *Options, m mapping, started chan<- int
 		kill(pid)
 		return Status{}, &Error{"trace", fmt.Errorf("PTRACE_SETOPTIONS: %w", err)}
 	}
+	if inNamespace {
+		// A kernel before 5.19 leaves a child forked with CLONE_VM (as Go
+		// forks) in the old namespace at its exec: check where it is.
+		if inNamespace, err = entered(pid); err != nil || (!inNamespace && o.Namespace == NamespaceKernel) {
+			kill(pid)
+			return Status{}, &Error{"timens", fmt.Errorf("the program is not in the new time namespace (%v)", err)}
+		}
+		if !inNamespace {
+			fmt.Fprintf(log, "launch: the program did not enter the kernel time namespace: only the image shifts the clocks\n")
+		}
+	}
 	_, pending, err := install(pid, m)
 	if err != nil {
 		kill(pid)
@@ -393,7 +503,7 @@ func trace(path string, argv []string, o *Options, m mapping, started chan<- int
 		if ws.Exited() || ws.Signaled() {
 			delete(tracees, wpid)
 			if wpid == pid {
-				status = Status{ws}
+				status = Status{WaitStatus: ws, InNamespace: inNamespace}
 				started <- -1
 			}
 			continue

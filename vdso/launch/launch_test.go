@@ -161,6 +161,16 @@ func run(t *testing.T, opts Options, argv ...string) (string, Status) {
 // standard error followed by Run's log, and its status.
 func runAll(t *testing.T, opts Options, argv ...string) (stdout, stderr string, st Status) {
 	t.Helper()
+	stdout, stderr, st, err := runErr(t, opts, argv...)
+	if err != nil {
+		t.Fatalf("Run %q: %v", argv, err)
+	}
+	return stdout, stderr, st
+}
+
+// runErr is runAll that returns Run's error.
+func runErr(t *testing.T, opts Options, argv ...string) (stdout, stderr string, st Status, err error) {
+	t.Helper()
 	dir := t.TempDir()
 	out, err := os.Create(filepath.Join(dir, "stdout"))
 	if err != nil {
@@ -175,12 +185,9 @@ func runAll(t *testing.T, opts Options, argv ...string) (stdout, stderr string, 
 	var log bytes.Buffer
 	opts.Stdout, opts.Stderr, opts.Log = out, errf, &log
 	st, err = Run(argv, opts)
-	if err != nil {
-		t.Fatalf("Run %q: %v", argv, err)
-	}
 	b, _ := os.ReadFile(out.Name())
 	e, _ := os.ReadFile(errf.Name())
-	return string(b), string(e) + log.String(), st
+	return string(b), string(e) + log.String(), st, err
 }
 
 // reading is one line "clock NAME k0 v k1" of a client: v read through the
@@ -318,18 +325,31 @@ var clients = []client{
 
 // TestClients: each client reads MONOTONIC, BOOTTIME and REALTIME through
 // the image, with the host variant (the kernel's values) and the timens
-// variant (the kernel's plus the offsets, which no other source has).
+// variant (the kernel's plus the offsets, which no other source has),
+// the timens variant both with the image alone shifting the clocks and in
+// a kernel time namespace with the same offsets.
 func TestClients(t *testing.T) {
 	for _, c := range clients {
 		for _, v := range []struct {
+			name       string
 			variant    string
 			mono, boot time.Duration
-		}{{"host", 0, 0}, {"timens", monoOffset, bootOffset}} {
-			t.Run(c.name+"/"+v.variant, func(t *testing.T) {
+			ns         Namespace
+		}{
+			{"host", "host", 0, 0, NamespaceAuto}, // no offsets: no namespace
+			{"timens", "timens", monoOffset, bootOffset, NamespaceImage},
+			{"timens-kernel", "timens", monoOffset, bootOffset, NamespaceKernel},
+		} {
+			t.Run(c.name+"/"+v.name, func(t *testing.T) {
 				argv := c.argv(t)
-				out, st := run(t, Options{Variant: v.variant, Monotonic: v.mono, Boottime: v.boot}, argv...)
-				if st.ExitCode() != 0 {
-					t.Fatalf("%s: %v\n%s", c.name, st, out)
+				opts := Options{Variant: v.variant, Monotonic: v.mono, Boottime: v.boot, Namespace: v.ns}
+				if v.ns == NamespaceKernel {
+					checkKernelNamespace(t, opts, argv)
+					return
+				}
+				out, st := run(t, opts, argv...)
+				if st.ExitCode() != 0 || st.InNamespace {
+					t.Fatalf("%s: %v, in a namespace %v\n%s", c.name, st, st.InNamespace, out)
 				}
 				checkReadings(t, readings(t, out), v.mono, v.boot)
 				if c.c {
@@ -338,6 +358,50 @@ func TestClients(t *testing.T) {
 			})
 		}
 	}
+}
+
+// checkKernelNamespace runs argv in a kernel time namespace with the
+// image's offsets: the client's raw system calls and its reads through
+// the image agree (the routines' own fallback system call included), and
+// both are the launcher's clocks plus the offsets.
+func checkKernelNamespace(t *testing.T, opts Options, argv []string) {
+	t.Helper()
+	before := launcherClocks(t)
+	out, errs, st, err := runErr(t, opts, argv...)
+	after := launcherClocks(t)
+	var le *Error
+	if errors.As(err, &le) && le.Op == "timens" && (errors.Is(err, unix.EPERM) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS)) {
+		t.Skipf("the kernel refuses a time namespace here: %v", err)
+	}
+	if err != nil || st.ExitCode() != 0 || !st.InNamespace {
+		t.Fatalf("%v: %v, in a namespace %v\n%s%s", err, st, st.InNamespace, out, errs)
+	}
+	rs := readings(t, out)
+	checkReadings(t, rs, 0, 0) // the kernel's clocks are shifted too
+	for _, r := range rs {
+		id, ok := map[string]int32{"monotonic": unix.CLOCK_MONOTONIC, "boottime": unix.CLOCK_BOOTTIME}[r.name]
+		if !ok {
+			continue
+		}
+		off := offsetOf(r.name, opts.Monotonic, opts.Boottime)
+		if r.k0 < before[id]+off || r.k1 > after[id]+off {
+			t.Errorf("%s: the program's kernel read %d..%d, want the launcher's %d..%d plus %d", r.name, r.k0, r.k1, before[id], after[id], off)
+		}
+	}
+}
+
+// launcherClocks reads this process's MONOTONIC and BOOTTIME.
+func launcherClocks(t *testing.T) map[int32]int64 {
+	t.Helper()
+	out := map[int32]int64{}
+	for _, id := range []int32{unix.CLOCK_MONOTONIC, unix.CLOCK_BOOTTIME} {
+		var ts unix.Timespec
+		if err := unix.ClockGettime(id, &ts); err != nil {
+			t.Fatal(err)
+		}
+		out[id] = ts.Nano()
+	}
+	return out
 }
 
 // realtimeShift makes the timekeeper see REALTIME (and its coarse and TAI
@@ -426,7 +490,7 @@ os.waitpid(pid, 0)
 sys.stdout.flush()
 subprocess.run([%q], check=True)
 `, cprog)
-	out, st := run(t, Options{Variant: "timens", Monotonic: monoOffset, Boottime: bootOffset},
+	out, st := run(t, Options{Variant: "timens", Monotonic: monoOffset, Boottime: bootOffset, Namespace: NamespaceImage},
 		"/bin/sh", "-c", `"$0" -c "$1" && "$0" testdata/clocks.py`, py, script)
 	if st.ExitCode() != 0 {
 		t.Fatalf("chain: %v\n%s", st, out)
@@ -652,7 +716,7 @@ func TestRaise(t *testing.T) {
 // the built-in one) is what the program runs.
 func TestImageFlag(t *testing.T) {
 	img := vdso.ELFImages()["timens"]
-	out, st := run(t, Options{Variant: "timens", Monotonic: monoOffset, Image: img, ImageName: "copy.so"}, glibcClient(t))
+	out, st := run(t, Options{Variant: "timens", Monotonic: monoOffset, Namespace: NamespaceImage, Image: img, ImageName: "copy.so"}, glibcClient(t))
 	if st.ExitCode() != 0 {
 		t.Fatalf("%v\n%s", st, out)
 	}
@@ -674,7 +738,7 @@ func TestExecFromThreads(t *testing.T) {
 		c.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
 		return c
 	})
-	out, st := run(t, Options{Variant: "timens", Monotonic: monoOffset, Boottime: bootOffset}, goexec, glibcClient(t))
+	out, st := run(t, Options{Variant: "timens", Monotonic: monoOffset, Boottime: bootOffset, Namespace: NamespaceImage}, goexec, glibcClient(t))
 	if st.ExitCode() != 0 {
 		t.Fatalf("%v\n%s", st, out)
 	}

@@ -17,7 +17,7 @@ import (
 
 var cmdRun = &command{
 	name:      "run",
-	usageLine: "vdsogen run [-variant name] [-monotonic offset] [-boottime offset] [-image file.so] -- prog [args...]",
+	usageLine: "vdsogen run [-variant name] [-monotonic offset] [-boottime offset] [-namespace mode] [-image file.so] -- prog [args...]",
 	short:     "run a program with a generated image as its vDSO",
 	long: `Run starts prog, unmodified (dynamically or statically linked: glibc,
 musl, Go), with an image of the reference vDSO as its vDSO: before prog's
@@ -37,19 +37,28 @@ The flags are:
 	                  and MONOTONIC_COARSE (seconds, e.g. 86400, or a Go
 	                  duration such as 24h or -1.5s)
 	-boottime off     timens only: added to CLOCK_BOOTTIME
+	-namespace mode   with offsets: image (default) shifts the clocks in
+	                  the image only; kernel also runs prog in a new kernel
+	                  time namespace with the same offsets (root, or
+	                  CAP_SYS_ADMIN), so that its direct system calls,
+	                  timers, absolute sleeps and /proc/uptime agree; auto
+	                  is kernel where allowed and image elsewhere
 	-image file.so    an ELF image (vdsogen -elf) of the same program and
 	                  variant to use instead of the built-in one; it must
 	                  pass the image checks
 
-Only clock reads through the vDSO see the image: direct system calls
+Only clock reads through the vDSO see the image: unless -namespace puts
+prog in a kernel time namespace, direct system calls
 (syscall(SYS_clock_gettime), a Go program's raw syscalls), timers, sleeps
 with absolute times and file times keep the kernel's clocks. Run needs only
-the right to ptrace its own child. Run exits 2 on a usage error and 1 when
+the right to ptrace its own child (and, for -namespace kernel, to create a
+time namespace). Run exits 2 on a usage error and 1 when
 the program cannot be started on the image (nothing of it ran).`,
 	flags: func(fs *flag.FlagSet) {
 		fs.String("variant", "host", "")
 		fs.Var(new(offsetFlag), "monotonic", "")
 		fs.Var(new(offsetFlag), "boottime", "")
+		fs.String("namespace", "image", "")
 		fs.String("image", "", "")
 	},
 	run: runRun,
@@ -97,6 +106,11 @@ func runRun(c *cmdEnv, args []string) int {
 		opts.Signals = []os.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2}
 		opts.Ignore = []os.Signal{syscall.SIGINT, syscall.SIGQUIT}
 	}
+	ns, err := launch.ParseNamespace(c.fs.Lookup("namespace").Value.String())
+	if err != nil {
+		return c.usage("-namespace: %v", err)
+	}
+	opts.Namespace = ns
 	if path := c.fs.Lookup("image").Value.String(); path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {

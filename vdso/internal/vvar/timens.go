@@ -85,6 +85,12 @@ func (o TimensOffsets) Fill(t *TimensPage) {
 // IsZero reports whether both offsets are zero.
 func (o TimensOffsets) IsZero() bool { return o == TimensOffsets{} }
 
+// Format spells o as /proc/PID/timens_offsets does, the form a new time
+// namespace's offsets are written in.
+func (o TimensOffsets) Format() string {
+	return fmt.Sprintf("monotonic %d %d\nboottime %d %d\n", o.Monotonic.Sec, o.Monotonic.Nsec, o.Boottime.Sec, o.Boottime.Nsec)
+}
+
 // ReadTimensOffsets reads TimensOffsetsPath. A missing file (kernel without
 // CONFIG_TIME_NS) means zero offsets.
 func ReadTimensOffsets() (TimensOffsets, error) {

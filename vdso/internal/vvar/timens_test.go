@@ -1,6 +1,7 @@
 package vvar
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -75,5 +76,24 @@ func TestReadTimensOffsetsSelf(t *testing.T) {
 	var tp TimensPage
 	if err := FillTimens(&tp); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTimensOffsetsFormat: Format writes what ParseTimensOffsets reads
+// back, negative seconds included, in the kernel's line form.
+func TestTimensOffsetsFormat(t *testing.T) {
+	for _, o := range []TimensOffsets{
+		{},
+		{Monotonic: TimensOffset{Sec: 86400, Nsec: 123456789}},
+		{Monotonic: TimensOffset{Sec: -2, Nsec: 500000000}, Boottime: TimensOffset{Sec: 3600}},
+	} {
+		s := o.Format()
+		got, err := ParseTimensOffsets(strings.NewReader(s))
+		if err != nil || got != o {
+			t.Errorf("%+v formats as %q, which reads back as %+v, %v", o, s, got, err)
+		}
+		if !strings.HasPrefix(s, fmt.Sprintf("monotonic %d %d\n", o.Monotonic.Sec, o.Monotonic.Nsec)) {
+			t.Errorf("%+v: %q does not start with the monotonic line", o, s)
+		}
 	}
 }
