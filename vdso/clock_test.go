@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vdsogen/vdsogen/vdso/internal/kvdso"
 	"github.com/vdsogen/vdsogen/vdso/internal/vvar"
 )
 
@@ -44,7 +45,7 @@ var dataPageClocks = []int32{
 // the kernel's clocks as Start does (through the kernel's vDSO).
 func startTimekeeper(t *testing.T) *vvar.Timekeeper {
 	t.Helper()
-	tk, err := vvar.Start(&vdsoData, &vdsoTimens, vvar.Options{Clock: kernelClock()})
+	tk, err := vvar.Start(&vdsoData, &vdsoTimens, vvar.Options{Clock: kvdso.Clock()})
 	if err != nil {
 		t.Fatalf("starting the timekeeper: %v", err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vdsogen/vdsogen/vdso/internal/kvdso"
 	"github.com/vdsogen/vdsogen/vdso/internal/vvar"
 )
 
@@ -130,7 +131,7 @@ func errRC(err error) int32 {
 // with MaxDelta lifted again the same routines return that absurd value,
 // which shows the check is what sent them to the kernel.
 func TestStalePage(t *testing.T) {
-	tk, err := vvar.Start(&vdsoData, &vdsoTimens, vvar.Options{Manual: true, Clock: kernelClock()})
+	tk, err := vvar.Start(&vdsoData, &vdsoTimens, vvar.Options{Manual: true, Clock: kvdso.Clock()})
 	if err != nil {
 		t.Fatalf("starting the timekeeper: %v", err)
 	}

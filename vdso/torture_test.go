@@ -56,7 +56,7 @@ func equivalent(p vvar.Params, d uint64) vvar.Params {
 // ones within a millisecond of such a bracket.
 func TestSeqlockTortureRoutines(t *testing.T) {
 	needKernelVDSO(t)
-	tk, err := vvar.Start(&vdsoData, &vdsoTimens, vvar.Options{Manual: true, Clock: kernelClock()})
+	tk, err := vvar.Start(&vdsoData, &vdsoTimens, vvar.Options{Manual: true, Clock: kvdso.Clock()})
 	if err != nil {
 		t.Fatalf("starting the timekeeper: %v", err)
 	}
