@@ -34,18 +34,38 @@ func TestTickerArgsLayout(t *testing.T) {
 	}
 }
 
+// startTicker starts a timekeeper on p that nobody refreshes (Manual) and
+// its coarse ticker, both stopped when t ends, or skips the test where the
+// coarse resolution is too fine for a ticker.
+func startTicker(t *testing.T, p *Page) *Timekeeper {
+	t.Helper()
+	tk := startOrSkip(t, p, nil, Options{Manual: true})
+	tk.startCoarseTicker()
+	if tk.ticker == nil {
+		t.Skip("coarse resolution too fine for a ticker")
+	}
+	return tk
+}
+
+// checkCoarseServed: MONOTONIC_COARSE, where p serves it, lies between the
+// kernel's value before and after the read.
+func checkCoarseServed(t *testing.T, p *Page) {
+	t.Helper()
+	k1 := kernelNs(ClockMonotonicCoarse)
+	sec, nsec, ok := p.Read(ClockMonotonicCoarse, RDTSC())
+	k2 := kernelNs(ClockMonotonicCoarse)
+	if o := sec*1e9 + nsec; ok && (o < k1 || o > k2) {
+		t.Fatalf("MONOTONIC_COARSE %d served, kernel %d .. %d", o, k1, k2)
+	}
+}
+
 // TestCoarseTickerMatchesCalc: the ticker's publications carry the
 // kernel's coarse values and the CoarseTSC coarseDeadline computes for
 // them, and the ticker keeps publishing while the refresh goroutine is
 // kept from running (Manual: nobody refreshes).
 func TestCoarseTickerMatchesCalc(t *testing.T) {
 	var p Page
-	tk := startOrSkip(t, &p, nil, Options{Manual: true})
-	tk.startCoarseTicker()
-	defer tk.Stop()
-	if tk.ticker == nil {
-		t.Skip("coarse resolution too fine for a ticker")
-	}
+	tk := startTicker(t, &p)
 	time.Sleep(60 * time.Millisecond)
 	n0 := tk.Stats().CoarseTicks
 	time.Sleep(100 * time.Millisecond)
@@ -63,12 +83,7 @@ func TestCoarseTickerMatchesCalc(t *testing.T) {
 		if got, want := v.CoarseTSC, coarseDeadline(&v); got != want {
 			t.Fatalf("CoarseTSC %d, coarseDeadline %d (%+v)", got, want, v)
 		}
-		k1 := kernelNs(ClockMonotonicCoarse)
-		sec, nsec, ok := p.Read(ClockMonotonicCoarse, RDTSC())
-		k2 := kernelNs(ClockMonotonicCoarse)
-		if o := sec*1e9 + nsec; ok && (o < k1 || o > k2) {
-			t.Fatalf("MONOTONIC_COARSE %d served, kernel %d .. %d", o, k1, k2)
-		}
+		checkCoarseServed(t, &p)
 		time.Sleep(time.Millisecond)
 	}
 	t.Logf("%d coarse ticks in 100 ms, realtime %v", n, tk.Stats().TickerRealtime)
@@ -80,12 +95,7 @@ func TestCoarseTickerMatchesCalc(t *testing.T) {
 // and publish again once the writer is done.
 func TestCoarseTickerWaitsForWriter(t *testing.T) {
 	var p Page
-	tk := startOrSkip(t, &p, nil, Options{Manual: true})
-	tk.startCoarseTicker()
-	defer tk.Stop()
-	if tk.ticker == nil {
-		t.Skip("coarse resolution too fine for a ticker")
-	}
+	tk := startTicker(t, &p)
 	res := time.Duration(p.Load().CoarseRes)
 	time.Sleep(2 * res)
 	s := p.lock()
@@ -108,24 +118,14 @@ func TestCoarseTickerWaitsForWriter(t *testing.T) {
 	if p.Seq()&1 != 0 {
 		t.Fatal("sequence odd after the ticker published")
 	}
-	k1 := kernelNs(ClockMonotonicCoarse)
-	sec, nsec, ok := p.Read(ClockMonotonicCoarse, RDTSC())
-	k2 := kernelNs(ClockMonotonicCoarse)
-	if o := sec*1e9 + nsec; ok && (o < k1 || o > k2) {
-		t.Fatalf("MONOTONIC_COARSE %d served, kernel %d .. %d", o, k1, k2)
-	}
+	checkCoarseServed(t, &p)
 }
 
 // TestCoarseTickerStopsWhileWaiting: Stop ends a ticker that is waiting
 // for a writer holding the sequence.
 func TestCoarseTickerStopsWhileWaiting(t *testing.T) {
 	var p Page
-	tk := startOrSkip(t, &p, nil, Options{Manual: true})
-	tk.startCoarseTicker()
-	if tk.ticker == nil {
-		tk.Stop()
-		t.Skip("coarse resolution too fine for a ticker")
-	}
+	tk := startTicker(t, &p)
 	s := p.lock()
 	time.Sleep(3 * time.Duration(p.coarseRes)) // the ticker now waits for the sequence
 	done := make(chan struct{})
