@@ -29,26 +29,32 @@
 // prologue adjusts them. Assembly is never asynchronously preempted, so
 // nothing scans or moves this stack while the callee runs.
 
+// C_CALL calls the function in AX, its arguments already in DI and SI,
+// with the 4 KiB frame's SP 16-byte aligned (odd is the label of the path
+// for an SP that is 8 mod 16), stores its AX in ret+24(FP) and returns.
+#define C_CALL(odd) \
+	MOVQ SP, CX \
+	TESTQ $8, CX \
+	JNE  odd \
+	ADJSP $-4080 \
+	CALL AX \
+	ADJSP $4080 \
+	MOVQ AX, ret+24(FP) \
+	RET \
+odd: \
+	ADJSP $-4088 \
+	CALL AX \
+	ADJSP $4088 \
+	MOVQ AX, ret+24(FP) \
+	RET
+
 // func callIP(fn uintptr, a uintptr, p unsafe.Pointer) int64
 TEXT ·callIP(SB), 0, $4096-32
 	NO_LOCAL_POINTERS
 	MOVQ fn+0(FP), AX
 	MOVQ a+8(FP), DI
 	MOVQ p+16(FP), SI
-	MOVQ SP, CX
-	TESTQ $8, CX
-	JNE  ip_odd
-	ADJSP $-4080
-	CALL AX
-	ADJSP $4080
-	MOVQ AX, ret+24(FP)
-	RET
-ip_odd:
-	ADJSP $-4088
-	CALL AX
-	ADJSP $4088
-	MOVQ AX, ret+24(FP)
-	RET
+	C_CALL(ip_odd)
 
 // func callPP(fn uintptr, p, q unsafe.Pointer) int64
 TEXT ·callPP(SB), 0, $4096-32
@@ -56,20 +62,7 @@ TEXT ·callPP(SB), 0, $4096-32
 	MOVQ fn+0(FP), AX
 	MOVQ p+8(FP), DI
 	MOVQ q+16(FP), SI
-	MOVQ SP, CX
-	TESTQ $8, CX
-	JNE  pp_odd
-	ADJSP $-4080
-	CALL AX
-	ADJSP $4080
-	MOVQ AX, ret+24(FP)
-	RET
-pp_odd:
-	ADJSP $-4088
-	CALL AX
-	ADJSP $4088
-	MOVQ AX, ret+24(FP)
-	RET
+	C_CALL(pp_odd)
 
 // probe stands in for a vDSO function in tests: it returns the SP the
 // trampoline had at its CALL (its own SP + 8), so that a test can check
