@@ -125,13 +125,7 @@ func timeEntry() {
 	LEAQ(data.At(0), R10)
 	Label("time_start")
 	MOVL(U32(spinLimit), R8L)
-	Label("time_retry")
-	MOVL(Mem{Base: R10, Disp: vvar.OffSeq}, R9L)
-	TESTL(U32(1), R9L)
-	JNE(L("time_pause"))
-	MOVL(Mem{Base: R10, Disp: vvar.OffMode}, EAX)
-	CMPL(EAX, U8(vvar.ModeTSC))
-	JNE(L("time_syscall"))
+	seqlockHead("time_retry", "time_pause", "time_syscall")
 	checkCoarseTSC("time_syscall") // the kernel's time() is its coarse seconds
 	MOVQ(Mem{Base: R10, Disp: vvar.OffBase + vvar.ClockRealtimeCoarse*vvar.BaseSize + vvar.OffBaseSec}, RAX)
 	CMPL(R9L, Mem{Base: R10, Disp: vvar.OffSeq})
@@ -192,13 +186,7 @@ func wallMono() {
 	Label("wm_start")
 	MOVL(U32(spinLimit), ECX)
 	Region("wm_seqlock", func() {
-		Label("wm_retry")
-		MOVL(Mem{Base: R10, Disp: vvar.OffSeq}, R9L)
-		TESTL(U32(1), R9L)
-		JNE(L("wm_pause"))
-		MOVL(Mem{Base: R10, Disp: vvar.OffMode}, EAX)
-		CMPL(EAX, U8(vvar.ModeTSC))
-		JNE(L("wm_syscall"))
+		seqlockHead("wm_retry", "wm_pause", "wm_syscall")
 		XORL(R8L, R8L)
 		readTSC()
 		SHLQ(U8(32), RDX)
@@ -294,13 +282,7 @@ func readHres(p string) {
 	// The seqlock read is a restartable region: a tool that finds a thread
 	// inside it may restart it at the abort handler, which retries.
 	Region(p+"_seqlock", func() {
-		Label(p + "_retry")
-		MOVL(Mem{Base: R10, Disp: vvar.OffSeq}, R9L)
-		TESTL(U32(1), R9L)
-		JNE(L(p + "_pause")) // a write is in progress
-		MOVL(Mem{Base: R10, Disp: vvar.OffMode}, EAX)
-		CMPL(EAX, U8(vvar.ModeTSC))
-		JNE(L(p + "_syscall"))
+		seqlockHead(p+"_retry", p+"_pause", p+"_syscall")
 		XORL(R8L, R8L)
 		readTSC()
 		SHLQ(U8(32), RDX)
@@ -349,13 +331,7 @@ func readTSC() {
 func readCoarse(p string) {
 	Label(p + "_cstart")
 	MOVL(U32(spinLimit), R8L)
-	Label(p + "_cretry")
-	MOVL(Mem{Base: R10, Disp: vvar.OffSeq}, R9L)
-	TESTL(U32(1), R9L)
-	JNE(L(p + "_cpause"))
-	MOVL(Mem{Base: R10, Disp: vvar.OffMode}, EAX)
-	CMPL(EAX, U8(vvar.ModeTSC))
-	JNE(L(p + "_syscall"))
+	seqlockHead(p+"_cretry", p+"_cpause", p+"_syscall")
 	checkCoarseTSC(p + "_syscall")
 	MOVQ(Mem{Base: R10, Index: R11, Scale: 1, Disp: vvar.OffBase + vvar.OffBaseSnsec}, RAX)
 	MOVL(Mem{Base: R10, Disp: vvar.OffShift}, ECX)
@@ -369,6 +345,20 @@ func readCoarse(p string) {
 	DECL(R8L)
 	JNE(L(p + "_cretry"))
 	JMP(L(p + "_syscall"))
+}
+
+// seqlockHead begins a seqlock read of the data page at R10: at label
+// retry it loads the sequence into R9, goes to pause while a write is in
+// progress (the sequence is odd), and to syscall unless the page is in
+// TSC mode.
+func seqlockHead(retry, pause, syscall string) {
+	Label(retry)
+	MOVL(Mem{Base: R10, Disp: vvar.OffSeq}, R9L)
+	TESTL(U32(1), R9L)
+	JNE(L(pause))
+	MOVL(Mem{Base: R10, Disp: vvar.OffMode}, EAX)
+	CMPL(EAX, U8(vvar.ModeTSC))
+	JNE(L(syscall))
 }
 
 // checkCoarseTSC reads the TSC and jumps to stale when it is at or past
