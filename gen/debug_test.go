@@ -402,11 +402,7 @@ func TestUnwindAddr2line(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := elf.NewFile(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	syms, err := f.DynamicSymbols()
+	syms, err := elfimage.Symbols(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -416,6 +412,7 @@ func TestUnwindAddr2line(t *testing.T) {
 		if !ok {
 			continue
 		}
+		delete(want, s.Name)
 		out, err := exec.Command(a2l, "-f", "-e", filepath.Join(dir, "zvd_host.so"), fmt.Sprintf("%#x", s.Value)).CombinedOutput()
 		if err != nil {
 			t.Fatalf("addr2line: %v\n%s", err, out)
@@ -423,6 +420,9 @@ func TestUnwindAddr2line(t *testing.T) {
 		if got, w := strings.TrimSpace(string(out)), fmt.Sprintf("pushes\n%s:%d", file, line); got != w && !(strings.HasPrefix(got, "pushes\n") && strings.HasSuffix(got, "/"+w[len("pushes\n"):])) {
 			t.Errorf("addr2line %s (%#x):\n%s\nwant\n%s", s.Name, s.Value, got, w)
 		}
+	}
+	for name := range want {
+		t.Errorf("zvd_host.so defines no %s", name)
 	}
 }
 
