@@ -67,14 +67,10 @@ TEXT ·coarseC(SB), NOSPLIT|NOFRAME, $0
 	RET
 	WAIT(coarsec_pause, coarsec_retry)
 
-// func HresCAddr() uintptr
-TEXT ·HresCAddr(SB), NOSPLIT, $0-8
+// func cAddrs() (hres, coarse uintptr)
+TEXT ·cAddrs(SB), NOSPLIT, $0-16
 	LEAQ ·hresC(SB), AX
-	MOVQ AX, ret+0(FP)
-	RET
-
-// func CoarseCAddr() uintptr
-TEXT ·CoarseCAddr(SB), NOSPLIT, $0-8
+	MOVQ AX, hres+0(FP)
 	LEAQ ·coarseC(SB), AX
-	MOVQ AX, ret+0(FP)
+	MOVQ AX, coarse+8(FP)
 	RET
