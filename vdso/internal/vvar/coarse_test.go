@@ -12,10 +12,7 @@ import (
 // these offsets, and the page by the layout constants.
 func TestTickerArgsLayout(t *testing.T) {
 	var a tickerArgs
-	for _, c := range []struct {
-		name      string
-		got, want uintptr
-	}{
+	checkOffsets(t, []offsetCase{
 		{"page", unsafe.Offsetof(a.page), 0}, {"stop", unsafe.Offsetof(a.stop), 8},
 		{"offSec", unsafe.Offsetof(a.offSec), 16}, {"offNsec", unsafe.Offsetof(a.offNsec), 24},
 		{"age", unsafe.Offsetof(a.age), 32}, {"period", unsafe.Offsetof(a.period), 40},
@@ -27,11 +24,7 @@ func TestTickerArgsLayout(t *testing.T) {
 		{"Base[REALTIME_COARSE]", OffBase + ClockRealtimeCoarse*BaseSize, 112},
 		{"Base[MONOTONIC_COARSE]", OffBase + ClockMonotonicCoarse*BaseSize, 128},
 		{"CoarseTSC", OffCoarseTSC, 248}, {"Mult", OffMult, 16}, {"TSCBase", OffTSCBase, 24},
-	} {
-		if c.got != c.want {
-			t.Errorf("%s at %d, the assembly uses %d", c.name, c.got, c.want)
-		}
-	}
+	})
 }
 
 // startTicker starts a timekeeper on p that nobody refreshes (Manual) and
