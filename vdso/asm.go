@@ -135,10 +135,7 @@ func timeEntry() {
 	MOVQ(RAX, Mem{Base: RDI})
 	Label("time_done")
 	RET()
-	Label("time_pause")
-	PAUSE()
-	DECL(R8L)
-	JNE(L("time_retry"))
+	seqlockWait("time_pause", R8L, "time_retry")
 	JMP(L("time_syscall"))
 	syscall("time", sysTime)
 }
@@ -230,10 +227,7 @@ func wallMono() {
 	MOVQ(R11, Mem{Base: RSI, Disp: 8})
 	XORL(EAX, EAX)
 	RET()
-	Label("wm_pause")
-	PAUSE()
-	DECL(ECX)
-	JNE(L("wm_retry"))
+	seqlockWait("wm_pause", ECX, "wm_retry")
 	// The system calls: REALTIME into *wall, then MONOTONIC into *mono.
 	// SYSCALL clobbers CX and R11 only, so R8 keeps mono across the first.
 	Label("wm_syscall")
@@ -302,10 +296,7 @@ func readHres(p string) {
 		JMP(L(p + "_start"))
 	})
 	JMP(L(p + "_hres_done"))
-	Label(p + "_pause")
-	PAUSE()
-	DECL(ECX)
-	JNE(L(p + "_retry"))
+	seqlockWait(p+"_pause", ECX, p+"_retry")
 	JMP(L(p + "_syscall")) // the writer is stuck: let the kernel answer
 	Label(p + "_hres_done")
 }
@@ -340,10 +331,7 @@ func readCoarse(p string) {
 	CMPL(R9L, Mem{Base: R10, Disp: vvar.OffSeq})
 	JNE(L(p + "_cstart"))
 	JMP(L(p + "_norm"))
-	Label(p + "_cpause")
-	PAUSE()
-	DECL(R8L)
-	JNE(L(p + "_cretry"))
+	seqlockWait(p+"_cpause", R8L, p+"_cretry")
 	JMP(L(p + "_syscall"))
 }
 
@@ -418,4 +406,15 @@ func syscall(p string, nr int) {
 	MOVL(U32(nr), EAX)
 	SYSCALL()
 	RET()
+}
+
+// seqlockWait is the odd-sequence path of a seqlock read: at label pause
+// it waits a moment (PAUSE) and goes back to retry, counting the waits
+// down in counter; once the count is spent (a writer stuck mid-update) it
+// falls through, to the system call.
+func seqlockWait(pause string, counter Op, retry string) {
+	Label(pause)
+	PAUSE()
+	DECL(counter)
+	JNE(L(retry))
 }
