@@ -81,6 +81,14 @@ func ldEntry(t *testing.T, im *loader.Image, name string) uintptr {
 	return fn
 }
 
+// ldClock calls fn, a loaded entry shaped as clock_gettime(clockid, ts),
+// as the generated stubs are called.
+func ldClock(fn uintptr) clockFunc {
+	return func(clock int32, ts *Timespec) int32 {
+		return int32(loader.CallIP(fn, uintptr(uint32(clock)), unsafe.Pointer(ts)))
+	}
+}
+
 // TestELFImagesCheck: the committed images pass the checker, define the
 // kernel's symbols, and place the pages as documented.
 func TestELFImagesCheck(t *testing.T) {
