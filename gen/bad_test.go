@@ -381,17 +381,7 @@ func TestBadInputs(t *testing.T) {
 	if r := runGenerator(t, goodBin, good, t.TempDir(), nil, "-out", "."); r.code != 0 {
 		t.Fatalf("the good program failed (exit %d):\n%s", r.code, r.stderr)
 	}
-	prev := map[string][]byte{}
-	ents, _ := os.ReadDir(good)
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), "ztarget_") {
-			b, err := os.ReadFile(filepath.Join(good, e.Name()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			prev[e.Name()] = b
-		}
-	}
+	prev := generated(t, good, "ztarget_")
 	if len(prev) < 5 {
 		t.Fatalf("the good program wrote %d files, want at least 5", len(prev))
 	}

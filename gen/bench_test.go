@@ -4,13 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/bits"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/mmcloughlin/avo/reg"
-	"github.com/mmcloughlin/avo/x86"
 
 	"github.com/vdsogen/vdsogen/dsl"
 	"github.com/vdsogen/vdsogen/variants"
@@ -33,10 +28,7 @@ func BenchmarkGenerate(b *testing.B) {
 		for _, nv := range []int{2, 4, 8} {
 			b.Run(fmt.Sprintf("entries=%d/variants=%d", entries, nv), func(b *testing.B) {
 				prog, set := benchProgram(b, entries, nv)
-				dir := b.TempDir()
-				os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/target\n\ngo 1.22\n"), 0o644)
-				os.WriteFile(filepath.Join(dir, "target.go"), []byte(targetSrc), 0o644)
-				cfg := Config{Name: "vd", Dir: dir, Variants: set}
+				cfg := Config{Name: "vd", Dir: newTarget(b), Variants: set}
 				var o *Output
 				for b.Loop() {
 					var err error
@@ -56,13 +48,7 @@ func benchProgram(b *testing.B, entries, nv int) (*dsl.Program, *variants.Set) {
 	bld := dsl.New()
 	pg := bld.DataPage("page", 64)
 	for i := range entries {
-		bld.Entry(fmt.Sprintf("e%d", i), "func(x int64, p *TS) int64")
-		bld.Add(x86.MOVQ(pg.At(0), reg.RAX))
-		bld.StaticBranch(fmt.Sprintf("k%d", i%nkeys), func() {
-			bld.Add(x86.ADDQ(pg.At(8), reg.RAX))
-		})
-		bld.Add(x86.ADDQ(reg.RDI, reg.RAX))
-		bld.Add(x86.RET())
+		addPageSum(bld, pg, fmt.Sprintf("e%d", i), fmt.Sprintf("k%d", i%nkeys))
 	}
 	prog, err := bld.Program()
 	if err != nil {

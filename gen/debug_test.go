@@ -20,6 +20,7 @@ import (
 
 	"github.com/vdsogen/vdsogen/dsl"
 	"github.com/vdsogen/vdsogen/internal/elfimage"
+	"github.com/vdsogen/vdsogen/internal/realtools"
 	"github.com/vdsogen/vdsogen/layout"
 )
 
@@ -120,13 +121,11 @@ func setupUnwind(t *testing.T) (dir, prog string, lines unwindLines) {
 		}
 		p, l := unwindProgram(t)
 		f.lines = l
-		target, err := os.MkdirTemp("", "vdsogen-unwind-")
+		target, err := sharedTarget("vdsogen-unwind-")
 		if err != nil {
 			f.err = err
 			return
 		}
-		os.WriteFile(filepath.Join(target, "go.mod"), []byte("module example.com/target\n\ngo 1.22\n"), 0o644)
-		os.WriteFile(filepath.Join(target, "target.go"), []byte(targetSrc), 0o644)
 		o, err := Generate(context.Background(), p, Config{Name: "vd", Dir: target, ELF: true})
 		if err != nil {
 			f.err = err
@@ -193,10 +192,7 @@ func reaches(names []string, entry string) bool {
 // stops in the image, so the test depends on them.
 func TestUnwindBacktrace(t *testing.T) {
 	dir, prog, l := setupUnwind(t)
-	a2l, err := exec.LookPath("addr2line")
-	if err != nil {
-		t.Skip("addr2line is not installed: apt-get install binutils (.ci/run does)")
-	}
+	a2l := realtools.Need(t, "addr2line", "binutils")
 	file := filepath.Base(callerFile())
 	for _, c := range []struct {
 		variant, entry string
@@ -316,10 +312,7 @@ func withoutEHFrameHdr(t *testing.T, b []byte) []byte {
 // names the program line, lists the program's source, and shows a full
 // backtrace to main.
 func TestUnwindGDB(t *testing.T) {
-	gdb, err := exec.LookPath("gdb")
-	if err != nil {
-		t.Skip("gdb is not installed: apt-get install gdb (.ci/run does)")
-	}
+	gdb := realtools.Need(t, "gdb", "gdb")
 	dir, prog, l := setupUnwind(t)
 	file := filepath.Base(callerFile())
 	// The line table names files as the layout table's source map does;
@@ -402,21 +395,14 @@ func TestUnwindGDB(t *testing.T) {
 // TestUnwindAddr2line: addr2line names the program line of every entry
 // and of the faulting instructions, from the image alone.
 func TestUnwindAddr2line(t *testing.T) {
-	a2l, err := exec.LookPath("addr2line")
-	if err != nil {
-		t.Skip("addr2line is not installed: apt-get install binutils (.ci/run does)")
-	}
+	a2l := realtools.Need(t, "addr2line", "binutils")
 	dir, _, l := setupUnwind(t)
 	file := filepath.Base(callerFile())
 	b, err := os.ReadFile(filepath.Join(dir, "zvd_host.so"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := elf.NewFile(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	syms, err := f.DynamicSymbols()
+	syms, err := elfimage.Symbols(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,6 +412,7 @@ func TestUnwindAddr2line(t *testing.T) {
 		if !ok {
 			continue
 		}
+		delete(want, s.Name)
 		out, err := exec.Command(a2l, "-f", "-e", filepath.Join(dir, "zvd_host.so"), fmt.Sprintf("%#x", s.Value)).CombinedOutput()
 		if err != nil {
 			t.Fatalf("addr2line: %v\n%s", err, out)
@@ -434,16 +421,16 @@ func TestUnwindAddr2line(t *testing.T) {
 			t.Errorf("addr2line %s (%#x):\n%s\nwant\n%s", s.Name, s.Value, got, w)
 		}
 	}
+	for name := range want {
+		t.Errorf("zvd_host.so defines no %s", name)
+	}
 }
 
 // TestUnwindPerf: perf samples a routine of a loaded image that spins 8
 // bytes deep; perf report --call-graph dwarf walks from it to main with the
 // image's .eh_frame, and perf annotate shows the program's lines.
 func TestUnwindPerf(t *testing.T) {
-	perf, err := exec.LookPath("perf")
-	if err != nil {
-		t.Skip("perf is not installed: apt-get install linux-perf (.ci/run does)")
-	}
+	perf := realtools.Need(t, "perf", "linux-perf")
 	dir, prog, l := setupUnwind(t)
 	file := filepath.Base(callerFile())
 	data := filepath.Join(t.TempDir(), "perf.data")

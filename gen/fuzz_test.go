@@ -12,7 +12,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
 	"github.com/mmcloughlin/avo/x86"
 
@@ -37,14 +36,7 @@ func fuzzProgram() (*dsl.Program, error) {
 	b.Bytes(0x0f, 0x1f, 0x00)
 	b.Add(x86.RET())
 	b.Entry("g", "func(x int64) int64")
-	b.Add(x86.MOVQ(reg.RDI, reg.RAX))
-	b.ThreeLabel("timens", func() {
-		b.Add(x86.ADDQ(pg.At(16), reg.RAX))
-		b.Add(x86.ADDL(operand.U8(1), reg.EAX))
-	}, func() {
-		b.Add(x86.MOVQ(reg.RAX, operand.Mem{Base: reg.RSI}))
-		b.Add(x86.RET())
-	})
+	addPageRegion(b, pg, "timens")
 	return b.Program()
 }
 

@@ -50,18 +50,38 @@ var page [64]byte
 type TS struct{ A, B int64 }
 `
 
-// newTarget makes a target package directory.
-func newTarget(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	write := func(name, s string) {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644); err != nil {
-			t.Fatal(err)
+// writeTarget makes dir a target package: a module with one Go file.
+func writeTarget(dir string) error {
+	for name, src := range map[string]string{"go.mod": "module example.com/target\n\ngo 1.22\n", "target.go": targetSrc} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			return err
 		}
 	}
-	write("go.mod", "module example.com/target\n\ngo 1.22\n")
-	write("target.go", targetSrc)
+	return nil
+}
+
+// newTarget makes a target package directory, removed when t ends.
+func newTarget(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := writeTarget(dir); err != nil {
+		t.Fatal(err)
+	}
 	return dir
+}
+
+// sharedTarget makes a target package directory that outlives the test
+// making it, for results shared between tests (the caller removes it).
+func sharedTarget(prefix string) (string, error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", err
+	}
+	if err := writeTarget(dir); err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	return dir, nil
 }
 
 func mustProgram(t *testing.T, b *dsl.Builder) *dsl.Program {
@@ -112,13 +132,11 @@ func cachedGenerate(t *testing.T, key string, build func(t *testing.T) (*dsl.Pro
 	cache.Unlock()
 	r.once.Do(func() {
 		// The target directory must outlive the test that created it.
-		dir, err := os.MkdirTemp("", "vdsogen-target-")
+		dir, err := sharedTarget("vdsogen-target-")
 		if err != nil {
 			r.err = err
 			return
 		}
-		os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/target\n\ngo 1.22\n"), 0o644)
-		os.WriteFile(filepath.Join(dir, "target.go"), []byte(targetSrc), 0o644)
 		prog, set := build(t)
 		r.dir = dir
 		r.out, r.err = generate(t, prog, dir, set)

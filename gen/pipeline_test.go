@@ -38,23 +38,36 @@ func TestMain(m *testing.M) {
 func goodProgram(t *testing.T, sbKey, tlKey string) *dsl.Program {
 	b := dsl.New()
 	pg := b.DataPage("page", 64)
-	b.Entry("f", "func(x int64, p *TS) int64")
+	addPageSum(b, pg, "f", sbKey)
+	b.Entry("g", "func(a int64, p *TS) int64")
+	addPageRegion(b, pg, tlKey)
+	return mustProgram(t, b)
+}
+
+// addPageSum adds an entry name returning its argument plus the page's
+// word at 0, plus the word at 8 where key's static branch is on.
+func addPageSum(b *dsl.Builder, pg *dsl.Page, name, key string) {
+	b.Entry(name, "func(x int64, p *TS) int64")
 	b.Add(x86.MOVQ(pg.At(0), reg.RAX))
-	b.StaticBranch(sbKey, func() {
+	b.StaticBranch(key, func() {
 		b.Add(x86.ADDQ(pg.At(8), reg.RAX))
 	})
 	b.Add(x86.ADDQ(reg.RDI, reg.RAX))
 	b.Add(x86.RET())
-	b.Entry("g", "func(a int64, p *TS) int64")
+}
+
+// addPageRegion adds to the current entry a three-label region on key:
+// the argument plus the page's word at 16, plus one, stored at *p
+// (applyBytes, then tailBytes).
+func addPageRegion(b *dsl.Builder, pg *dsl.Page, key string) {
 	b.Add(x86.MOVQ(reg.RDI, reg.RAX))
-	b.ThreeLabel(tlKey, func() {
+	b.ThreeLabel(key, func() {
 		b.Add(x86.ADDQ(pg.At(16), reg.RAX)) // 48 03 05 rel32: 7 bytes
 		b.Add(x86.ADDL(operand.U8(1), reg.EAX))
 	}, func() {
 		b.Add(x86.MOVQ(reg.RAX, operand.Mem{Base: reg.RSI})) // 48 89 06
 		b.Add(x86.RET())                                     // c3
 	})
-	return mustProgram(t, b)
 }
 
 var (

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
 	"github.com/mmcloughlin/avo/x86"
 
@@ -73,32 +72,5 @@ func TestGenerateRunsVerifier(t *testing.T) {
 			}
 			sameSnapshot(t, "after a failed verification", before, snapshot(t, dir))
 		})
-	}
-}
-
-// TestGenerateStack: the report carries every entry's maximum depth.
-func TestGenerateStack(t *testing.T) {
-	b := dsl.New()
-	b.Entry("f", "func()")
-	b.Add(x86.PUSHQ(reg.RBX))
-	b.Add(x86.PUSHQ(reg.RBP))
-	b.Add(x86.SUBQ(operand.U8(16), reg.RSP))
-	b.Add(x86.ADDQ(operand.U8(16), reg.RSP))
-	b.Add(x86.POPQ(reg.RBP))
-	b.Add(x86.POPQ(reg.RBX))
-	b.StaticBranch("timens", func() { b.NOP() })
-	b.Add(x86.RET())
-	o, err := generate(t, mustProgram(t, b), newTarget(t), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range []string{"host", "timens"} {
-		if m, ok := o.Verify.MaxStack(v, "f"); !ok || m != 32 {
-			t.Errorf("%s: max stack %d (%v), want 32", v, m, ok)
-		}
-	}
-	// Only a static branch differs: one atomic instruction.
-	if len(o.Verify.Pairs) != 1 || !o.Verify.Pairs[0].Switchable {
-		t.Errorf("pairs %+v, want host/timens switchable", o.Verify.Pairs)
 	}
 }

@@ -125,13 +125,7 @@ func timeEntry() {
 	LEAQ(data.At(0), R10)
 	Label("time_start")
 	MOVL(U32(spinLimit), R8L)
-	Label("time_retry")
-	MOVL(Mem{Base: R10, Disp: vvar.OffSeq}, R9L)
-	TESTL(U32(1), R9L)
-	JNE(L("time_pause"))
-	MOVL(Mem{Base: R10, Disp: vvar.OffMode}, EAX)
-	CMPL(EAX, U8(vvar.ModeTSC))
-	JNE(L("time_syscall"))
+	seqlockHead("time_retry", "time_pause", "time_syscall")
 	checkCoarseTSC("time_syscall") // the kernel's time() is its coarse seconds
 	MOVQ(Mem{Base: R10, Disp: vvar.OffBase + vvar.ClockRealtimeCoarse*vvar.BaseSize + vvar.OffBaseSec}, RAX)
 	CMPL(R9L, Mem{Base: R10, Disp: vvar.OffSeq})
@@ -141,10 +135,7 @@ func timeEntry() {
 	MOVQ(RAX, Mem{Base: RDI})
 	Label("time_done")
 	RET()
-	Label("time_pause")
-	PAUSE()
-	DECL(R8L)
-	JNE(L("time_retry"))
+	seqlockWait("time_pause", R8L, "time_retry")
 	JMP(L("time_syscall"))
 	syscall("time", sysTime)
 }
@@ -192,13 +183,7 @@ func wallMono() {
 	Label("wm_start")
 	MOVL(U32(spinLimit), ECX)
 	Region("wm_seqlock", func() {
-		Label("wm_retry")
-		MOVL(Mem{Base: R10, Disp: vvar.OffSeq}, R9L)
-		TESTL(U32(1), R9L)
-		JNE(L("wm_pause"))
-		MOVL(Mem{Base: R10, Disp: vvar.OffMode}, EAX)
-		CMPL(EAX, U8(vvar.ModeTSC))
-		JNE(L("wm_syscall"))
+		seqlockHead("wm_retry", "wm_pause", "wm_syscall")
 		XORL(R8L, R8L)
 		readTSC()
 		SHLQ(U8(32), RDX)
@@ -242,10 +227,7 @@ func wallMono() {
 	MOVQ(R11, Mem{Base: RSI, Disp: 8})
 	XORL(EAX, EAX)
 	RET()
-	Label("wm_pause")
-	PAUSE()
-	DECL(ECX)
-	JNE(L("wm_retry"))
+	seqlockWait("wm_pause", ECX, "wm_retry")
 	// The system calls: REALTIME into *wall, then MONOTONIC into *mono.
 	// SYSCALL clobbers CX and R11 only, so R8 keeps mono across the first.
 	Label("wm_syscall")
@@ -294,13 +276,7 @@ func readHres(p string) {
 	// The seqlock read is a restartable region: a tool that finds a thread
 	// inside it may restart it at the abort handler, which retries.
 	Region(p+"_seqlock", func() {
-		Label(p + "_retry")
-		MOVL(Mem{Base: R10, Disp: vvar.OffSeq}, R9L)
-		TESTL(U32(1), R9L)
-		JNE(L(p + "_pause")) // a write is in progress
-		MOVL(Mem{Base: R10, Disp: vvar.OffMode}, EAX)
-		CMPL(EAX, U8(vvar.ModeTSC))
-		JNE(L(p + "_syscall"))
+		seqlockHead(p+"_retry", p+"_pause", p+"_syscall")
 		XORL(R8L, R8L)
 		readTSC()
 		SHLQ(U8(32), RDX)
@@ -320,10 +296,7 @@ func readHres(p string) {
 		JMP(L(p + "_start"))
 	})
 	JMP(L(p + "_hres_done"))
-	Label(p + "_pause")
-	PAUSE()
-	DECL(ECX)
-	JNE(L(p + "_retry"))
+	seqlockWait(p+"_pause", ECX, p+"_retry")
 	JMP(L(p + "_syscall")) // the writer is stuck: let the kernel answer
 	Label(p + "_hres_done")
 }
@@ -349,13 +322,7 @@ func readTSC() {
 func readCoarse(p string) {
 	Label(p + "_cstart")
 	MOVL(U32(spinLimit), R8L)
-	Label(p + "_cretry")
-	MOVL(Mem{Base: R10, Disp: vvar.OffSeq}, R9L)
-	TESTL(U32(1), R9L)
-	JNE(L(p + "_cpause"))
-	MOVL(Mem{Base: R10, Disp: vvar.OffMode}, EAX)
-	CMPL(EAX, U8(vvar.ModeTSC))
-	JNE(L(p + "_syscall"))
+	seqlockHead(p+"_cretry", p+"_cpause", p+"_syscall")
 	checkCoarseTSC(p + "_syscall")
 	MOVQ(Mem{Base: R10, Index: R11, Scale: 1, Disp: vvar.OffBase + vvar.OffBaseSnsec}, RAX)
 	MOVL(Mem{Base: R10, Disp: vvar.OffShift}, ECX)
@@ -364,11 +331,22 @@ func readCoarse(p string) {
 	CMPL(R9L, Mem{Base: R10, Disp: vvar.OffSeq})
 	JNE(L(p + "_cstart"))
 	JMP(L(p + "_norm"))
-	Label(p + "_cpause")
-	PAUSE()
-	DECL(R8L)
-	JNE(L(p + "_cretry"))
+	seqlockWait(p+"_cpause", R8L, p+"_cretry")
 	JMP(L(p + "_syscall"))
+}
+
+// seqlockHead begins a seqlock read of the data page at R10: at label
+// retry it loads the sequence into R9, goes to pause while a write is in
+// progress (the sequence is odd), and to syscall unless the page is in
+// TSC mode.
+func seqlockHead(retry, pause, syscall string) {
+	Label(retry)
+	MOVL(Mem{Base: R10, Disp: vvar.OffSeq}, R9L)
+	TESTL(U32(1), R9L)
+	JNE(L(pause))
+	MOVL(Mem{Base: R10, Disp: vvar.OffMode}, EAX)
+	CMPL(EAX, U8(vvar.ModeTSC))
+	JNE(L(syscall))
 }
 
 // checkCoarseTSC reads the TSC and jumps to stale when it is at or past
@@ -428,4 +406,15 @@ func syscall(p string, nr int) {
 	MOVL(U32(nr), EAX)
 	SYSCALL()
 	RET()
+}
+
+// seqlockWait is the odd-sequence path of a seqlock read: at label pause
+// it waits a moment (PAUSE) and goes back to retry, counting the waits
+// down in counter; once the count is spent (a writer stuck mid-update) it
+// falls through, to the system call.
+func seqlockWait(pause string, counter Op, retry string) {
+	Label(pause)
+	PAUSE()
+	DECL(counter)
+	JNE(L(retry))
 }

@@ -110,29 +110,13 @@ func Start(opts Options) error {
 	tk, err := vvar.Start(&vdsoData, &vdsoTimens, vvar.Options{
 		Interval:     opts.Interval,
 		TickInterval: opts.TickInterval,
-		Clock:        kernelClock(),
+		Clock:        kvdso.Clock(),
 	})
 	if err != nil {
 		return fmt.Errorf("vdso: %w", err)
 	}
 	keeper = tk
 	return nil
-}
-
-// kernelClock returns a reader of the kernel's clocks through the kernel's
-// own vDSO, or nil (the system call) if the process has none. Its brackets
-// are ~50 ns wide where a system call's are ~1.3 us: the timekeeper then
-// places its samples about 25 times more precisely.
-func kernelClock() func(int32, *unix.Timespec) error {
-	if !kvdso.Available() {
-		return nil
-	}
-	return func(clock int32, ts *unix.Timespec) error {
-		if rc := kvdso.ClockGettime(clock, ts); rc != 0 {
-			return unix.Errno(-rc)
-		}
-		return nil
-	}
 }
 
 // Stop ends the timekeeper and invalidates the data page: from then on

@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vdsogen/vdsogen/vdso/internal/kvdso"
 	"github.com/vdsogen/vdsogen/vdso/internal/vvar"
 )
 
@@ -44,7 +45,7 @@ var dataPageClocks = []int32{
 // the kernel's clocks as Start does (through the kernel's vDSO).
 func startTimekeeper(t *testing.T) *vvar.Timekeeper {
 	t.Helper()
-	tk, err := vvar.Start(&vdsoData, &vdsoTimens, vvar.Options{Clock: kernelClock()})
+	tk, err := vvar.Start(&vdsoData, &vdsoTimens, vvar.Options{Clock: kvdso.Clock()})
 	if err != nil {
 		t.Fatalf("starting the timekeeper: %v", err)
 	}
@@ -61,6 +62,32 @@ func kernel(t *testing.T, clock int32) time.Duration {
 	return time.Duration(ts.Nano())
 }
 
+// monotonicOffset puts a time-namespace offset on MONOTONIC (none on the
+// other clocks) for the duration of a test and returns it.
+func monotonicOffset(t *testing.T) time.Duration {
+	vdsoTimens = vvar.TimensPage{}
+	vdsoTimens.Offsets[vvar.ClockMonotonic] = vvar.TimensOffset{Sec: 1234, Nsec: 987654321}
+	t.Cleanup(func() { vdsoTimens = vvar.TimensPage{} })
+	return 1234*time.Second + 987654321*time.Nanosecond
+}
+
+// readBetween reads clock through fn (the routine name) between two kernel
+// reads of it, and fails t unless the routine succeeds with a normalised
+// value. It returns the value and the kernel's reads before and after.
+func readBetween(t *testing.T, name string, fn clockFunc, clock int32) (v, before, after time.Duration) {
+	t.Helper()
+	before = kernel(t, clock)
+	var ts Timespec
+	if rc := fn(clock, &ts); rc != 0 {
+		t.Fatalf("%s(%d) = %d", name, clock, rc)
+	}
+	after = kernel(t, clock)
+	if ts.Nsec < 0 || ts.Nsec >= 1e9 {
+		t.Fatalf("%s(%d): nsec %d not normalised", name, clock, ts.Nsec)
+	}
+	return ts.dur(), before, after
+}
+
 func (ts Timespec) dur() time.Duration { return time.Duration(ts.Sec*1e9 + ts.Nsec) }
 
 // TestClockGettimeMatchesKernel brackets every routine's value between two
@@ -75,16 +102,7 @@ func TestClockGettimeMatchesKernel(t *testing.T) {
 				tol = coarseTolerance
 			}
 			for i := 0; i < 1000; i++ {
-				before := kernel(t, clock)
-				var ts Timespec
-				if rc := r.fn(clock, &ts); rc != 0 {
-					t.Fatalf("%s(%d) = %d", r.name, clock, rc)
-				}
-				after := kernel(t, clock)
-				if ts.Nsec < 0 || ts.Nsec >= 1e9 {
-					t.Fatalf("%s(%d): nsec %d not normalised", r.name, clock, ts.Nsec)
-				}
-				if v := ts.dur(); v < before-tol || v > after+tol {
+				if v, before, after := readBetween(t, r.name, r.fn, clock); v < before-tol || v > after+tol {
 					t.Fatalf("%s(%d) = %v, kernel read %v before and %v after (tolerance %v)", r.name, clock, v, before, after, tol)
 				}
 			}
@@ -96,26 +114,15 @@ func TestClockGettimeMatchesKernel(t *testing.T) {
 // MONOTONIC and not to REALTIME; the host variants ignore the page.
 func TestTimensOffsets(t *testing.T) {
 	startTimekeeper(t)
-	off := 1234*time.Second + 987654321*time.Nanosecond
-	vdsoTimens = vvar.TimensPage{}
-	vdsoTimens.Offsets[vvar.ClockMonotonic] = vvar.TimensOffset{Sec: 1234, Nsec: 987654321}
-	t.Cleanup(func() { vdsoTimens = vvar.TimensPage{} })
+	off := monotonicOffset(t)
 	for _, r := range routines {
 		for _, clock := range []int32{unix.CLOCK_REALTIME, unix.CLOCK_MONOTONIC} {
 			want := time.Duration(0)
 			if r.timens && clock == unix.CLOCK_MONOTONIC {
 				want = off
 			}
-			before := kernel(t, clock)
-			var ts Timespec
-			if rc := r.fn(clock, &ts); rc != 0 {
-				t.Fatalf("%s(%d) = %d", r.name, clock, rc)
-			}
-			after := kernel(t, clock)
-			if ts.Nsec < 0 || ts.Nsec >= 1e9 {
-				t.Fatalf("%s(%d): nsec %d not normalised", r.name, clock, ts.Nsec)
-			}
-			if v := ts.dur() - want; v < before-tolerance || v > after+tolerance {
+			v, before, after := readBetween(t, r.name, r.fn, clock)
+			if v -= want; v < before-tolerance || v > after+tolerance {
 				t.Errorf("%s(%d) - offset %v = %v, kernel read %v before and %v after", r.name, clock, want, v, before, after)
 			}
 		}

@@ -86,16 +86,13 @@ func init() {
 // entryAddr is where an entry of a variant sits in this (non-PIE) binary,
 // which is also where it sits in the re-executed child.
 func entryAddr(t *testing.T, variant, entry string) unsafe.Pointer {
-	v, ok := clockLayout.Variant(variant)
-	if !ok {
-		t.Fatalf("no variant %s", variant)
-	}
+	t.Helper()
+	v, code := linked(t, variant)
 	e, ok := v.Entry(entry)
 	if !ok {
 		t.Fatalf("no entry %s in %s", entry, variant)
 	}
-	addrs := map[string]unsafe.Pointer{"host": clock_host_addr(), "timens": clock_timens_addr(), "nomarker": clock_nomarker_addr()}
-	return unsafe.Add(addrs[variant], e.Offset)
+	return unsafe.Pointer(&code[e.Offset])
 }
 
 // countSteps runs the child for target and returns how many instructions

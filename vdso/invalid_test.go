@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vdsogen/vdsogen/vdso/internal/kvdso"
 	"github.com/vdsogen/vdsogen/vdso/internal/vvar"
 )
 
@@ -44,15 +45,7 @@ func checkAllMatchSyscall(t *testing.T, how string) {
 	for c := int32(0); c < 12; c++ {
 		ids = append(ids, c)
 	}
-	gettime := []struct {
-		name string
-		fn   clockFunc
-	}{
-		{"clock_gettime/host", clock_gettime_host}, {"clock_gettime/timens", clock_gettime_timens},
-		{"clock_gettime/nomarker", clock_gettime_nomarker}, {"clock_gettime_tl/host", clock_gettime_tl_host},
-		{"clock_gettime_tl/timens", clock_gettime_tl_timens}, {"clock_gettime_tl/nomarker", clock_gettime_tl_nomarker},
-	}
-	for _, r := range gettime {
+	for _, r := range routines {
 		for _, c := range ids {
 			var k1, k2 unix.Timespec
 			var ts Timespec
@@ -130,21 +123,13 @@ func errRC(err error) int32 {
 // with MaxDelta lifted again the same routines return that absurd value,
 // which shows the check is what sent them to the kernel.
 func TestStalePage(t *testing.T) {
-	tk, err := vvar.Start(&vdsoData, &vdsoTimens, vvar.Options{Manual: true, Clock: kernelClock()})
+	tk, err := vvar.Start(&vdsoData, &vdsoTimens, vvar.Options{Manual: true, Clock: kvdso.Clock()})
 	if err != nil {
 		t.Fatalf("starting the timekeeper: %v", err)
 	}
 	defer tk.Stop()
 	vdsoTimens = vvar.TimensPage{}
 	hres := []int32{unix.CLOCK_REALTIME, unix.CLOCK_MONOTONIC, unix.CLOCK_MONOTONIC_RAW, unix.CLOCK_BOOTTIME, unix.CLOCK_TAI}
-	fns := []struct {
-		name string
-		fn   clockFunc
-	}{
-		{"clock_gettime/host", clock_gettime_host}, {"clock_gettime/timens", clock_gettime_timens},
-		{"clock_gettime/nomarker", clock_gettime_nomarker}, {"clock_gettime_tl/host", clock_gettime_tl_host},
-		{"clock_gettime_tl/timens", clock_gettime_tl_timens}, {"clock_gettime_tl/nomarker", clock_gettime_tl_nomarker},
-	}
 	setMaxDelta := func(d uint64) {
 		vdsoData.Update(func(p *vvar.Params) {
 			p.MaxDelta = d
@@ -156,7 +141,7 @@ func TestStalePage(t *testing.T) {
 		})
 	}
 	setMaxDelta(1)
-	for _, r := range fns {
+	for _, r := range routines {
 		for _, c := range hres {
 			var k1, k2 unix.Timespec
 			var ts Timespec
@@ -178,7 +163,7 @@ func TestStalePage(t *testing.T) {
 	}
 
 	setMaxDelta(^uint64(0))
-	for _, r := range fns {
+	for _, r := range routines {
 		var ts Timespec
 		if rc := r.fn(unix.CLOCK_MONOTONIC, &ts); rc != 0 || ts.Sec > 100 {
 			t.Errorf("MaxDelta lifted: %s(MONOTONIC) = %d, %+v; want the page's value, about 1 s", r.name, rc, ts)

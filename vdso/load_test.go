@@ -3,7 +3,6 @@
 package vdso
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
@@ -110,25 +109,17 @@ func TestLoadBoundedAge(t *testing.T) {
 	tk := startTimekeeper(t)
 	vdsoTimens = vvar.TimensPage{}
 
-	var stop atomic.Bool
-	var wg sync.WaitGroup
+	var work stress
 	// Registered after startTimekeeper's cleanup, so it runs first: the
 	// goroutines are gone before the page is invalidated, however the
 	// test ends.
-	defer func() { stop.Store(true); wg.Wait() }()
-	var failed atomic.Value
-	fail := func(format string, args ...any) {
-		failed.CompareAndSwap(nil, fmt.Sprintf(format, args...))
-		stop.Store(true)
-	}
+	defer work.halt()
 	procs := runtime.GOMAXPROCS(0)
 	for range procs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for x := uint64(0); !stop.Load(); x++ {
+		work.run(func() {
+			for x := uint64(0); !work.stopped(); x++ {
 			}
-		}()
+		})
 	}
 	var served, asked atomic.Uint64
 	// How far the page's own MONOTONIC_COARSE trails the kernel's, at each
@@ -140,9 +131,7 @@ func TestLoadBoundedAge(t *testing.T) {
 		fn   clockFunc
 	}{{"host", clock_gettime_host}, {"timens", clock_gettime_timens}, {"tl/host", clock_gettime_tl_host}}
 	for range procs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		work.run(func() {
 			last := make([][vvar.NumClocks]int64, len(fns))
 			var lastTime int64
 			var nServed, nAsked uint64
@@ -154,7 +143,7 @@ func TestLoadBoundedAge(t *testing.T) {
 				ages = append(ages, myAges...)
 				agesMu.Unlock()
 			}()
-			for !stop.Load() {
+			for !work.stopped() {
 				for i, f := range fns {
 					for _, c := range dataPageClocks {
 						var ts Timespec
@@ -171,43 +160,36 @@ func TestLoadBoundedAge(t *testing.T) {
 							}
 						}
 						if rc := f.fn(c, &ts); rc != 0 {
-							fail("%s(%s) = %d", f.name, clockNames[c], rc)
+							work.fail("%s(%s) = %d", f.name, clockNames[c], rc)
 							return
 						}
 						k2 := kvdso.Now(c)
 						v := ts.Nano()
 						if v < last[i][c] {
-							fail("%s(%s) went backwards by %v", f.name, clockNames[c], time.Duration(last[i][c]-v))
+							work.fail("%s(%s) went backwards by %v", f.name, clockNames[c], time.Duration(last[i][c]-v))
 							return
 						}
 						last[i][c] = v
 						if isCoarse(c) && (v < k1 || v > k2) {
-							fail("%s(%s) = %d, the kernel's %d before and %d after", f.name, clockNames[c], v, k1, k2)
+							work.fail("%s(%s) = %d, the kernel's %d before and %d after", f.name, clockNames[c], v, k1, k2)
 							return
 						}
 					}
 				}
-				k1 := kvdso.Now(unix.CLOCK_REALTIME_COARSE) / 1e9
-				s := time_host(nil)
-				k2 := kvdso.Now(unix.CLOCK_REALTIME_COARSE) / 1e9
-				if s < lastTime || s < k1 || s > k2 {
-					fail("time() = %d (last %d), the kernel's coarse seconds %d before and %d after", s, lastTime, k1, k2)
+				var err error
+				if lastTime, err = checkTime("time_host", time_host, lastTime); err != nil {
+					work.fail("%v", err)
 					return
 				}
-				lastTime = s
 			}
-		}()
+		})
 	}
 	rows := measureAccuracy(t, d, 20*time.Microsecond, []struct {
 		name    string
 		fn      clockFunc
 		offsets map[int32]int64
 	}{{"host", clock_gettime_host, nil}, {"timens", clock_gettime_timens, nil}})
-	stop.Store(true)
-	wg.Wait()
-	if f := failed.Load(); f != nil {
-		t.Fatal(f)
-	}
+	work.check(t)
 	t.Logf("load: %d busy processes, %d spinning and %d reading goroutines (GOMAXPROCS %d) for %v", busy, procs, procs, procs, d)
 	checkAccuracy(t, rows)
 	slices.Sort(ages)

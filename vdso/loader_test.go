@@ -8,8 +8,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -79,6 +77,14 @@ func ldEntry(t *testing.T, im *loader.Image, name string) uintptr {
 		t.Fatal(err)
 	}
 	return fn
+}
+
+// ldClock calls fn, a loaded entry shaped as clock_gettime(clockid, ts),
+// as the generated stubs are called.
+func ldClock(fn uintptr) clockFunc {
+	return func(clock int32, ts *Timespec) int32 {
+		return int32(loader.CallIP(fn, uintptr(uint32(clock)), unsafe.Pointer(ts)))
+	}
 }
 
 // TestELFImagesCheck: the committed images pass the checker, define the
@@ -264,20 +270,16 @@ func switchTorture(t *testing.T, choice string) {
 		switches = 300
 	}
 	readers := runtime.GOMAXPROCS(0)
-	var stop atomic.Bool
-	var wg sync.WaitGroup
+	var work stress
 	// Deferred after im.Close and stopTimekeeper, so it runs before them:
 	// whatever ends the test (t.Fatal included), the readers have left the
 	// image before it is unmapped, and a failure is reported, not a crash.
-	defer func() { stop.Store(true); wg.Wait() }()
+	defer work.halt()
 	counts := make([][2]int, readers)
-	errs := make([]string, readers)
 	for r := range readers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		work.run(func() {
 			last := [2]time.Duration{-1 << 62, -1 << 62}
-			for !stop.Load() {
+			for !work.stopped() {
 				var kb, ka unix.Timespec
 				var ts Timespec
 				unix.ClockGettime(unix.CLOCK_MONOTONIC, &kb)
@@ -293,17 +295,17 @@ func switchTorture(t *testing.T, choice string) {
 					which = 1
 				}
 				if which < 0 {
-					errs[r] = "value " + v.String() + " is neither variant's: kernel bracket [" + lo.String() + ", " + hi.String() + "], ret " + time.Duration(ret).String()
+					work.fail("reader %d: value %v is neither variant's: kernel bracket [%v, %v], ret %d", r, v, lo, hi, ret)
 					return
 				}
 				if v < last[which] {
-					errs[r] = "variant " + []string{"host", "timens"}[which] + ": MONOTONIC went back from " + last[which].String() + " to " + v.String()
+					work.fail("reader %d: variant %s: MONOTONIC went back from %v to %v", r, []string{"host", "timens"}[which], last[which], v)
 					return
 				}
 				last[which] = v
 				counts[r][which]++
 			}
-		}()
+		})
 	}
 	start := time.Now()
 	for i := range switches {
@@ -317,13 +319,7 @@ func switchTorture(t *testing.T, choice string) {
 		}
 	}
 	el := time.Since(start)
-	stop.Store(true)
-	wg.Wait()
-	for r, e := range errs {
-		if e != "" {
-			t.Errorf("reader %d: %s", r, e)
-		}
-	}
+	work.check(t)
 	for _, v := range []string{"host", "timens"} {
 		if err := im.Switch(v); err != nil {
 			t.Fatal(err)

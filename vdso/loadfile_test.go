@@ -5,8 +5,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -96,18 +94,11 @@ func TestLoadFileAlone(t *testing.T) {
 	checkTSCSites(t, im, "host", want)
 	_, _, tk, stop := manualTimekeeper(t, im)
 	defer stop()
-	fn := ldEntry(t, im, "clock_gettime")
-	const tol = 50 * time.Microsecond
+	read := ldClock(ldEntry(t, im, "clock_gettime"))
 	for _, clock := range []int32{unix.CLOCK_REALTIME, unix.CLOCK_MONOTONIC, unix.CLOCK_BOOTTIME, unix.CLOCK_MONOTONIC_RAW} {
 		for i := range 2000 {
-			var kb, ka unix.Timespec
-			var ts Timespec
-			unix.ClockGettime(clock, &kb)
-			rc := loader.CallIP(fn, uintptr(clock), unsafe.Pointer(&ts))
-			unix.ClockGettime(clock, &ka)
-			v := ts.dur()
-			if rc != 0 || v < time.Duration(kb.Nano())-tol || v > time.Duration(ka.Nano())+tol {
-				t.Fatalf("clock %d read %d: rc %d, %v outside [%v, %v]", clock, i, rc, v, time.Duration(kb.Nano()), time.Duration(ka.Nano()))
+			if v, kb, ka := readBetween(t, "clock_gettime", read, clock); v < kb-tolerance || v > ka+tolerance {
+				t.Fatalf("clock %d read %d: %v outside [%v, %v]", clock, i, v, kb, ka)
 			}
 			if i%500 == 0 {
 				if err := tk.Refresh(); err != nil {

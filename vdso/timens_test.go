@@ -3,19 +3,14 @@
 package vdso
 
 import (
-	"os"
-	"os/exec"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vdsogen/vdsogen/vdso/internal/timenstest"
 	"github.com/vdsogen/vdsogen/vdso/internal/vvar"
 )
-
-const timensChildEnv = "VDSO_TIMENS_CHILD"
 
 // The offsets of the namespace TestTimeNamespace creates: not whole
 // seconds apart, and the boottime one different from the monotonic one.
@@ -32,34 +27,11 @@ const (
 // BOOTTIME and not at all for REALTIME, REALTIME_COARSE and TAI, and that
 // Start chose the timens variant on its own.
 func TestTimeNamespace(t *testing.T) {
-	if os.Getenv(timensChildEnv) == "1" {
+	if timenstest.InChild() {
 		timensChild(t)
 		return
 	}
-	unshare, err := exec.LookPath("unshare")
-	if err != nil {
-		t.Skipf("unshare(1) not found: %v", err)
-	}
-	cmd := exec.Command(unshare, "--time", "--fork",
-		"--monotonic="+strconv.Itoa(nsMono), "--boottime="+strconv.Itoa(nsBoot),
-		os.Args[0], "-test.run=^TestTimeNamespace$", "-test.v", "-test.count=1", "-test.short")
-	cmd.Env = append(os.Environ(), timensChildEnv+"=1")
-	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	if err != nil && strings.Contains(string(out), "unshare failed") &&
-		(strings.Contains(string(out), "Operation not permitted") || strings.Contains(string(out), "Invalid argument")) {
-		t.Skipf("the kernel refuses a new time namespace (EPERM: not root or no CAP_SYS_ADMIN; EINVAL: kernel without CONFIG_TIME_NS): %s", strings.TrimSpace(string(out)))
-	}
-	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		t.Log("child: " + l)
-	}
-	if err != nil {
-		t.Fatalf("child: %v", err)
-	}
-	if !strings.Contains(string(out), "--- PASS: TestTimeNamespace") {
-		t.Fatal("the child did not run the test")
-	}
-	t.Logf("child ran in %v", time.Since(start).Round(time.Millisecond))
+	timenstest.Run(t, "TestTimeNamespace", nsMono, nsBoot, "-test.short")
 }
 
 func timensChild(t *testing.T) {

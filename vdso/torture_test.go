@@ -43,6 +43,60 @@ func equivalent(p vvar.Params, d uint64) vvar.Params {
 	return q
 }
 
+// stress runs goroutines until one of them fails or the test stops them,
+// and keeps the first failure for the test to report.
+type stress struct {
+	stop   atomic.Bool
+	wg     sync.WaitGroup
+	failed atomic.Value
+}
+
+// run starts f in a goroutine that halt waits for.
+func (s *stress) run(f func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+}
+
+// stopped reports whether the goroutines are to return.
+func (s *stress) stopped() bool { return s.stop.Load() }
+
+// fail records the first failure and stops every goroutine.
+func (s *stress) fail(format string, args ...any) {
+	s.failed.CompareAndSwap(nil, fmt.Sprintf(format, args...))
+	s.stop.Store(true)
+}
+
+// halt stops the goroutines and waits until they have returned.
+func (s *stress) halt() {
+	s.stop.Store(true)
+	s.wg.Wait()
+}
+
+// check halts the goroutines and fails t with the first failure.
+func (s *stress) check(t *testing.T) {
+	t.Helper()
+	s.halt()
+	if f := s.failed.Load(); f != nil {
+		t.Fatal(f)
+	}
+}
+
+// checkTime calls a time() routine between two reads of the kernel's
+// coarse seconds: it must lie between them and not before last (its
+// previous value), which it returns updated.
+func checkTime(name string, fn func(*int64) int64, last int64) (int64, error) {
+	k1 := kvdso.Now(unix.CLOCK_REALTIME_COARSE) / 1e9
+	s := fn(nil)
+	k2 := kvdso.Now(unix.CLOCK_REALTIME_COARSE) / 1e9
+	if s < last || s < k1 || s > k2 {
+		return last, fmt.Errorf("%s() = %d (last %d), the kernel's coarse seconds %d before and %d after", name, s, last, k1, k2)
+	}
+	return s, nil
+}
+
 // TestSeqlockTortureRoutines: a writer alternates the data page between two
 // equivalent parameter sets as fast as it can (and runs a full refresh or a
 // tick of the timekeeper every 256 alternations), while readers on every
@@ -56,7 +110,7 @@ func equivalent(p vvar.Params, d uint64) vvar.Params {
 // ones within a millisecond of such a bracket.
 func TestSeqlockTortureRoutines(t *testing.T) {
 	needKernelVDSO(t)
-	tk, err := vvar.Start(&vdsoData, &vdsoTimens, vvar.Options{Manual: true, Clock: kernelClock()})
+	tk, err := vvar.Start(&vdsoData, &vdsoTimens, vvar.Options{Manual: true, Clock: kvdso.Clock()})
 	if err != nil {
 		t.Fatalf("starting the timekeeper: %v", err)
 	}
@@ -66,29 +120,21 @@ func TestSeqlockTortureRoutines(t *testing.T) {
 	d := uint64(hz / 2)
 	recent := uint64(hz / 10000) // 100 us
 
-	var stop atomic.Bool
-	var wg sync.WaitGroup
+	var work stress
 	// Runs before tk.Stop: every goroutine has left before the test ends,
 	// however it ends.
-	defer func() { stop.Store(true); wg.Wait() }()
-	var failed atomic.Value
-	fail := func(format string, args ...any) {
-		failed.CompareAndSwap(nil, fmt.Sprintf(format, args...))
-		stop.Store(true)
-	}
+	defer work.halt()
 	var writes atomic.Uint64
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := 0; !stop.Load(); i++ {
+	work.run(func() {
+		for i := 0; !work.stopped(); i++ {
 			switch i % 256 {
 			case 0:
 				if err := tk.Refresh(); err != nil {
-					fail("refresh: %v", err)
+					work.fail("refresh: %v", err)
 				}
 			case 128:
 				if err := tk.Tick(); err != nil {
-					fail("tick: %v", err)
+					work.fail("tick: %v", err)
 				}
 			}
 			p := vdsoData.Load()
@@ -96,13 +142,13 @@ func TestSeqlockTortureRoutines(t *testing.T) {
 			// TSCBase clamps to the base value, which the equivalent set
 			// does not reproduce. Alternate only once every reader's TSC
 			// is surely past TSCBase.
-			for vvar.RDTSC()-p.TSCBase < recent && !stop.Load() {
+			for vvar.RDTSC()-p.TSCBase < recent && !work.stopped() {
 			}
 			vdsoData.Store(equivalent(p, d))
 			vdsoData.Store(p)
 			writes.Add(2)
 		}
-	}()
+	})
 
 	readers := runtime.GOMAXPROCS(0)
 	var reads atomic.Uint64
@@ -111,31 +157,29 @@ func TestSeqlockTortureRoutines(t *testing.T) {
 	// microseconds of the kernel's (TestAccuracy).
 	const hresSlack = int64(time.Millisecond)
 	for r := 0; r < readers; r++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		work.run(func() {
 			var last [vvar.NumClocks]int64
 			var lastTV, lastTime int64
 			n := uint64(0)
 			defer func() { reads.Add(n) }()
-			for i := 0; !stop.Load(); i++ {
+			for i := 0; !work.stopped(); i++ {
 				fn := fns[i%len(fns)]
 				for _, c := range dataPageClocks {
 					var ts Timespec
 					k1 := kvdso.Now(c)
 					if rc := fn(c, &ts); rc != 0 {
-						fail("clock %d: %d", c, rc)
+						work.fail("clock %d: %d", c, rc)
 						return
 					}
 					k2 := kvdso.Now(c)
 					n++
 					v := ts.Nano()
 					if ts.Nsec < 0 || ts.Nsec >= 1e9 {
-						fail("%s: nsec %d not normalised", clockNames[c], ts.Nsec)
+						work.fail("%s: nsec %d not normalised", clockNames[c], ts.Nsec)
 						return
 					}
 					if v < last[c] {
-						fail("%s went backwards by %v", clockNames[c], time.Duration(last[c]-v))
+						work.fail("%s went backwards by %v", clockNames[c], time.Duration(last[c]-v))
 						return
 					}
 					last[c] = v
@@ -144,42 +188,35 @@ func TestSeqlockTortureRoutines(t *testing.T) {
 						slack = 0
 					}
 					if v < k1-slack || v > k2+slack {
-						fail("%s = %d, kernel %d before and %d after (torn read?)", clockNames[c], v, k1, k2)
+						work.fail("%s = %d, kernel %d before and %d after (torn read?)", clockNames[c], v, k1, k2)
 						return
 					}
 				}
 				var tv Timeval
 				gettimeofday_host(&tv, nil)
 				if tv.Usec < 0 || tv.Usec >= 1e6 {
-					fail("gettimeofday: usec %d", tv.Usec)
+					work.fail("gettimeofday: usec %d", tv.Usec)
 					return
 				}
 				us := tv.Sec*1e6 + tv.Usec
 				if us < lastTV {
-					fail("gettimeofday went backwards by %d us", lastTV-us)
+					work.fail("gettimeofday went backwards by %d us", lastTV-us)
 					return
 				}
 				lastTV = us
-				k1 := kvdso.Now(unix.CLOCK_REALTIME_COARSE) / 1e9
-				s := time_timens(nil)
-				k2 := kvdso.Now(unix.CLOCK_REALTIME_COARSE) / 1e9
-				if s < lastTime || s < k1 || s > k2 {
-					fail("time = %d (last %d), kernel's coarse seconds %d before and %d after", s, lastTime, k1, k2)
+				var err error
+				if lastTime, err = checkTime("time_timens", time_timens, lastTime); err != nil {
+					work.fail("%v", err)
 					return
 				}
-				lastTime = s
 				n += 2
 			}
-		}()
+		})
 	}
-	for end := time.Now().Add(2 * time.Second); time.Now().Before(end) && !stop.Load(); {
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end) && !work.stopped(); {
 		time.Sleep(10 * time.Millisecond)
 	}
-	stop.Store(true)
-	wg.Wait()
-	if f := failed.Load(); f != nil {
-		t.Fatal(f)
-	}
+	work.check(t)
 	t.Logf("%d readers, %d reads, %d page writes in 2 s", readers, reads.Load(), writes.Load())
 	if writes.Load() < 1000 || reads.Load() < 1000 {
 		t.Errorf("too little overlap: %d writes, %d reads", writes.Load(), reads.Load())

@@ -26,10 +26,7 @@ var wallMonoRoutines = []struct {
 // between two kernel reads of each, normalised.
 func TestWallMono(t *testing.T) {
 	startTimekeeper(t)
-	off := 1234*time.Second + 987654321*time.Nanosecond
-	vdsoTimens = vvar.TimensPage{}
-	vdsoTimens.Offsets[vvar.ClockMonotonic] = vvar.TimensOffset{Sec: 1234, Nsec: 987654321}
-	t.Cleanup(func() { vdsoTimens = vvar.TimensPage{} })
+	off := monotonicOffset(t)
 	for _, r := range wallMonoRoutines {
 		want := time.Duration(0)
 		if r.timens {

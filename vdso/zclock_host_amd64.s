@@ -23,7 +23,7 @@ vg_entry_clock_gettime:
 cg_start:
 	MOVL $0x00010000, CX
 
-	// Region cg_seqlock (asm.go:296)
+	// Region cg_seqlock (asm.go:278)
 vg_rg0_start:
 cg_retry:
 	MOVL  (R10), R9
@@ -34,7 +34,7 @@ cg_retry:
 	JNE   cg_syscall
 	XORL  R8, R8
 
-	// Alternative tsc (asm.go:337): lfence_rdtsc
+	// Alternative tsc (asm.go:310): lfence_rdtsc
 vg_m0_site:
 	LFENCE
 	RDTSC
@@ -130,7 +130,7 @@ cg_syscall:
 	SYSCALL
 	RET
 
-	// Region cg_seqlock abort handler (asm.go:296), after its signature
+	// Region cg_seqlock abort handler (asm.go:278), after its signature
 	BYTE $0x0f
 	BYTE $0xb9
 	BYTE $0x80
@@ -179,7 +179,7 @@ vg_entry_clock_gettime_tl:
 tl_start:
 	MOVL $0x00010000, CX
 
-	// Region tl_seqlock (asm.go:296)
+	// Region tl_seqlock (asm.go:278)
 vg_rg1_start:
 tl_retry:
 	MOVL  (R10), R9
@@ -190,7 +190,7 @@ tl_retry:
 	JNE   tl_syscall
 	XORL  R8, R8
 
-	// Alternative tsc (asm.go:337): lfence_rdtsc
+	// Alternative tsc (asm.go:310): lfence_rdtsc
 vg_m2_site:
 	LFENCE
 	RDTSC
@@ -310,7 +310,7 @@ tl_syscall:
 	SYSCALL
 	RET
 
-	// Region tl_seqlock abort handler (asm.go:296), after its signature
+	// Region tl_seqlock abort handler (asm.go:278), after its signature
 	BYTE $0x0f
 	BYTE $0xb9
 	BYTE $0x80
@@ -339,7 +339,7 @@ vg_entry_gettimeofday:
 gtod_start:
 	MOVL $0x00010000, CX
 
-	// Region gtod_seqlock (asm.go:296)
+	// Region gtod_seqlock (asm.go:278)
 vg_rg2_start:
 gtod_retry:
 	MOVL  (R10), R9
@@ -350,7 +350,7 @@ gtod_retry:
 	JNE   gtod_syscall
 	XORL  R8, R8
 
-	// Alternative tsc (asm.go:337): lfence_rdtsc
+	// Alternative tsc (asm.go:310): lfence_rdtsc
 vg_m4_site:
 	LFENCE
 	RDTSC
@@ -408,7 +408,7 @@ gtod_syscall:
 	SYSCALL
 	RET
 
-	// Region gtod_seqlock abort handler (asm.go:296), after its signature
+	// Region gtod_seqlock abort handler (asm.go:278), after its signature
 	BYTE $0x0f
 	BYTE $0xb9
 	BYTE $0x80
@@ -485,7 +485,7 @@ vg_end_time:
 	BYTE $0xcc
 	BYTE $0xcc
 
-	// entry clock_getres (asm.go:155)
+	// entry clock_getres (asm.go:146)
 vg_entry_clock_getres:
 	CMPL DI, $0x0b
 	JHI  res_syscall
@@ -521,14 +521,14 @@ vg_end_clock_getres:
 	BYTE $0xcc
 	BYTE $0xcc
 
-	// entry wall_mono (asm.go:190)
+	// entry wall_mono (asm.go:181)
 vg_entry_wall_mono:
 	LEAQ ·vdsoData+0(SB), R10
 
 wm_start:
 	MOVL $0x00010000, CX
 
-	// Region wm_seqlock (asm.go:194)
+	// Region wm_seqlock (asm.go:185)
 vg_rg3_start:
 wm_retry:
 	MOVL  (R10), R9
@@ -539,7 +539,7 @@ wm_retry:
 	JNE   wm_syscall
 	XORL  R8, R8
 
-	// Alternative tsc (asm.go:337): lfence_rdtsc
+	// Alternative tsc (asm.go:310): lfence_rdtsc
 vg_m5_site:
 	LFENCE
 	RDTSC
@@ -581,7 +581,7 @@ wm_norm_mono:
 	JMP  wm_norm_mono
 
 wm_normal:
-	// StaticBranch timens (asm.go:229): off
+	// StaticBranch timens (asm.go:214): off
 vg_m6_site:
 	BYTE $0x0f
 	BYTE $0x1f
@@ -618,7 +618,7 @@ wm_syscall:
 wm_done:
 	RET
 
-	// Region wm_seqlock abort handler (asm.go:194), after its signature
+	// Region wm_seqlock abort handler (asm.go:185), after its signature
 	BYTE $0x0f
 	BYTE $0xb9
 	BYTE $0x80
@@ -630,7 +630,7 @@ wm_done:
 vg_rg3_abort:
 	JMP wm_start
 
-	// StaticBranch timens (asm.go:229) body
+	// StaticBranch timens (asm.go:214) body
 vg_m6_body:
 	LEAQ ·vdsoTimens+16(SB), R9
 	ADDQ (R9), R8
@@ -645,7 +645,7 @@ wm_timens_done:
 
 vg_end_wall_mono:
 vg_pool:
-	// Alternative tsc (asm.go:337) choices
+	// Alternative tsc (asm.go:310) choices
 vg_m0_c0:
 	RDTSC
 
@@ -659,7 +659,7 @@ vg_m0_c2:
 	RDTSC
 
 vg_m0_c2_end:
-	// Alternative tsc (asm.go:337) choices
+	// Alternative tsc (asm.go:310) choices
 vg_m2_c0:
 	RDTSC
 
@@ -673,7 +673,7 @@ vg_m2_c2:
 	RDTSC
 
 vg_m2_c2_end:
-	// Alternative tsc (asm.go:337) choices
+	// Alternative tsc (asm.go:310) choices
 vg_m4_c0:
 	RDTSC
 
@@ -687,7 +687,7 @@ vg_m4_c2:
 	RDTSC
 
 vg_m4_c2_end:
-	// Alternative tsc (asm.go:337) choices
+	// Alternative tsc (asm.go:310) choices
 vg_m5_c0:
 	RDTSC
 

@@ -18,7 +18,7 @@ vg_entry_clock_gettime:
 cg_start:
 	MOVL $0x00010000, CX
 
-	// Region cg_seqlock (asm.go:296)
+	// Region cg_seqlock (asm.go:278)
 vg_rg0_start:
 cg_retry:
 	MOVL  (R10), R9
@@ -29,7 +29,7 @@ cg_retry:
 	JNE   cg_syscall
 	XORL  R8, R8
 
-	// Alternative tsc (asm.go:337): lfence_rdtsc, elided
+	// Alternative tsc (asm.go:310): lfence_rdtsc, elided
 	LFENCE
 	RDTSC
 	SHLQ    $0x20, DX
@@ -114,7 +114,7 @@ cg_syscall:
 	SYSCALL
 	RET
 
-	// Region cg_seqlock abort handler (asm.go:296), after its signature
+	// Region cg_seqlock abort handler (asm.go:278), after its signature
 	BYTE $0x0f
 	BYTE $0xb9
 	BYTE $0x80
@@ -156,7 +156,7 @@ vg_entry_clock_gettime_tl:
 tl_start:
 	MOVL $0x00010000, CX
 
-	// Region tl_seqlock (asm.go:296)
+	// Region tl_seqlock (asm.go:278)
 vg_rg1_start:
 tl_retry:
 	MOVL  (R10), R9
@@ -167,7 +167,7 @@ tl_retry:
 	JNE   tl_syscall
 	XORL  R8, R8
 
-	// Alternative tsc (asm.go:337): lfence_rdtsc, elided
+	// Alternative tsc (asm.go:310): lfence_rdtsc, elided
 	LFENCE
 	RDTSC
 	SHLQ    $0x20, DX
@@ -252,7 +252,7 @@ tl_syscall:
 	SYSCALL
 	RET
 
-	// Region tl_seqlock abort handler (asm.go:296), after its signature
+	// Region tl_seqlock abort handler (asm.go:278), after its signature
 	BYTE $0x0f
 	BYTE $0xb9
 	BYTE $0x80
@@ -290,7 +290,7 @@ vg_entry_gettimeofday:
 gtod_start:
 	MOVL $0x00010000, CX
 
-	// Region gtod_seqlock (asm.go:296)
+	// Region gtod_seqlock (asm.go:278)
 vg_rg2_start:
 gtod_retry:
 	MOVL  (R10), R9
@@ -301,7 +301,7 @@ gtod_retry:
 	JNE   gtod_syscall
 	XORL  R8, R8
 
-	// Alternative tsc (asm.go:337): lfence_rdtsc, elided
+	// Alternative tsc (asm.go:310): lfence_rdtsc, elided
 	LFENCE
 	RDTSC
 	SHLQ    $0x20, DX
@@ -356,7 +356,7 @@ gtod_syscall:
 	SYSCALL
 	RET
 
-	// Region gtod_seqlock abort handler (asm.go:296), after its signature
+	// Region gtod_seqlock abort handler (asm.go:278), after its signature
 	BYTE $0x0f
 	BYTE $0xb9
 	BYTE $0x80
@@ -433,7 +433,7 @@ vg_end_time:
 	BYTE $0xcc
 	BYTE $0xcc
 
-	// entry clock_getres (asm.go:155)
+	// entry clock_getres (asm.go:146)
 vg_entry_clock_getres:
 	CMPL DI, $0x0b
 	JHI  res_syscall
@@ -481,14 +481,14 @@ vg_end_clock_getres:
 	BYTE $0xcc
 	BYTE $0xcc
 
-	// entry wall_mono (asm.go:190)
+	// entry wall_mono (asm.go:181)
 vg_entry_wall_mono:
 	LEAQ ·vdsoData+0(SB), R10
 
 wm_start:
 	MOVL $0x00010000, CX
 
-	// Region wm_seqlock (asm.go:194)
+	// Region wm_seqlock (asm.go:185)
 vg_rg3_start:
 wm_retry:
 	MOVL  (R10), R9
@@ -499,7 +499,7 @@ wm_retry:
 	JNE   wm_syscall
 	XORL  R8, R8
 
-	// Alternative tsc (asm.go:337): lfence_rdtsc, elided
+	// Alternative tsc (asm.go:310): lfence_rdtsc, elided
 	LFENCE
 	RDTSC
 	SHLQ    $0x20, DX
@@ -538,7 +538,7 @@ wm_norm_mono:
 	JMP  wm_norm_mono
 
 wm_normal:
-	// StaticBranch timens (asm.go:229): off, elided
+	// StaticBranch timens (asm.go:214): off, elided
 	MOVQ DX, (DI)
 	MOVQ AX, 8(DI)
 	MOVQ R8, (SI)
@@ -567,7 +567,7 @@ wm_syscall:
 wm_done:
 	RET
 
-	// Region wm_seqlock abort handler (asm.go:194), after its signature
+	// Region wm_seqlock abort handler (asm.go:185), after its signature
 	BYTE $0x0f
 	BYTE $0xb9
 	BYTE $0x80

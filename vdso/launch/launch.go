@@ -231,7 +231,7 @@ func prepare(o *Options) (*image, error) {
 	}
 	clock := o.clock
 	if clock == nil {
-		clock = kernelClock()
+		clock = kvdso.Clock()
 	}
 	tk, err := vvar.Start(page, tn, vvar.Options{Clock: clock})
 	var tscErr *vvar.TSCError
@@ -636,20 +636,4 @@ func sameLayout(name string, file, builtin []byte, tab *layout.Table, variant st
 		}
 	}
 	return nil
-}
-
-// kernelClock reads the kernel's clocks through the launcher's own
-// (kernel) vDSO, as vdso.Start does: its ~50 ns brackets place the
-// timekeeper's samples far more precisely than a system call's. Nil (the
-// system call) where the launcher has no vDSO.
-func kernelClock() func(int32, *unix.Timespec) error {
-	if !kvdso.Available() {
-		return nil
-	}
-	return func(clock int32, ts *unix.Timespec) error {
-		if rc := kvdso.ClockGettime(clock, ts); rc != 0 {
-			return unix.Errno(-rc)
-		}
-		return nil
-	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"maps"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -187,38 +186,23 @@ func TestSwitchTortureChoices(t *testing.T) {
 	if testing.Short() {
 		switches = 200
 	}
-	var stop atomic.Bool
-	var wg sync.WaitGroup
 	var bad atomic.Int64
 	var seen [3]atomic.Int64
-	for range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for !stop.Load() {
-				if CallIP(alt, 0, nil) != 1 {
-					bad.Add(1)
-				}
-				switch CallIP(sc, 0, nil) {
-				case 42:
-					seen[0].Add(1)
-				case 1042:
-					seen[1].Add(1)
-				case 1:
-					seen[2].Add(1)
-				default:
-					bad.Add(1)
-				}
-			}
-		}()
-	}
-	for i := range switches {
-		if err := im.Switch([]string{"on", "off"}[i%2]); err != nil {
-			t.Fatal(err)
+	switchWhileReading(t, im, switches, 2, func(int) {
+		if CallIP(alt, 0, nil) != 1 {
+			bad.Add(1)
 		}
-	}
-	stop.Store(true)
-	wg.Wait()
+		switch CallIP(sc, 0, nil) {
+		case 42:
+			seen[0].Add(1)
+		case 1042:
+			seen[1].Add(1)
+		case 1:
+			seen[2].Add(1)
+		default:
+			bad.Add(1)
+		}
+	})
 	if bad.Load() != 0 {
 		t.Errorf("%d calls returned a value no variant gives", bad.Load())
 	}

@@ -257,27 +257,41 @@ func TestSwitchTorture(t *testing.T) {
 	if testing.Short() {
 		switches = 400
 	}
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	// Whatever ends the test (t.Fatal included), the readers stop before
-	// the image is unmapped (mustLoad's cleanup runs after this).
-	defer func() { stop.Store(true); wg.Wait() }()
 	var calls, bad atomic.Int64
 	seen := make([][2]int64, runtime.GOMAXPROCS(0))
-	for r := range seen {
+	el := switchWhileReading(t, im, switches, len(seen), func(r int) {
+		switch v := CallIP(fn, 0, nil); v {
+		case 42:
+			seen[r][0]++
+		case 1042:
+			seen[r][1]++
+		default:
+			bad.Add(1)
+		}
+		calls.Add(1)
+	})
+	if bad.Load() != 0 {
+		t.Errorf("%d calls returned a value neither variant gives", bad.Load())
+	}
+	t.Logf("%d switches in %v (%v each), %d calls, per reader [off on]: %v", switches, el, el/time.Duration(switches), calls.Load(), seen)
+}
+
+// switchWhileReading switches im between "on" and "off" switches times
+// while readers goroutines each call read (with their index) in a loop,
+// and returns how long the switches took. The readers have stopped when
+// it returns, whatever ends the test (t.Fatal included), so before the
+// image is unmapped.
+func switchWhileReading(t *testing.T, im *Image, switches, readers int, read func(reader int)) time.Duration {
+	t.Helper()
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	defer func() { stop.Store(true); wg.Wait() }()
+	for r := range readers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for n := 0; !stop.Load(); n++ {
-				switch v := CallIP(fn, 0, nil); v {
-				case 42:
-					seen[r][0]++
-				case 1042:
-					seen[r][1]++
-				default:
-					bad.Add(1)
-				}
-				calls.Add(1)
+			for !stop.Load() {
+				read(r)
 			}
 		}()
 	}
@@ -287,13 +301,7 @@ func TestSwitchTorture(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	el := time.Since(start)
-	stop.Store(true)
-	wg.Wait()
-	if bad.Load() != 0 {
-		t.Errorf("%d calls returned a value neither variant gives", bad.Load())
-	}
-	t.Logf("%d switches in %v (%v each), %d calls, per reader [off on]: %v", switches, el, el/time.Duration(switches), calls.Load(), seen)
+	return time.Since(start)
 }
 
 // TestCallAlignment: whatever the Go stack depth (Go keeps SP only 8-byte

@@ -34,7 +34,17 @@ func Coarse(page unsafe.Pointer) uint64
 // clock_gettime(clockid, ts) with the page passed where ts goes (SI) and the
 // TSC returned in AX: called through kvdso.CallClockGettime, the floor pays
 // the same call as a vDSO function reached through a pointer.
-func HresCAddr() uintptr
+func HresCAddr() uintptr {
+	hres, _ := cAddrs()
+	return hres
+}
 
 // CoarseCAddr is Coarse with the C ABI, as HresCAddr is Hres.
-func CoarseCAddr() uintptr
+func CoarseCAddr() uintptr {
+	_, coarse := cAddrs()
+	return coarse
+}
+
+// cAddrs returns the addresses of the C-ABI reads (assembly functions
+// without a Go declaration, which Go code cannot name).
+func cAddrs() (hres, coarse uintptr)

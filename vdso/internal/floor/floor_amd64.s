@@ -4,40 +4,53 @@
 #define OFF_SEQ 0
 #define OFF_BASE 32
 
+// HRES_READ reads the TSC (LFENCE;RDTSC) into AX under the seqlock of the
+// data page at register page: it waits (PAUSE) while the sequence is odd
+// and reads again if the sequence changed. retry and pause name its
+// labels.
+#define HRES_READ(page, retry, pause) \
+retry: \
+	MOVL OFF_SEQ(page), R9 \
+	TESTL $1, R9 \
+	JNE  pause \
+	LFENCE \
+	RDTSC \
+	SHLQ $32, DX \
+	ORQ  DX, AX \
+	CMPL R9, OFF_SEQ(page) \
+	JNE  retry
+
+// COARSE_READ reads the first base word into AX under the same seqlock.
+#define COARSE_READ(page, retry, pause) \
+retry: \
+	MOVL OFF_SEQ(page), R9 \
+	TESTL $1, R9 \
+	JNE  pause \
+	MOVQ OFF_BASE(page), AX \
+	CMPL R9, OFF_SEQ(page) \
+	JNE  retry
+
+// WAIT is the odd-sequence path of both reads, placed after the RET.
+#define WAIT(pause, retry) \
+pause: \
+	PAUSE \
+	JMP retry
+
 // func Hres(page unsafe.Pointer) uint64
 TEXT ·Hres(SB), NOSPLIT, $0-16
 	MOVQ page+0(FP), R10
-hres_retry:
-	MOVL OFF_SEQ(R10), R9
-	TESTL $1, R9
-	JNE  hres_pause
-	LFENCE
-	RDTSC
-	SHLQ $32, DX
-	ORQ  DX, AX
-	CMPL R9, OFF_SEQ(R10)
-	JNE  hres_retry
+	HRES_READ(R10, hres_retry, hres_pause)
 	MOVQ AX, ret+8(FP)
 	RET
-hres_pause:
-	PAUSE
-	JMP hres_retry
+	WAIT(hres_pause, hres_retry)
 
 // func Coarse(page unsafe.Pointer) uint64
 TEXT ·Coarse(SB), NOSPLIT, $0-16
 	MOVQ page+0(FP), R10
-coarse_retry:
-	MOVL OFF_SEQ(R10), R9
-	TESTL $1, R9
-	JNE  coarse_pause
-	MOVQ OFF_BASE(R10), AX
-	CMPL R9, OFF_SEQ(R10)
-	JNE  coarse_retry
+	COARSE_READ(R10, coarse_retry, coarse_pause)
 	MOVQ AX, ret+8(FP)
 	RET
-coarse_pause:
-	PAUSE
-	JMP coarse_retry
+	WAIT(coarse_pause, coarse_retry)
 
 // The same reads with the C ABI, shaped as clock_gettime(clockid, ts): the
 // page in SI, where ts goes, the result in AX. Callers reach them through a
@@ -45,42 +58,19 @@ coarse_pause:
 // (kvdso.CallClockGettime's trampoline), so floor and routine pay the same
 // call. No Go declaration: HresCAddr and CoarseCAddr give the addresses.
 TEXT ·hresC(SB), NOSPLIT|NOFRAME, $0
-hresc_retry:
-	MOVL OFF_SEQ(SI), R9
-	TESTL $1, R9
-	JNE  hresc_pause
-	LFENCE
-	RDTSC
-	SHLQ $32, DX
-	ORQ  DX, AX
-	CMPL R9, OFF_SEQ(SI)
-	JNE  hresc_retry
+	HRES_READ(SI, hresc_retry, hresc_pause)
 	RET
-hresc_pause:
-	PAUSE
-	JMP hresc_retry
+	WAIT(hresc_pause, hresc_retry)
 
 TEXT ·coarseC(SB), NOSPLIT|NOFRAME, $0
-coarsec_retry:
-	MOVL OFF_SEQ(SI), R9
-	TESTL $1, R9
-	JNE  coarsec_pause
-	MOVQ OFF_BASE(SI), AX
-	CMPL R9, OFF_SEQ(SI)
-	JNE  coarsec_retry
+	COARSE_READ(SI, coarsec_retry, coarsec_pause)
 	RET
-coarsec_pause:
-	PAUSE
-	JMP coarsec_retry
+	WAIT(coarsec_pause, coarsec_retry)
 
-// func HresCAddr() uintptr
-TEXT ·HresCAddr(SB), NOSPLIT, $0-8
+// func cAddrs() (hres, coarse uintptr)
+TEXT ·cAddrs(SB), NOSPLIT, $0-16
 	LEAQ ·hresC(SB), AX
-	MOVQ AX, ret+0(FP)
-	RET
-
-// func CoarseCAddr() uintptr
-TEXT ·CoarseCAddr(SB), NOSPLIT, $0-8
+	MOVQ AX, hres+0(FP)
 	LEAQ ·coarseC(SB), AX
-	MOVQ AX, ret+0(FP)
+	MOVQ AX, coarse+8(FP)
 	RET

@@ -29,47 +29,41 @@
 // prologue adjusts them. Assembly is never asynchronously preempted, so
 // nothing scans or moves this stack while the callee runs.
 
+// C_CALL(fn, odd, ret) calls the function whose address is in the
+// argument slot fn, its arguments already in DI and SI, with the 4 KiB
+// frame's SP 16-byte aligned (odd labels the path for an SP that is 8 mod
+// 16), stores its AX in the result slot ret and returns. The slots are
+// arguments so that vet's asmdecl checks them at each use.
+#define C_CALL(fn, odd, ret) \
+	MOVQ fn, AX \
+	MOVQ SP, CX \
+	TESTQ $8, CX \
+	JNE  odd \
+	ADJSP $-4080 \
+	CALL AX \
+	ADJSP $4080 \
+	MOVQ AX, ret \
+	RET \
+odd: \
+	ADJSP $-4088 \
+	CALL AX \
+	ADJSP $4088 \
+	MOVQ AX, ret \
+	RET
+
 // func callIP(fn uintptr, a uintptr, p unsafe.Pointer) int64
 TEXT ·callIP(SB), 0, $4096-32
 	NO_LOCAL_POINTERS
-	MOVQ fn+0(FP), AX
 	MOVQ a+8(FP), DI
 	MOVQ p+16(FP), SI
-	MOVQ SP, CX
-	TESTQ $8, CX
-	JNE  ip_odd
-	ADJSP $-4080
-	CALL AX
-	ADJSP $4080
-	MOVQ AX, ret+24(FP)
-	RET
-ip_odd:
-	ADJSP $-4088
-	CALL AX
-	ADJSP $4088
-	MOVQ AX, ret+24(FP)
-	RET
+	C_CALL(fn+0(FP), ip_odd, ret+24(FP))
 
 // func callPP(fn uintptr, p, q unsafe.Pointer) int64
 TEXT ·callPP(SB), 0, $4096-32
 	NO_LOCAL_POINTERS
-	MOVQ fn+0(FP), AX
 	MOVQ p+8(FP), DI
 	MOVQ q+16(FP), SI
-	MOVQ SP, CX
-	TESTQ $8, CX
-	JNE  pp_odd
-	ADJSP $-4080
-	CALL AX
-	ADJSP $4080
-	MOVQ AX, ret+24(FP)
-	RET
-pp_odd:
-	ADJSP $-4088
-	CALL AX
-	ADJSP $4088
-	MOVQ AX, ret+24(FP)
-	RET
+	C_CALL(fn+0(FP), pp_odd, ret+24(FP))
 
 // probe stands in for a vDSO function in tests: it returns the SP the
 // trampoline had at its CALL (its own SP + 8), so that a test can check

@@ -68,6 +68,23 @@ func Available() bool {
 	return err == nil && f.ClockGettime != 0
 }
 
+// Clock returns a reader of the kernel's clocks through the kernel's own
+// vDSO, in the form vvar.Options.Clock takes, or nil (the system call) if
+// the process has none. Its brackets are ~50 ns wide where a system call's
+// are ~1.3 us: a timekeeper then places its samples about 25 times more
+// precisely.
+func Clock() func(int32, *unix.Timespec) error {
+	if !Available() {
+		return nil
+	}
+	return func(clock int32, ts *unix.Timespec) error {
+		if rc := ClockGettime(clock, ts); rc != 0 {
+			return unix.Errno(-rc)
+		}
+		return nil
+	}
+}
+
 func load() (Funcs, error) {
 	base, err := sysinfoEhdr()
 	if err != nil {

@@ -12,10 +12,7 @@ import (
 // these offsets, and the page by the layout constants.
 func TestTickerArgsLayout(t *testing.T) {
 	var a tickerArgs
-	for _, c := range []struct {
-		name      string
-		got, want uintptr
-	}{
+	checkOffsets(t, []offsetCase{
 		{"page", unsafe.Offsetof(a.page), 0}, {"stop", unsafe.Offsetof(a.stop), 8},
 		{"offSec", unsafe.Offsetof(a.offSec), 16}, {"offNsec", unsafe.Offsetof(a.offNsec), 24},
 		{"age", unsafe.Offsetof(a.age), 32}, {"period", unsafe.Offsetof(a.period), 40},
@@ -27,10 +24,31 @@ func TestTickerArgsLayout(t *testing.T) {
 		{"Base[REALTIME_COARSE]", OffBase + ClockRealtimeCoarse*BaseSize, 112},
 		{"Base[MONOTONIC_COARSE]", OffBase + ClockMonotonicCoarse*BaseSize, 128},
 		{"CoarseTSC", OffCoarseTSC, 248}, {"Mult", OffMult, 16}, {"TSCBase", OffTSCBase, 24},
-	} {
-		if c.got != c.want {
-			t.Errorf("%s at %d, the assembly uses %d", c.name, c.got, c.want)
-		}
+	})
+}
+
+// startTicker starts a timekeeper on p that nobody refreshes (Manual) and
+// its coarse ticker, both stopped when t ends, or skips the test where the
+// coarse resolution is too fine for a ticker.
+func startTicker(t *testing.T, p *Page) *Timekeeper {
+	t.Helper()
+	tk := startOrSkip(t, p, nil, Options{Manual: true})
+	tk.startCoarseTicker()
+	if tk.ticker == nil {
+		t.Skip("coarse resolution too fine for a ticker")
+	}
+	return tk
+}
+
+// checkCoarseServed: MONOTONIC_COARSE, where p serves it, lies between the
+// kernel's value before and after the read.
+func checkCoarseServed(t *testing.T, p *Page) {
+	t.Helper()
+	k1 := kernelNs(ClockMonotonicCoarse)
+	sec, nsec, ok := p.Read(ClockMonotonicCoarse, RDTSC())
+	k2 := kernelNs(ClockMonotonicCoarse)
+	if o := sec*1e9 + nsec; ok && (o < k1 || o > k2) {
+		t.Fatalf("MONOTONIC_COARSE %d served, kernel %d .. %d", o, k1, k2)
 	}
 }
 
@@ -40,12 +58,7 @@ func TestTickerArgsLayout(t *testing.T) {
 // kept from running (Manual: nobody refreshes).
 func TestCoarseTickerMatchesCalc(t *testing.T) {
 	var p Page
-	tk := startOrSkip(t, &p, nil, Options{Manual: true})
-	tk.startCoarseTicker()
-	defer tk.Stop()
-	if tk.ticker == nil {
-		t.Skip("coarse resolution too fine for a ticker")
-	}
+	tk := startTicker(t, &p)
 	time.Sleep(60 * time.Millisecond)
 	n0 := tk.Stats().CoarseTicks
 	time.Sleep(100 * time.Millisecond)
@@ -63,12 +76,7 @@ func TestCoarseTickerMatchesCalc(t *testing.T) {
 		if got, want := v.CoarseTSC, coarseDeadline(&v); got != want {
 			t.Fatalf("CoarseTSC %d, coarseDeadline %d (%+v)", got, want, v)
 		}
-		k1 := kernelNs(ClockMonotonicCoarse)
-		sec, nsec, ok := p.Read(ClockMonotonicCoarse, RDTSC())
-		k2 := kernelNs(ClockMonotonicCoarse)
-		if o := sec*1e9 + nsec; ok && (o < k1 || o > k2) {
-			t.Fatalf("MONOTONIC_COARSE %d served, kernel %d .. %d", o, k1, k2)
-		}
+		checkCoarseServed(t, &p)
 		time.Sleep(time.Millisecond)
 	}
 	t.Logf("%d coarse ticks in 100 ms, realtime %v", n, tk.Stats().TickerRealtime)
@@ -80,12 +88,7 @@ func TestCoarseTickerMatchesCalc(t *testing.T) {
 // and publish again once the writer is done.
 func TestCoarseTickerWaitsForWriter(t *testing.T) {
 	var p Page
-	tk := startOrSkip(t, &p, nil, Options{Manual: true})
-	tk.startCoarseTicker()
-	defer tk.Stop()
-	if tk.ticker == nil {
-		t.Skip("coarse resolution too fine for a ticker")
-	}
+	tk := startTicker(t, &p)
 	res := time.Duration(p.Load().CoarseRes)
 	time.Sleep(2 * res)
 	s := p.lock()
@@ -108,24 +111,14 @@ func TestCoarseTickerWaitsForWriter(t *testing.T) {
 	if p.Seq()&1 != 0 {
 		t.Fatal("sequence odd after the ticker published")
 	}
-	k1 := kernelNs(ClockMonotonicCoarse)
-	sec, nsec, ok := p.Read(ClockMonotonicCoarse, RDTSC())
-	k2 := kernelNs(ClockMonotonicCoarse)
-	if o := sec*1e9 + nsec; ok && (o < k1 || o > k2) {
-		t.Fatalf("MONOTONIC_COARSE %d served, kernel %d .. %d", o, k1, k2)
-	}
+	checkCoarseServed(t, &p)
 }
 
 // TestCoarseTickerStopsWhileWaiting: Stop ends a ticker that is waiting
 // for a writer holding the sequence.
 func TestCoarseTickerStopsWhileWaiting(t *testing.T) {
 	var p Page
-	tk := startOrSkip(t, &p, nil, Options{Manual: true})
-	tk.startCoarseTicker()
-	if tk.ticker == nil {
-		tk.Stop()
-		t.Skip("coarse resolution too fine for a ticker")
-	}
+	tk := startTicker(t, &p)
 	s := p.lock()
 	time.Sleep(3 * time.Duration(p.coarseRes)) // the ticker now waits for the sequence
 	done := make(chan struct{})

@@ -207,11 +207,7 @@ func (p *Page) UpdateAt(limit uint64, f func(v *Params, w uint64)) {
 	for i := 0; ; {
 		// The coarse ticker writes without the mutex (it cannot take a Go
 		// lock); publish fails if it did since seq was read.
-		seq := atomic.LoadUint32(&p.seq)
-		if seq&1 != 0 {
-			spin(&i)
-			continue
-		}
+		seq := p.evenSeq(&i)
 		cur := p.loadFields(true)
 		w := RDTSC()
 		f(&cur, w)
@@ -304,16 +300,24 @@ func (p *Page) loadFields(atomically bool) Params {
 // Load returns a consistent snapshot of the page (a seqlock read).
 func (p *Page) Load() Params {
 	for i := 0; ; {
-		s := atomic.LoadUint32(&p.seq)
-		if s&1 != 0 {
-			spin(&i)
-			continue
-		}
+		s := p.evenSeq(&i)
 		v := p.loadFields(true)
 		if atomic.LoadUint32(&p.seq) == s {
 			return v
 		}
 		readRetries.Add(1)
+	}
+}
+
+// evenSeq waits until no write is in progress (the sequence is even) and
+// returns the sequence. i counts the caller's waits, across its retries.
+func (p *Page) evenSeq(i *int) uint32 {
+	for {
+		s := atomic.LoadUint32(&p.seq)
+		if s&1 == 0 {
+			return s
+		}
+		spin(i)
 	}
 }
 
@@ -361,11 +365,7 @@ func (p *Page) Read(clock int, tsc uint64) (sec, nsec int64, ok bool) {
 	coarse := IsCoarseClock(clock)
 	b := &p.base[clock]
 	for i := 0; ; {
-		seq := atomic.LoadUint32(&p.seq)
-		if seq&1 != 0 {
-			spin(&i)
-			continue
-		}
+		seq := p.evenSeq(&i)
 		if atomic.LoadUint32(&p.mode) != ModeTSC {
 			return 0, 0, false
 		}
@@ -409,11 +409,7 @@ func (p *Page) Res(clock int) (ns int64, ok bool) {
 		return 0, false
 	}
 	for i := 0; ; {
-		seq := atomic.LoadUint32(&p.seq)
-		if seq&1 != 0 {
-			spin(&i)
-			continue
-		}
+		seq := p.evenSeq(&i)
 		mode := atomic.LoadUint32(&p.mode)
 		var r uint64
 		if IsCoarseClock(clock) {

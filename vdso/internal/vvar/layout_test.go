@@ -49,10 +49,7 @@ func TestLayoutConstants(t *testing.T) {
 	var b Base
 	var tp TimensPage
 	var to TimensOffset
-	structs := []struct {
-		name      string
-		got, want uintptr
-	}{
+	checkOffsets(t, []offsetCase{
 		{"Offsetof(seq)", unsafe.Offsetof(p.seq), OffSeq},
 		{"Sizeof(seq)", unsafe.Sizeof(p.seq), 4},
 		{"Offsetof(mode)", unsafe.Offsetof(p.mode), OffMode},
@@ -87,14 +84,25 @@ func TestLayoutConstants(t *testing.T) {
 		{"Offsetof(TimensOffset.Sec)", unsafe.Offsetof(to.Sec), OffTimensOffSec},
 		{"Offsetof(TimensOffset.Nsec)", unsafe.Offsetof(to.Nsec), OffTimensOffNsec},
 		{"Sizeof(TimensPage)", unsafe.Sizeof(tp), PageSize},
-	}
-	for _, c := range structs {
-		if c.got != c.want {
-			t.Errorf("%s = %d, want %d", c.name, c.got, c.want)
-		}
-	}
+	})
 	if OffBase+NumClocks*BaseSize != OffHresRes {
 		t.Errorf("bases end at %d, HresRes at %d", OffBase+NumClocks*BaseSize, OffHresRes)
+	}
+}
+
+// offsetCase is an offset or a size in Go (got) against the one the
+// assembly uses (want).
+type offsetCase struct {
+	name      string
+	got, want uintptr
+}
+
+func checkOffsets(t *testing.T, cases []offsetCase) {
+	t.Helper()
+	for _, c := range cases {
+		if c.got != c.want {
+			t.Errorf("%s = %d, the assembly uses %d", c.name, c.got, c.want)
+		}
 	}
 }
 

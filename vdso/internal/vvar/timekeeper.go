@@ -146,7 +146,7 @@ func (e *TSCError) Error() string {
 	return "vvar: TSC unusable as a clock: " + e.Reason
 }
 
-// ErrStopped is returned by Refresh after Stop.
+// ErrStopped is returned by Refresh and Tick after Stop.
 var ErrStopped = errors.New("vvar: timekeeper stopped")
 
 // Stats describe a Timekeeper's work; see (*Timekeeper).Stats.
@@ -357,24 +357,22 @@ func (tk *Timekeeper) Stop() {
 
 // Refresh performs a full refresh now. The goroutine calls it every
 // Interval; with Options.Manual the caller does.
-func (tk *Timekeeper) Refresh() error {
-	tk.mu.Lock()
-	defer tk.mu.Unlock()
-	if tk.stopped {
-		return ErrStopped
-	}
-	return tk.refreshLocked()
-}
+func (tk *Timekeeper) Refresh() error { return tk.unlessStopped(tk.refreshLocked) }
 
 // Tick performs a tick now (see Options.TickInterval). The goroutine calls
 // it every TickInterval; with Options.Manual the caller does.
-func (tk *Timekeeper) Tick() error {
+func (tk *Timekeeper) Tick() error { return tk.unlessStopped(tk.tickLocked) }
+
+// unlessStopped runs update (refreshLocked or tickLocked) under tk.mu, or
+// returns ErrStopped after Stop: nothing writes the page once Stop has
+// invalidated it.
+func (tk *Timekeeper) unlessStopped(update func() error) error {
 	tk.mu.Lock()
 	defer tk.mu.Unlock()
 	if tk.stopped {
 		return ErrStopped
 	}
-	return tk.tickLocked()
+	return update()
 }
 
 // Stats returns a copy of the statistics.

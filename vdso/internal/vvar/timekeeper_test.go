@@ -7,18 +7,17 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vdsogen/vdsogen/vdso/internal/timenstest"
 )
 
 // startOrSkip starts a timekeeper, skipping the test where the TSC is not
@@ -366,30 +365,11 @@ func TestStartRejectsTSC(t *testing.T) {
 // holds root-namespace times, and that Read + Apply equals the kernel.
 func TestTimeNamespace(t *testing.T) {
 	const mono, boot = 86400, 2 * 86400
-	if os.Getenv("VVAR_TIMENS_CHILD") == "1" {
+	if timenstest.InChild() {
 		timensChild(t, mono, boot)
 		return
 	}
-	unshare, err := exec.LookPath("unshare")
-	if err != nil || os.Geteuid() != 0 {
-		t.Skip("needs root and unshare(1)")
-	}
-	cmd := exec.Command(unshare, "--time", "--fork", "--monotonic="+strconv.Itoa(mono), "--boottime="+strconv.Itoa(boot),
-		os.Args[0], "-test.run=^TestTimeNamespace$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), "VVAR_TIMENS_CHILD=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil && strings.Contains(string(out), "unshare failed") {
-		t.Skipf("no time namespaces here: %s", out)
-	}
-	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		t.Log("child: " + l)
-	}
-	if err != nil {
-		t.Fatalf("child: %v", err)
-	}
-	if !strings.Contains(string(out), "--- PASS: TestTimeNamespace") {
-		t.Fatal("child did not run the test")
-	}
+	timenstest.Run(t, "TestTimeNamespace", mono, boot)
 }
 
 func timensChild(t *testing.T, mono, boot int64) {
