@@ -12,33 +12,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mmcloughlin/avo/reg"
-	"github.com/mmcloughlin/avo/x86"
-
 	"github.com/vdsogen/vdsogen/dsl"
 	"github.com/vdsogen/vdsogen/internal/harness"
 	"github.com/vdsogen/vdsogen/variants"
 )
 
 var updateFuzz = flag.Bool("update-fuzz", false, "rewrite the FuzzMeasure seeds in testdata/fuzz from a real assembly")
-
-// fuzzProgram has every kind of item measure walks: instructions with and
-// without data references, branches, labels, raw bytes, both markers.
-func fuzzProgram() (*dsl.Program, error) {
-	b := dsl.New()
-	pg := b.DataPage("page", 64)
-	b.Entry("f", "func(x int64) int64")
-	b.Add(x86.MOVQ(pg.At(0), reg.RAX))
-	b.StaticBranch("timens", func() { b.Add(x86.ADDQ(pg.At(8), reg.RAX)) })
-	b.Label("loop")
-	b.Add(x86.DECQ(reg.RDI))
-	b.Add(x86.JNZ(dsl.L("loop")))
-	b.Bytes(0x0f, 0x1f, 0x00)
-	b.Add(x86.RET())
-	b.Entry("g", "func(x int64) int64")
-	addPageRegion(b, pg, "timens")
-	return b.Program()
-}
 
 // fuzzItems are the items of every built-in variant of fuzzProgram, without
 // padding (the seeds are these items as assembled).

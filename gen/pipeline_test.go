@@ -70,6 +70,24 @@ func addPageRegion(b *dsl.Builder, pg *dsl.Page, key string) {
 	})
 }
 
+// fuzzProgram has every kind of item measure walks: instructions with and
+// without data references, branches, labels, raw bytes, both markers.
+func fuzzProgram() (*dsl.Program, error) {
+	b := dsl.New()
+	pg := b.DataPage("page", 64)
+	b.Entry("f", "func(x int64) int64")
+	b.Add(x86.MOVQ(pg.At(0), reg.RAX))
+	b.StaticBranch("timens", func() { b.Add(x86.ADDQ(pg.At(8), reg.RAX)) })
+	b.Label("loop")
+	b.Add(x86.DECQ(reg.RDI))
+	b.Add(x86.JNZ(dsl.L("loop")))
+	b.Bytes(0x0f, 0x1f, 0x00)
+	b.Add(x86.RET())
+	b.Entry("g", "func(x int64) int64")
+	addPageRegion(b, pg, "timens")
+	return b.Program()
+}
+
 var (
 	tailBytes  = []byte{0x48, 0x89, 0x06, 0xc3}
 	applyBytes = []byte{0x48, 0x03, 0x05, 0, 0, 0, 0, 0x83, 0xc0, 0x01} // rel32 cleared in the table

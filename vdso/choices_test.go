@@ -4,10 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -94,7 +94,7 @@ func readCPUInfo(tb testing.TB) cpuinfo {
 		case "vendor_id":
 			ci.vendor = v
 		case "cpu family":
-			ci.family, _ = strconv.Atoi(v)
+			fmt.Sscan(v, &ci.family)
 		case "flags":
 			ci.flags = strings.Fields(v)
 		}
