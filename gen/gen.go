@@ -85,7 +85,10 @@ func Generate(ctx context.Context, prog *dsl.Program, cfg Config) (*Output, erro
 	if err != nil {
 		return nil, err
 	}
-	table := buildTable(prog, set, cfg.Name, ms)
+	table, err := buildTable(prog, set, cfg.Name, ms)
+	if err != nil {
+		return nil, err
+	}
 	asm := map[string]verify.AsmFile{}
 	for _, v := range table.Variants {
 		if p, ok := printedFiles[layout.Files(cfg.Name).Asm(v.Name)]; ok {
@@ -398,7 +401,7 @@ func toolchainError(err error, prints map[string]*printed) error {
 }
 
 // buildTable records the final layout of every variant.
-func buildTable(prog *dsl.Program, set *variants.Set, name string, ms map[string]*measured) *layout.Table {
+func buildTable(prog *dsl.Program, set *variants.Set, name string, ms map[string]*measured) (*layout.Table, error) {
 	t := &layout.Table{Program: name}
 	for _, pg := range prog.Pages {
 		t.Pages = append(t.Pages, layout.Page{Symbol: pg.Symbol, Size: pg.Size})
@@ -426,6 +429,12 @@ func buildTable(prog *dsl.Program, set *variants.Set, name string, ms map[string
 			sp, ok := u.Locate(located{m, n.ID}, n.Decl(), resolve(&v, n))
 			if !ok {
 				continue
+			}
+			if sp.Start < 0 || sp.Start > sp.End || sp.End > len(m.image) {
+				// A kind's Locate is Go code outside the generator: refuse
+				// its mistake rather than index past the image.
+				return nil, &dsl.Error{Pos: n.Pos, Msg: fmt.Sprintf("%s %q: its kind locates the site in variant %q at [%#x, %#x), outside the %d-byte image (a bug in the kind's Locate)",
+					n.Kind.Word(), n.Key, v.Name, sp.Start, sp.End, len(m.image))}
 			}
 			site := layout.Site{Kind: n.Kind, Key: n.Key, Entry: entryOf[n.ID], On: v.Keys[n.Key],
 				Offset: sp.Start, Bytes: append([]byte(nil), m.image[sp.Start:sp.End]...), Source: n.Pos.Short(),
@@ -455,7 +464,7 @@ func buildTable(prog *dsl.Program, set *variants.Set, name string, ms map[string
 		}
 		t.Variants = append(t.Variants, lv)
 	}
-	return t
+	return t, nil
 }
 
 // makeStubs lists a stub for every entry of every variant, in a stable order.

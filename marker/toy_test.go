@@ -144,14 +144,12 @@ k = false
 k = true
 `
 
-// TestToyKindGenerated: the toy kind goes through the whole pipeline from
-// this file: the DSL records it, the generator expands it per variant and
-// verifies the assembled bytes (with the toy's own check), the ELF images
-// carry its sites by code, and the loader loads the images alone and
-// switches the sites live.
-func TestToyKindGenerated(t *testing.T) {
+// generateToy generates the program build writes into a fresh target
+// package, with the off and on variants.
+func generateToy(t *testing.T, build func(b *dsl.Builder), elf bool) (*gen.Output, error) {
+	t.Helper()
 	b := dsl.New()
-	toyProgram(b)
+	build(b)
 	prog, err := b.Program()
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +164,16 @@ func TestToyKindGenerated(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	out, err := gen.Generate(context.Background(), prog, gen.Config{Name: "toy", Dir: dir, Variants: set, ELF: true})
+	return gen.Generate(context.Background(), prog, gen.Config{Name: "toy", Dir: dir, Variants: set, ELF: elf})
+}
+
+// TestToyKindGenerated: the toy kind goes through the whole pipeline from
+// this file: the DSL records it, the generator expands it per variant and
+// verifies the assembled bytes (with the toy's own check), the ELF images
+// carry its sites by code, and the loader loads the images alone and
+// switches the sites live.
+func TestToyKindGenerated(t *testing.T) {
+	out, err := generateToy(t, toyProgram, true)
 	if err != nil {
 		t.Fatalf("Generate: %v", err)
 	}
@@ -270,6 +277,38 @@ func TestToyKindDeclare(t *testing.T) {
 	b.Add(x86.RET())
 	_, err := b.Program()
 	if err == nil || !strings.Contains(err.Error(), "toy_test.go:"+strconv.Itoa(line)+":") || !strings.Contains(err.Error(), `ToyPause "k" takes no blocks, not ["x"]`) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// badLocate is a kind whose Locate is wrong: it puts the site past the
+// end of the image. The generator must refuse it, not index past the
+// image.
+type badLocate struct{ toyPause }
+
+var badKind = layout.RegisterKind("bad_locate", 201, "BadLocate")
+
+func init() { marker.Register(badLocate{}) }
+
+func (badLocate) Kind() layout.Kind     { return badKind }
+func (badLocate) Traits() marker.Traits { return marker.Traits{} }
+
+func (badLocate) Locate(m marker.Measured, d marker.Decl, v marker.Variant) (marker.Span, bool) {
+	site, ok := m.Label("site")
+	return marker.Span{Start: site, End: site + 1<<20}, ok
+}
+
+// TestKindLocateOutsideImage: a kind's mistake is the generator's error at
+// the marker's line, not a crash.
+func TestKindLocateOutsideImage(t *testing.T) {
+	var line int
+	_, err := generateToy(t, func(b *dsl.Builder) {
+		b.Entry("f", "func() int32")
+		line = callsite.NextLine()
+		b.Mark(badKind, "k")
+		b.Add(x86.RET())
+	}, false)
+	if err == nil || !strings.Contains(err.Error(), "toy_test.go:"+strconv.Itoa(line)+":") || !strings.Contains(err.Error(), "a bug in the kind's Locate") {
 		t.Fatalf("got %v", err)
 	}
 }
