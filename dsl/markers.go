@@ -70,26 +70,26 @@ func Part(name string, body func()) *Block {
 // what body emits.
 func (b *Builder) StaticBranch(key string, body func()) {
 	p := here(1)
-	b.mark(p, layout.StaticBranch, key, []*Block{{Name: "body", Pos: p, emit: body}})
+	b.mark(p, layout.StaticBranch, key, []*Block{part(p, "body", body)})
 }
 
 // StaticBranch records a static branch in the default program.
 func StaticBranch(key string, body func()) {
 	p := here(1)
-	std().mark(p, layout.StaticBranch, key, []*Block{{Name: "body", Pos: p, emit: body}})
+	std().mark(p, layout.StaticBranch, key, []*Block{part(p, "body", body)})
 }
 
 // ThreeLabel records a three-label region on key: apply runs where key is
 // on and falls into tail; where key is off only tail runs.
 func (b *Builder) ThreeLabel(key string, apply, tail func()) {
 	p := here(1)
-	b.mark(p, layout.ThreeLabel, key, []*Block{{Name: "apply", Pos: p, emit: apply}, {Name: "tail", Pos: p, emit: tail}})
+	b.mark(p, layout.ThreeLabel, key, []*Block{part(p, "apply", apply), part(p, "tail", tail)})
 }
 
 // ThreeLabel records a three-label region in the default program.
 func ThreeLabel(key string, apply, tail func()) {
 	p := here(1)
-	std().mark(p, layout.ThreeLabel, key, []*Block{{Name: "apply", Pos: p, emit: apply}, {Name: "tail", Pos: p, emit: tail}})
+	std().mark(p, layout.ThreeLabel, key, []*Block{part(p, "apply", apply), part(p, "tail", tail)})
 }
 
 // Alternative records an alternative on key with the given choices; the
@@ -115,6 +115,9 @@ func StaticCall(key string, targets ...string) {
 	p := here(1)
 	std().mark(p, layout.StaticCall, key, nameBlocks(p, targets))
 }
+
+// part is a block a built-in word declares at p.
+func part(p Pos, name string, body func()) *Block { return &Block{Name: name, Pos: p, emit: body} }
 
 func nameBlocks(p Pos, names []string) []*Block {
 	out := make([]*Block, len(names))
