@@ -464,9 +464,13 @@ func trace(path string, argv []string, o *Options, img *image, started chan<- in
 	if inNamespace {
 		// A kernel before 5.19 leaves a child forked with CLONE_VM (as Go
 		// forks) in the old namespace at its exec: check where it is.
-		if inNamespace, err = entered(pid); err != nil || (!inNamespace && o.Namespace == NamespaceKernel) {
+		if inNamespace, err = entered(pid); err != nil {
 			kill(pid)
-			return Status{}, &Error{"timens", fmt.Errorf("the program is not in the new time namespace (%v)", err)}
+			return Status{}, &Error{"timens", fmt.Errorf("finding the program's time namespace: %w", err)}
+		}
+		if !inNamespace && o.Namespace == NamespaceKernel {
+			kill(pid)
+			return Status{}, &Error{"timens", fmt.Errorf("%s did not enter the new time namespace at its exec (a kernel before 5.19 keeps a child forked with CLONE_VM in the old one)", path)}
 		}
 		if !inNamespace {
 			fmt.Fprintf(log, "launch: the program did not enter the kernel time namespace: only the image shifts the clocks\n")
