@@ -101,13 +101,16 @@ type expansion struct {
 	// bodies and region abort handlers, in program order; pool after the
 	// last entry.
 	deferred, pool []func()
+	// errs are the mistakes of kinds' Expand (Go code outside the
+	// generator), at their markers.
+	errs dsl.ErrorList
 }
 
 func (x *expansion) emit(it item) { x.out = append(x.out, it) }
 
 // expand lays out one variant of the program: markers take the form their
 // kind gives the variant's keys, everything else is copied as written.
-func expand(prog *dsl.Program, v *variants.Variant, p *params) []item {
+func expand(prog *dsl.Program, v *variants.Variant, p *params) ([]item, error) {
 	x := &expansion{v: v, p: p}
 	for i, e := range prog.Entries {
 		if pad := p.entryPad[i]; pad > 0 {
@@ -130,7 +133,10 @@ func expand(prog *dsl.Program, v *variants.Variant, p *params) []item {
 	for _, fn := range x.pool {
 		fn()
 	}
-	return x.out
+	if len(x.errs) > 0 {
+		return nil, x.errs
+	}
+	return x.out, nil
 }
 
 func (x *expansion) nodes(ns []dsl.Node) {
@@ -176,9 +182,24 @@ func (e *emitter) Label(role string) {
 	e.x.emit(item{kind: itemLabel, label: markerLabel(e.n.ID, role), pos: e.n.Pos})
 }
 
-func (e *emitter) Raw(b []byte)     { e.x.emit(item{kind: itemRaw, raw: b, pos: e.n.Pos}) }
-func (e *emitter) Block(i int)      { e.x.nodes(e.n.Blocks[i].Body) }
-func (e *emitter) Exits(i int) bool { return dsl.Exits(e.n.Blocks[i].Body) }
+func (e *emitter) Raw(b []byte) { e.x.emit(item{kind: itemRaw, raw: b, pos: e.n.Pos}) }
+func (e *emitter) Block(i int) {
+	if e.valid(i) {
+		e.x.nodes(e.n.Blocks[i].Body)
+	}
+}
+
+func (e *emitter) Exits(i int) bool { return e.valid(i) && dsl.Exits(e.n.Blocks[i].Body) }
+
+// valid reports whether the marker has block i, and records the kind's
+// mistake where it has not.
+func (e *emitter) valid(i int) bool {
+	if i >= 0 && i < len(e.n.Blocks) {
+		return true
+	}
+	e.x.errs = append(e.x.errs, &dsl.Error{Pos: e.n.Pos, Msg: fmt.Sprintf("%s %q: its kind places block %d of %d (a bug in the kind's Expand)", e.n.Kind.Word(), e.n.Key, i, len(e.n.Blocks))})
+	return false
+}
 func (e *emitter) OutOfLine(fn func()) {
 	e.x.deferred = append(e.x.deferred, fn)
 }

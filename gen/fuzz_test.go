@@ -28,7 +28,11 @@ func fuzzItems(tb testing.TB) (map[string][]item, *dsl.Program) {
 	}
 	items := map[string][]item{}
 	for _, v := range variants.Builtin().Variants {
-		items[v.Name] = expand(prog, &v, newParams(len(prog.Entries)))
+		its, err := expand(prog, &v, newParams(len(prog.Entries)))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		items[v.Name] = its
 	}
 	return items, prog
 }

@@ -333,7 +333,10 @@ func layoutImages(ctx context.Context, prog *dsl.Program, set *variants.Set, nam
 		for i := range set.Variants {
 			v := &set.Variants[i]
 			sym := imageSymbol(name, v.Name)
-			items[v.Name] = expand(prog, v, cur[v.Name])
+			var err error
+			if items[v.Name], err = expand(prog, v, cur[v.Name]); err != nil {
+				return nil, nil, nil, round, err
+			}
 			p, err := printAsm(sym, items[v.Name])
 			if err != nil {
 				return nil, nil, nil, round, fmt.Errorf("printing variant %s: %w", v.Name, err)

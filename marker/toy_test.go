@@ -298,17 +298,42 @@ func (badLocate) Locate(m marker.Measured, d marker.Decl, v marker.Variant) (mar
 	return marker.Span{Start: site, End: site + 1<<20}, ok
 }
 
-// TestKindLocateOutsideImage: a kind's mistake is the generator's error at
-// the marker's line, not a crash.
-func TestKindLocateOutsideImage(t *testing.T) {
-	var line int
-	_, err := generateToy(t, func(b *dsl.Builder) {
-		b.Entry("f", "func() int32")
-		line = callsite.NextLine()
-		b.Mark(badKind, "k")
-		b.Add(x86.RET())
-	}, false)
-	if err == nil || !strings.Contains(err.Error(), "toy_test.go:"+strconv.Itoa(line)+":") || !strings.Contains(err.Error(), "a bug in the kind's Locate") {
-		t.Fatalf("got %v", err)
+// badExpand is a kind whose Expand places a block its markers do not have.
+type badExpand struct{ badLocate }
+
+var badExpandKind = layout.RegisterKind("bad_expand", 202, "BadExpand")
+
+func init() { marker.Register(badExpand{}) }
+
+func (badExpand) Kind() layout.Kind { return badExpandKind }
+
+func (badExpand) Expand(x marker.Emitter, d marker.Decl, v marker.Variant) {
+	x.Label("site")
+	x.Block(3)
+}
+
+// TestKindMistakes: a kind is Go code outside the generator; its mistakes
+// (a block its markers lack, a site outside the image) are the generator's
+// errors at the marker's line, not a crash.
+func TestKindMistakes(t *testing.T) {
+	for _, tc := range []struct {
+		kind layout.Kind
+		want string
+	}{
+		{badExpandKind, "places block 3 of 0 (a bug in the kind's Expand)"},
+		{badKind, "at [0x0, 0x100000), outside the 3-byte image (a bug in the kind's Locate)"},
+	} {
+		t.Run(string(tc.kind), func(t *testing.T) {
+			var line int
+			_, err := generateToy(t, func(b *dsl.Builder) {
+				b.Entry("f", "func() int32")
+				line = callsite.NextLine()
+				b.Mark(tc.kind, "k")
+				b.Add(x86.RET())
+			}, false)
+			if err == nil || !strings.Contains(err.Error(), "toy_test.go:"+strconv.Itoa(line)+":") || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want %q at line %d", err, tc.want, line)
+			}
+		})
 	}
 }
