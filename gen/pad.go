@@ -70,12 +70,9 @@ func (p *planner) variants(vs []variants.Variant) []marker.Variant {
 func (p *planner) Shared() []marker.Variant { return p.variants(p.set.Shared()) }
 func (p *planner) All() []marker.Variant    { return p.variants(p.set.Variants) }
 
-func (p *planner) Label(v, role string) (int, bool) {
-	off, ok := p.ms[v].labels[markerLabel(p.n.ID, role)]
-	return off, ok
-}
-
-func (p *planner) Entry(v, name string) int { return p.ms[v].labels[entryLabel(name)] }
+// Label and Entry read variant v's measurement as Locate reads it.
+func (p *planner) Label(v, role string) (int, bool) { return located{p.ms[v], p.n.ID}.Label(role) }
+func (p *planner) Entry(v, name string) int         { return located{p.ms[v], p.n.ID}.Entry(name) }
 
 func (p *planner) Param(v, name string) int { return p.cur[v].marker[paramKey{p.n.ID, name}] }
 
