@@ -156,26 +156,27 @@ func errno(rc int32) error {
 // (CPU-time clocks, the alarm clocks, negative ids) goes to the system
 // call. An invalid id gives unix.EINVAL.
 func ClockGettime(clock int32) (Timespec, error) {
-	var ts Timespec
-	var rc int32
-	if variant.Load() == int32(Timens) {
-		rc = clock_gettime_timens(clock, &ts)
-	} else {
-		rc = clock_gettime_host(clock, &ts)
-	}
+	ts, rc := clockCall(clock_gettime_host, clock_gettime_timens, clock)
 	return ts, errno(rc)
 }
 
 // ClockGetres returns the resolution of clock like clock_getres(2).
 func ClockGetres(clock int32) (Timespec, error) {
-	var ts Timespec
-	var rc int32
-	if variant.Load() == int32(Timens) {
-		rc = clock_getres_timens(clock, &ts)
-	} else {
-		rc = clock_getres_host(clock, &ts)
-	}
+	ts, rc := clockCall(clock_getres_host, clock_getres_timens, clock)
 	return ts, errno(rc)
+}
+
+// clockCall calls the current variant's routine of a clock_gettime-shaped
+// pair. It inlines into its callers, where host and timens are constant
+// functions: the calls are direct and ts stays on the stack (TestAPI
+// counts allocations).
+func clockCall(host, timens func(int32, *Timespec) int32, clock int32) (ts Timespec, rc int32) {
+	if variant.Load() == int32(Timens) {
+		rc = timens(clock, &ts)
+	} else {
+		rc = host(clock, &ts)
+	}
+	return ts, rc
 }
 
 // Gettimeofday returns CLOCK_REALTIME in microseconds like

@@ -66,6 +66,7 @@ func TestAPI(t *testing.T) {
 	check("running")
 	if n := testing.AllocsPerRun(1000, func() {
 		ClockGettime(unix.CLOCK_MONOTONIC)
+		ClockGetres(unix.CLOCK_MONOTONIC)
 		Now()
 		Gettimeofday()
 	}); n != 0 {

@@ -30,27 +30,29 @@ retry: \
 	CMPL R9, OFF_SEQ(page) \
 	JNE  retry
 
-// WAIT is the odd-sequence path of both reads, placed after the RET.
-#define WAIT(pause, retry) \
+// RET_WAIT returns, and after the RET places the odd-sequence path of both
+// reads.
+#define RET_WAIT(pause, retry) \
+	RET \
 pause: \
 	PAUSE \
 	JMP retry
 
+// GO_FLOOR is the body of a Go-ABI floor, func(page unsafe.Pointer) uint64:
+// the read named by READ on the page argument, its result returned.
+#define GO_FLOOR(READ, retry, pause) \
+	MOVQ page+0(FP), R10 \
+	READ(R10, retry, pause) \
+	MOVQ AX, ret+8(FP) \
+	RET_WAIT(pause, retry)
+
 // func Hres(page unsafe.Pointer) uint64
 TEXT ·Hres(SB), NOSPLIT, $0-16
-	MOVQ page+0(FP), R10
-	HRES_READ(R10, hres_retry, hres_pause)
-	MOVQ AX, ret+8(FP)
-	RET
-	WAIT(hres_pause, hres_retry)
+	GO_FLOOR(HRES_READ, hres_retry, hres_pause)
 
 // func Coarse(page unsafe.Pointer) uint64
 TEXT ·Coarse(SB), NOSPLIT, $0-16
-	MOVQ page+0(FP), R10
-	COARSE_READ(R10, coarse_retry, coarse_pause)
-	MOVQ AX, ret+8(FP)
-	RET
-	WAIT(coarse_pause, coarse_retry)
+	GO_FLOOR(COARSE_READ, coarse_retry, coarse_pause)
 
 // The same reads with the C ABI, shaped as clock_gettime(clockid, ts): the
 // page in SI, where ts goes, the result in AX. Callers reach them through a
@@ -59,13 +61,11 @@ TEXT ·Coarse(SB), NOSPLIT, $0-16
 // call. No Go declaration: HresCAddr and CoarseCAddr give the addresses.
 TEXT ·hresC(SB), NOSPLIT|NOFRAME, $0
 	HRES_READ(SI, hresc_retry, hresc_pause)
-	RET
-	WAIT(hresc_pause, hresc_retry)
+	RET_WAIT(hresc_pause, hresc_retry)
 
 TEXT ·coarseC(SB), NOSPLIT|NOFRAME, $0
 	COARSE_READ(SI, coarsec_retry, coarsec_pause)
-	RET
-	WAIT(coarsec_pause, coarsec_retry)
+	RET_WAIT(coarsec_pause, coarsec_retry)
 
 // func cAddrs() (hres, coarse uintptr)
 TEXT ·cAddrs(SB), NOSPLIT, $0-16

@@ -5,26 +5,30 @@ package vvar
 import (
 	"testing"
 	"time"
-	"unsafe"
 )
 
 // TestTickerArgsLayout: coarseTicker (assembly) addresses tickerArgs by
 // these offsets, and the page by the layout constants.
 func TestTickerArgsLayout(t *testing.T) {
-	var a tickerArgs
-	checkOffsets(t, []offsetCase{
-		{"page", unsafe.Offsetof(a.page), 0}, {"stop", unsafe.Offsetof(a.stop), 8},
-		{"offSec", unsafe.Offsetof(a.offSec), 16}, {"offNsec", unsafe.Offsetof(a.offNsec), 24},
-		{"age", unsafe.Offsetof(a.age), 32}, {"period", unsafe.Offsetof(a.period), 40},
-		{"poll", unsafe.Offsetof(a.poll), 48}, {"ticks", unsafe.Offsetof(a.ticks), 56},
-		{"ts", unsafe.Offsetof(a.ts), 64}, {"sleep", unsafe.Offsetof(a.sleep), 80},
-		{"mono", unsafe.Offsetof(a.mono), 96}, {"rt", unsafe.Offsetof(a.rt), 112},
-		// The page offsets the assembly uses.
+	checkStruct(t, tickerArgs{}, []fieldCase{
+		{"page", 0, 8}, {"stop", 8, 4}, {"_", 12, 4}, {"offSec", 16, 8}, {"offNsec", 24, 8},
+		{"age", 32, 8}, {"period", 40, 8}, {"poll", 48, 8}, {"ticks", 56, 8},
+		{"ts", 64, 16}, {"sleep", 80, 16}, {"mono", 96, 16}, {"rt", 112, 16},
+	}, 128)
+	// The page offsets the assembly uses.
+	for _, c := range []struct {
+		name      string
+		got, want int
+	}{
 		{"Base[MONOTONIC]", OffBase + ClockMonotonic*BaseSize, 48},
 		{"Base[REALTIME_COARSE]", OffBase + ClockRealtimeCoarse*BaseSize, 112},
 		{"Base[MONOTONIC_COARSE]", OffBase + ClockMonotonicCoarse*BaseSize, 128},
 		{"CoarseTSC", OffCoarseTSC, 248}, {"Mult", OffMult, 16}, {"TSCBase", OffTSCBase, 24},
-	})
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %d, the assembly uses %d", c.name, c.got, c.want)
+		}
+	}
 }
 
 // startTicker starts a timekeeper on p that nobody refreshes (Manual) and

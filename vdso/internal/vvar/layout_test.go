@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"math/bits"
+	"reflect"
 	"testing"
 	"unsafe"
 
@@ -45,63 +46,53 @@ func TestLayoutConstants(t *testing.T) {
 		}
 	}
 
-	var p Page
-	var b Base
-	var tp TimensPage
-	var to TimensOffset
-	checkOffsets(t, []offsetCase{
-		{"Offsetof(seq)", unsafe.Offsetof(p.seq), OffSeq},
-		{"Sizeof(seq)", unsafe.Sizeof(p.seq), 4},
-		{"Offsetof(mode)", unsafe.Offsetof(p.mode), OffMode},
-		{"Sizeof(mode)", unsafe.Sizeof(p.mode), 4},
-		{"Offsetof(version)", unsafe.Offsetof(p.version), OffVersion},
-		{"Sizeof(version)", unsafe.Sizeof(p.version), 4},
-		{"Offsetof(shift)", unsafe.Offsetof(p.shift), OffShift},
-		{"Sizeof(shift)", unsafe.Sizeof(p.shift), 4},
-		{"Offsetof(mult)", unsafe.Offsetof(p.mult), OffMult},
-		{"Sizeof(mult)", unsafe.Sizeof(p.mult), 8},
-		{"Offsetof(tscBase)", unsafe.Offsetof(p.tscBase), OffTSCBase},
-		{"Sizeof(tscBase)", unsafe.Sizeof(p.tscBase), 8},
-		{"Offsetof(base)", unsafe.Offsetof(p.base), OffBase},
-		{"Sizeof(base)", unsafe.Sizeof(p.base), NumClocks * BaseSize},
-		{"Sizeof(Base)", unsafe.Sizeof(b), BaseSize},
-		{"Offsetof(Base.Sec)", unsafe.Offsetof(b.Sec), OffBaseSec},
-		{"Sizeof(Base.Sec)", unsafe.Sizeof(b.Sec), 8},
-		{"Offsetof(Base.Snsec)", unsafe.Offsetof(b.Snsec), OffBaseSnsec},
-		{"Sizeof(Base.Snsec)", unsafe.Sizeof(b.Snsec), 8},
-		{"Offsetof(hresRes)", unsafe.Offsetof(p.hresRes), OffHresRes},
-		{"Sizeof(hresRes)", unsafe.Sizeof(p.hresRes), 8},
-		{"Offsetof(coarseRes)", unsafe.Offsetof(p.coarseRes), OffCoarseRes},
-		{"Offsetof(maxDelta)", unsafe.Offsetof(p.maxDelta), OffMaxDelta},
-		{"Offsetof(coarseTSC)", unsafe.Offsetof(p.coarseTSC), OffCoarseTSC},
-		{"Sizeof(coarseTSC)", unsafe.Sizeof(p.coarseTSC), 8},
-		{"Sizeof(coarseRes)", unsafe.Sizeof(p.coarseRes), 8},
-		{"Sizeof(Page)", unsafe.Sizeof(p), PageSize},
-		{"Alignof(Page)", unsafe.Alignof(p), 8},
-		{"Offsetof(Offsets)", unsafe.Offsetof(tp.Offsets), OffTimensOffsets},
-		{"Sizeof(Offsets)", unsafe.Sizeof(tp.Offsets), NumClocks * TimensOffsetSize},
-		{"Sizeof(TimensOffset)", unsafe.Sizeof(to), TimensOffsetSize},
-		{"Offsetof(TimensOffset.Sec)", unsafe.Offsetof(to.Sec), OffTimensOffSec},
-		{"Offsetof(TimensOffset.Nsec)", unsafe.Offsetof(to.Nsec), OffTimensOffNsec},
-		{"Sizeof(TimensPage)", unsafe.Sizeof(tp), PageSize},
-	})
+	// Every field of every struct the assembly reads, in declaration
+	// order, with the offset and size it uses. "_" is the padding to the
+	// end of the page.
+	checkStruct(t, Page{}, []fieldCase{
+		{"seq", OffSeq, 4}, {"mode", OffMode, 4}, {"version", OffVersion, 4}, {"shift", OffShift, 4},
+		{"mult", OffMult, 8}, {"tscBase", OffTSCBase, 8}, {"base", OffBase, NumClocks * BaseSize},
+		{"hresRes", OffHresRes, 8}, {"coarseRes", OffCoarseRes, 8}, {"maxDelta", OffMaxDelta, 8},
+		{"coarseTSC", OffCoarseTSC, 8}, {"_", endOfPageFields, PageSize - endOfPageFields},
+	}, PageSize)
+	checkStruct(t, Base{}, []fieldCase{{"Sec", OffBaseSec, 8}, {"Snsec", OffBaseSnsec, 8}}, BaseSize)
+	checkStruct(t, TimensPage{}, []fieldCase{
+		{"Offsets", OffTimensOffsets, NumClocks * TimensOffsetSize},
+		{"_", endOfTimensFields, PageSize - endOfTimensFields},
+	}, PageSize)
+	checkStruct(t, TimensOffset{}, []fieldCase{{"Sec", OffTimensOffSec, 8}, {"Nsec", OffTimensOffNsec, 8}}, TimensOffsetSize)
+	if a := unsafe.Alignof(Page{}); a != 8 {
+		t.Errorf("Alignof(Page) = %d, want 8", a)
+	}
 	if OffBase+NumClocks*BaseSize != OffHresRes {
 		t.Errorf("bases end at %d, HresRes at %d", OffBase+NumClocks*BaseSize, OffHresRes)
 	}
 }
 
-// offsetCase is an offset or a size in Go (got) against the one the
-// assembly uses (want).
-type offsetCase struct {
+// fieldCase is one struct field as the assembly addresses it.
+type fieldCase struct {
 	name      string
-	got, want uintptr
+	off, size uintptr
 }
 
-func checkOffsets(t *testing.T, cases []offsetCase) {
+// checkStruct compares the fields of v, by reflection, with want: the same
+// fields in the same order, each at the offset and of the size the assembly
+// uses, and the struct of the given size. A field added, removed, moved or
+// resized in Go without its constant is an error.
+func checkStruct(t *testing.T, v any, want []fieldCase, size uintptr) {
 	t.Helper()
-	for _, c := range cases {
-		if c.got != c.want {
-			t.Errorf("%s = %d, the assembly uses %d", c.name, c.got, c.want)
+	typ := reflect.TypeOf(v)
+	if typ.Size() != size {
+		t.Errorf("Sizeof(%s) = %d, the assembly uses %d", typ.Name(), typ.Size(), size)
+	}
+	if typ.NumField() != len(want) {
+		t.Errorf("%s has %d fields, the assembly knows %d", typ.Name(), typ.NumField(), len(want))
+	}
+	for i := range min(typ.NumField(), len(want)) {
+		f, w := typ.Field(i), want[i]
+		if f.Name != w.name || f.Offset != w.off || f.Type.Size() != w.size {
+			t.Errorf("%s field %d: %s at %d, %d bytes; the assembly uses %s at %d, %d bytes",
+				typ.Name(), i, f.Name, f.Offset, f.Type.Size(), w.name, w.off, w.size)
 		}
 	}
 }
