@@ -12,6 +12,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/vdsogen/vdsogen/layout"
 )
 
 // A package directory can hold the outputs of several generator programs
@@ -45,7 +47,7 @@ func conflicts(dir, name string, files map[string][]byte, skip map[string]bool) 
 	var out []conflict
 	for _, e := range ents {
 		f := e.Name()
-		if !e.Type().IsRegular() || !strings.HasPrefix(f, "z") || strings.HasPrefix(f, "z"+name+"_") || skip[f] {
+		if !e.Type().IsRegular() || !layout.MayBeGenerated(f) || layout.Files(name).Owns(f) || skip[f] {
 			continue
 		}
 		if _, own := files[f]; own {
@@ -122,12 +124,8 @@ func declared(file string, b []byte) []string {
 // every program writes (z<name>_stubs_amd64.go and the like); "" if the
 // name says nothing.
 func programOf(file string) string {
-	for _, suffix := range []string{"_stubs_amd64.go", "_stubs_amd64.s", "_layout_amd64.go"} {
-		if n, ok := strings.CutSuffix(file, suffix); ok && len(n) > 1 {
-			return n[1:]
-		}
-	}
-	return ""
+	p, _ := layout.ProgramOf(file)
+	return string(p)
 }
 
 // conflictError says which files collide and how to resolve it.
@@ -185,7 +183,7 @@ func replacedFiles(dir, name string, files map[string][]byte, olds []string) ([]
 			return nil, err
 		}
 		for _, f := range fs {
-			if !strings.HasPrefix(f, "z"+name+"_") && !slices.Contains(out, f) {
+			if !layout.Files(name).Owns(f) && !slices.Contains(out, f) {
 				out = append(out, f)
 			}
 		}

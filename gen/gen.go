@@ -386,7 +386,7 @@ func toolchainError(err error, prints map[string]*printed) error {
 			return errs
 		}
 	}
-	lineRE := regexp.MustCompile(`(z[a-z0-9_]+_amd64\.s):(\d+)`)
+	lineRE := regexp.MustCompile(`(` + layout.AsmNameRE + `):(\d+)`)
 	var out []string
 	for _, l := range strings.Split(strings.TrimSpace(be.Output), "\n") {
 		if m := lineRE.FindStringSubmatch(l); m != nil {

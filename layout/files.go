@@ -33,7 +33,7 @@ func (f Files) TableVar() string { return string(f) + "Layout" }
 
 // Stubs is the default Go stub file, z<name>_stubs_amd64.go; its assembly
 // is StubsAsm of it.
-func (f Files) Stubs() string { return filePrefix + string(f) + "_stubs_amd64.go" }
+func (f Files) Stubs() string { return filePrefix + string(f) + stubsSuffix }
 
 // StubsAsm is the assembly beside a stub file: x.go -> x.s.
 func StubsAsm(stubsGo string) string { return strings.TrimSuffix(stubsGo, ".go") + ".s" }
@@ -45,6 +45,7 @@ func (f Files) All(dir string) string { return filepath.Join(dir, filePrefix+str
 func (f Files) AllELF(dir string) string { return filepath.Join(dir, f.ELF("*")) }
 
 const (
+	stubsSuffix     = "_stubs_amd64.go"
 	tableSuffix     = "_layout_amd64.go"
 	tableJSONSuffix = "_layout.json"
 )
@@ -68,6 +69,40 @@ func TableFileOf(path string) (program Files, jsonPath string, ok bool) {
 	}
 	return "", "", false
 }
+
+// Owns reports whether the file name base is one of program f's files:
+// z<name>_ followed by anything.
+func (f Files) Owns(base string) bool { return strings.HasPrefix(base, filePrefix+string(f)+"_") }
+
+// VariantOfELF returns the variant whose ELF image program f names base
+// (z<name>_<variant>.so); ok is false for any other name.
+func (f Files) VariantOfELF(base string) (variant string, ok bool) {
+	v, ok := strings.CutSuffix(strings.TrimPrefix(base, filePrefix+string(f)+"_"), ".so")
+	if !ok || !f.Owns(base) || v == "" {
+		return "", false
+	}
+	return v, true
+}
+
+// MayBeGenerated reports whether the file name base has the prefix of
+// every generated file (the program unknown).
+func MayBeGenerated(base string) bool { return strings.HasPrefix(base, filePrefix) }
+
+// ProgramOf returns the program that writes the file named base, judged
+// from the names every program writes whatever its variants (its stubs and
+// its tables); ok is false if the name says nothing.
+func ProgramOf(base string) (program Files, ok bool) {
+	for _, suffix := range []string{stubsSuffix, StubsAsm(stubsSuffix), tableSuffix, tableJSONSuffix} {
+		if n, found := strings.CutSuffix(base, suffix); found && len(n) > len(filePrefix) && strings.HasPrefix(n, filePrefix) {
+			return Files(n[len(filePrefix):]), true
+		}
+	}
+	return "", false
+}
+
+// AsmNameRE is a regular expression that matches the name of a generated
+// assembly file inside a toolchain message.
+const AsmNameRE = filePrefix + `[a-z0-9_]+_amd64\.s`
 
 // IsAsm reports whether path names a generated assembly file.
 func IsAsm(path string) bool {

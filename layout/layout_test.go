@@ -2,6 +2,7 @@ package layout
 
 import (
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -109,6 +110,32 @@ func TestFileNames(t *testing.T) {
 	}
 	if !IsAsm("x/zclock_host_amd64.s") || IsAsm("x/clock_amd64.s") {
 		t.Error("IsAsm")
+	}
+	// Every name the program writes is its own and names its program;
+	// another program's (even one whose name extends it) is not.
+	for _, name := range []string{f.Asm("host"), f.ELF("timens"), f.Table(), f.TableJSON(), f.Stubs(), StubsAsm(f.Stubs())} {
+		if !f.Owns(name) || Files("clo").Owns(name) || Files("clock2").Owns(name) || !MayBeGenerated(name) {
+			t.Errorf("ownership of %s", name)
+		}
+		if !regexp.MustCompile(`^`+AsmNameRE+`$`).MatchString(name) != (name != f.Asm("host") && name != StubsAsm(f.Stubs())) {
+			t.Errorf("AsmNameRE on %s", name)
+		}
+	}
+	for _, name := range []string{f.Table(), f.TableJSON(), f.Stubs(), StubsAsm(f.Stubs())} {
+		if p, ok := ProgramOf(name); !ok || p != f {
+			t.Errorf("ProgramOf(%s) = %q %v", name, p, ok)
+		}
+	}
+	for _, name := range []string{f.Asm("host"), f.ELF("host"), "z_stubs_amd64.go", "clock_stubs_amd64.go", "stubs.go"} {
+		if p, ok := ProgramOf(name); ok {
+			t.Errorf("ProgramOf(%s) = %q from a name that does not say", name, p)
+		}
+	}
+	for name, want := range map[string]string{f.ELF("host"): "host", f.ELF("time_ns"): "time_ns", "zclock_.so": "", "zclock_host.s": "",
+		"zclock2_host.so": "", "xclock_host.so": "", f.Asm("host"): ""} {
+		if v, ok := f.VariantOfELF(name); v != want || ok != (want != "") {
+			t.Errorf("VariantOfELF(%s) = %q %v, want %q", name, v, ok, want)
+		}
 	}
 }
 

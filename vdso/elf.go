@@ -2,7 +2,6 @@ package vdso
 
 import (
 	"embed"
-	"strings"
 
 	"github.com/vdsogen/vdsogen/layout"
 )
@@ -25,7 +24,9 @@ func ELFImages() map[string][]byte {
 		if err != nil {
 			continue
 		}
-		out[strings.TrimSuffix(strings.TrimPrefix(e.Name(), "zclock_"), ".so")] = b
+		if v, ok := layout.Files(clockLayout.Program).VariantOfELF(e.Name()); ok {
+			out[v] = b
+		}
 	}
 	return out
 }

@@ -29,9 +29,9 @@ func findStubs(t *layout.Table, layoutFile string, named []string) (asmPath, goP
 	dir := filepath.Dir(layoutFile)
 	variantFiles := map[string]bool{}
 	for _, v := range t.Variants {
-		variantFiles["z"+t.Program+"_"+v.Name+"_amd64.s"] = true
+		variantFiles[layout.Files(t.Program).Asm(v.Name)] = true
 	}
-	def := "z" + t.Program + "_stubs_amd64.s"
+	def := layout.StubsAsm(layout.Files(t.Program).Stubs())
 	var candidates []string
 	for _, p := range named {
 		if filepath.Base(p) == def {
@@ -73,8 +73,9 @@ func findStubs(t *layout.Table, layoutFile string, named []string) (asmPath, goP
 func (pkg *Package) addStubs(in *harness.Input) *StubFiles {
 	prog := pkg.Table.Program
 	if pkg.StubsAsm == "" {
-		asm := "z" + prog + "_stubs_amd64.s"
-		return &StubFiles{AsmFile: asm, GoFile: "z" + prog + "_stubs_amd64.go", Linked: map[string]Image{},
+		stubs := layout.Files(prog).Stubs()
+		asm := layout.StubsAsm(stubs)
+		return &StubFiles{AsmFile: asm, GoFile: stubs, Linked: map[string]Image{},
 			Err: fmt.Errorf("no stub files: no %s (or assembly file defining the stubs) beside %s", asm, pkg.LayoutFile)}
 	}
 	src, err := os.ReadFile(pkg.StubsAsm)

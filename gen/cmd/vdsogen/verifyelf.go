@@ -30,7 +30,7 @@ func packageELF(pkg *verify.Package, in *verify.Input) ([]fileFinding, []string,
 		if v.Standalone {
 			continue
 		}
-		path := filepath.Join(dir, "z"+pkg.Table.Program+"_"+v.Name+".so")
+		path := filepath.Join(dir, layout.Files(pkg.Table.Program).ELF(v.Name))
 		if _, err := os.Stat(path); err != nil {
 			missing = append(missing, v)
 			continue
@@ -45,7 +45,7 @@ func packageELF(pkg *verify.Package, in *verify.Input) ([]fileFinding, []string,
 	// An image of no shared variant is one the generator would have
 	// removed: stale, or not of this program's making.
 	var out []fileFinding
-	all, err := filepath.Glob(filepath.Join(dir, "z"+pkg.Table.Program+"_*.so"))
+	all, err := filepath.Glob(layout.Files(pkg.Table.Program).AllELF(dir))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -60,11 +60,11 @@ func packageELF(pkg *verify.Package, in *verify.Input) ([]fileFinding, []string,
 	}
 	for _, v := range missing {
 		out = append(out, fileFinding{Path: pkg.LayoutFile, Finding: verify.Finding{Check: "elf-files", Variants: []string{v.Name},
-			Msg: fmt.Sprintf("no z%s_%s.so beside the other images of the program", pkg.Table.Program, v.Name)}})
+			Msg: fmt.Sprintf("no %s beside the other images of the program", layout.Files(pkg.Table.Program).ELF(v.Name))}})
 	}
 	for _, e := range images {
 		v, ok := pkg.Table.Variant(e.Variant)
-		if !ok || !strings.HasSuffix(e.Path, "_"+e.Variant+".so") {
+		if !ok || filepath.Base(e.Path) != layout.Files(e.Program).ELF(e.Variant) {
 			out = append(out, fileFinding{Path: e.Path, Finding: verify.Finding{Check: verify.CheckELFNote, Variants: []string{e.Variant},
 				Msg: fmt.Sprintf("the note says variant %s, program %s: not the variant the file name says", e.Variant, e.Program)}})
 			continue
