@@ -70,26 +70,26 @@ func Part(name string, body func()) *Block {
 // what body emits.
 func (b *Builder) StaticBranch(key string, body func()) {
 	p := here(1)
-	b.mark(p, layout.StaticBranch, key, []*Block{part(p, "body", body)})
+	b.mark(p, layout.StaticBranch, key, []*Block{part(p, marker.StaticBranchBody, body)})
 }
 
 // StaticBranch records a static branch in the default program.
 func StaticBranch(key string, body func()) {
 	p := here(1)
-	std().mark(p, layout.StaticBranch, key, []*Block{part(p, "body", body)})
+	std().mark(p, layout.StaticBranch, key, []*Block{part(p, marker.StaticBranchBody, body)})
 }
 
 // ThreeLabel records a three-label region on key: apply runs where key is
 // on and falls into tail; where key is off only tail runs.
 func (b *Builder) ThreeLabel(key string, apply, tail func()) {
 	p := here(1)
-	b.mark(p, layout.ThreeLabel, key, []*Block{part(p, "apply", apply), part(p, "tail", tail)})
+	b.mark(p, layout.ThreeLabel, key, []*Block{part(p, marker.ThreeLabelApply, apply), part(p, marker.ThreeLabelTail, tail)})
 }
 
 // ThreeLabel records a three-label region in the default program.
 func ThreeLabel(key string, apply, tail func()) {
 	p := here(1)
-	std().mark(p, layout.ThreeLabel, key, []*Block{part(p, "apply", apply), part(p, "tail", tail)})
+	std().mark(p, layout.ThreeLabel, key, []*Block{part(p, marker.ThreeLabelApply, apply), part(p, marker.ThreeLabelTail, tail)})
 }
 
 // Alternative records an alternative on key with the given choices; the

@@ -12,9 +12,12 @@ import (
 // is off, JMP rel32 to the out-of-line body (Site.Target) where it is on.
 type staticBranch struct{}
 
+// StaticBranchBody names a static branch's one block, its out-of-line body.
+const StaticBranchBody = "body"
+
 func (staticBranch) Kind() layout.Kind { return layout.StaticBranch }
 
-func (staticBranch) Traits() Traits { return Traits{Atomic: true, TargetRole: "body"} }
+func (staticBranch) Traits() Traits { return Traits{Atomic: true, TargetRole: StaticBranchBody} }
 
 // Declare: one body, holding code (it is placed out of line in every
 // variant, so an empty one is a mistake, not an off branch).
@@ -50,7 +53,7 @@ func (staticBranch) Expand(x Emitter, d Decl, v Variant) {
 	x.Label("ret")
 	x.OutOfLine(func() {
 		x.Note(" body")
-		x.Label("body")
+		x.Label(StaticBranchBody)
 		x.Block(0)
 		if !x.Exits(0) {
 			x.JumpTo("ret")
@@ -63,7 +66,7 @@ func (staticBranch) Plan(p Planner, d Decl) {
 	for _, v := range p.Shared() {
 		if v.On {
 			site, _ := p.Label(v.Name, "site")
-			body, _ := p.Label(v.Name, "body")
+			body, _ := p.Label(v.Name, StaticBranchBody)
 			p.Set(v.Name, "rel", body-(site+len(NOP5)))
 		}
 	}
@@ -75,7 +78,7 @@ func (staticBranch) Locate(m Measured, d Decl, v Variant) (Span, bool) {
 	if !ok {
 		return Span{}, false
 	}
-	body, _ := m.Label("body")
+	body, _ := m.Label(StaticBranchBody)
 	return Span{Start: site, End: site + len(NOP5), Target: body}, true
 }
 

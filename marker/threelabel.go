@@ -7,11 +7,19 @@ import "github.com/vdsogen/vdsogen/layout"
 // off; Site.Target is l_out, where the tail's own copy follows.
 type threeLabel struct{}
 
+// The blocks of a three-label region, in this order.
+const (
+	ThreeLabelApply = "apply"
+	ThreeLabelTail  = "tail"
+	// labelOut is l_out, where the tail's own copy starts.
+	labelOut = "out"
+)
+
 func (threeLabel) Kind() layout.Kind { return layout.ThreeLabel }
 
 // Traits: a region of several instructions, never switched live; control
 // leaves it through the tail in every variant.
-func (threeLabel) Traits() Traits { return Traits{Exit: "tail", TargetRole: "out"} }
+func (threeLabel) Traits() Traits { return Traits{Exit: ThreeLabelTail, TargetRole: labelOut} }
 
 // Declare: apply and tail; apply is not empty (the off layout needs the
 // room), the tail is a complete exit and holds no label (it is assembled
@@ -19,8 +27,8 @@ func (threeLabel) Traits() Traits { return Traits{Exit: "tail", TargetRole: "out
 func (threeLabel) Declare(d Declaration) {
 	dc := d.Decl()
 	word := dc.Kind.Word()
-	if len(dc.Blocks) != 2 || dc.Blocks[0].Name != "apply" || dc.Blocks[1].Name != "tail" {
-		d.Errorf(-1, "%s %q takes two blocks, apply and tail, not %q", word, dc.Key, dc.Names())
+	if len(dc.Blocks) != 2 || dc.Blocks[0].Name != ThreeLabelApply || dc.Blocks[1].Name != ThreeLabelTail {
+		d.Errorf(-1, "%s %q takes two blocks, %s and %s, not %q", word, dc.Key, ThreeLabelApply, ThreeLabelTail, dc.Names())
 		return
 	}
 	if d.Empty(1) || !d.Exits(1) {
@@ -55,7 +63,7 @@ func (threeLabel) Expand(x Emitter, d Decl, v Variant) {
 			x.Raw(INT3s(pad))
 		}
 	}
-	x.Label("out")
+	x.Label(labelOut)
 	x.Block(tail)
 	x.Label("end")
 }
@@ -65,7 +73,7 @@ func (threeLabel) Expand(x Emitter, d Decl, v Variant) {
 func (threeLabel) Plan(p Planner, d Decl) {
 	length := func(v string) int {
 		call, _ := p.Label(v, "call")
-		out, _ := p.Label(v, "out")
+		out, _ := p.Label(v, labelOut)
 		return out - call
 	}
 	region := -1 // no variant has the key on
@@ -98,7 +106,7 @@ func (threeLabel) Locate(m Measured, d Decl, v Variant) (Span, bool) {
 	if !ok {
 		return Span{}, false
 	}
-	out, _ := m.Label("out")
+	out, _ := m.Label(labelOut)
 	return Span{Start: call, End: out, Target: out}, true
 }
 
