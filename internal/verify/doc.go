@@ -89,14 +89,16 @@
 // are generated whole from the table, so the line shows what is wrong and
 // regenerating is the fix.
 //
-// ELF images (internal/elfimage) are verified too (fromelf.go): ReadELF
-// reads one; CompareELF checks it against its assembled variant (elf-text:
+// ELF images (internal/elfimage) are verified too. ReadELF reads one and
+// FromELF turns images into an Input (fromelf.go); the elf-* rules have a
+// file each: CompareELF (elfcompare.go) checks an image against its
+// assembled variant (elf-text:
 // .text is the verified bytes, modulo data-page fields and load-time
 // choices; elf-symbols, elf-markers, elf-pages: the table's entries,
-// descriptors and pages); CheckELF runs the checks that need only the file
-// (elf-hash, elf-versions, elf-pages, elf-symbols, the relocated fields of
-// the descriptors); and FromELF turns images into an Input, so that every
-// rule above runs on an image without its Go table (VerifyImages), which
-// then proves the image's unwind tables equal to the stack rule's depths
-// (elf-unwind, StackModels).
+// descriptors and pages); CheckELF (elfcheck.go) runs the checks that need
+// only the file (elf-hash, elf-versions, elf-pages, elf-symbols, the
+// relocated fields of the descriptors); every rule above runs on images
+// without their Go table (VerifyImages), which then proves the image's
+// unwind tables equal to the stack rule's depths (elf-unwind,
+// elfunwind.go).
 package verify
