@@ -206,7 +206,7 @@ var rules = []rule{
 	{"pages", func(p *Pass, r *results) { pages(p, r.flow) }},
 	{"swap", func(p *Pass, _ *results) { swap(p) }},
 	{"stubs", func(p *Pass, _ *results) { stubs(p) }},
-	{"table", func(p *Pass, _ *results) { goTable(p) }},
+	{CheckTable, func(p *Pass, _ *results) { goTable(p) }},
 }
 
 // Pass is the state the rules share: the decoded images and the report.
