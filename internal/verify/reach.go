@@ -61,7 +61,7 @@ func (p *Pass) reachInst(im *image, e layout.Entry, in *inst, pages map[string]i
 		}
 		switch {
 		case m.Segment != 0 && !flatStringOperand(in, m):
-			if _, ok := stringOps[in.Op]; ok {
+			if f := family(m.Base); stringOps[in.Op] != nil && (f == 6 || f == 7) { // SI, DI
 				p.errorf(im, off, nil, "%s with a segment override: its operand %s:(%s) is relative to segment %s, which may not be flat (FS and GS are thread pointers)", in.Op, m.Segment, regName(m.Base), m.Segment)
 				break
 			}
