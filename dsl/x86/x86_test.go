@@ -88,6 +88,47 @@ func TestBlame(t *testing.T) {
 	}
 }
 
+// TestStringRecords: a string instruction with a repeat prefix is one
+// node, at the caller's line and named after the wrapper, holding the
+// prefix and the instruction as Go's assembler writes them on one line.
+func TestStringRecords(t *testing.T) {
+	b := dsl.Reset()
+	defer dsl.Reset()
+	dsl.Entry("f", "func()")
+	type rec struct {
+		line         int
+		call, opcode string
+	}
+	var want []rec
+	l := next()
+	x86.REP_MOVSB()
+	want = append(want, rec{l, "REP_MOVSB", "REP; MOVSB"})
+	l = next()
+	x86.REPN_SCASQ()
+	want = append(want, rec{l, "REPN_SCASQ", "REPN; SCASQ"})
+	l = next()
+	x86.STOSL()
+	want = append(want, rec{l, "STOSL", "STOSL"})
+	l = next()
+	x86.UD2()
+	want = append(want, rec{l, "UD2", "UD2"})
+	x86.RET()
+	prog, err := b.Program()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := prog.Entries[0].Body
+	if len(body) != len(want)+1 {
+		t.Fatalf("body has %d nodes, want %d", len(body), len(want)+1)
+	}
+	for i, w := range want {
+		n, ok := body[i].(*dsl.Inst)
+		if !ok || n.Inst.Opcode != w.opcode || len(n.Inst.Operands) != 0 || n.Pos.Line != w.line || n.Pos.Call != w.call {
+			t.Errorf("node %d is %#v, want %q at line %d called %s", i, body[i], w.opcode, w.line, w.call)
+		}
+	}
+}
+
 // TestRecords: the functions append to the default program, at the
 // caller's line, and NOP is a real one-byte instruction.
 func TestRecords(t *testing.T) {

@@ -44,8 +44,10 @@
 //	         constant inside it (stack follows the handler from the depth
 //	         at the region's start)
 //	reach    no reference leaves the image except to a declared data page,
-//	         every branch lands on an instruction inside the image, and no
-//	         branch is indirect
+//	         every branch lands on an instruction inside the image, no
+//	         branch is indirect, and no memory operand is relative to a
+//	         segment (a string instruction's default DS:(SI) and ES:(DI)
+//	         are flat; an override such as FS: is refused)
 //	pages    an abstract interpretation of every entry's graph tracks which
 //	         registers hold a page's address plus a bounded offset and
 //	         which hold bounded numbers (constants, values compared with a
@@ -54,10 +56,15 @@
 //	         every access through a page address, RIP-relative or through
 //	         registers with any displacement and index, lies inside the
 //	         page's declared size for its full width, no access goes
-//	         through a register whose page offset is lost, and no CALL or
-//	         tail call passes a page address; every alternative's choices
-//	         are interpreted; with the assembly text (Input.Asm), every
-//	         page operand as written lies inside its page
+//	         through a register whose page offset is lost, no string
+//	         instruction (MOVS, STOS, LODS, CMPS, SCAS, repeated or not)
+//	         addresses a page through SI or DI, no store goes through a
+//	         register that may hold an address computed from SP (a copy
+//	         of SP: the stack rule bounds only stores written as n(SP)),
+//	         and no CALL or tail call passes a page or stack address;
+//	         every alternative's choices are interpreted; with the
+//	         assembly text (Input.Asm), every page operand as written lies
+//	         inside its page
 //	swap     for each pair of variants, whether it can be switched live
 //	         (reported, never a failure)
 //	stubs    the table's promises to the stubs hold (unique variant,

@@ -178,10 +178,15 @@ type pstate struct {
 	mem bool
 	// cmp is what the flags say when the last instruction was CMP reg, $k.
 	cmp *cond
+	// stk has the bit of every general register that may hold an
+	// address computed from SP; stkMem: one was stored to memory (see
+	// stackaddr.go).
+	stk    uint16
+	stkMem bool
 }
 
 func joinState(a, b *pstate) *pstate {
-	out := &pstate{mem: a.mem || b.mem}
+	out := &pstate{mem: a.mem || b.mem, stk: a.stk | b.stk, stkMem: a.stkMem || b.stkMem}
 	for i := range a.regs {
 		out.regs[i] = join(a.regs[i], b.regs[i])
 	}
@@ -192,7 +197,7 @@ func joinState(a, b *pstate) *pstate {
 }
 
 func (s *pstate) equal(o *pstate) bool {
-	return s.regs == o.regs && s.mem == o.mem && (s.cmp == nil) == (o.cmp == nil) && (s.cmp == nil || *s.cmp == *o.cmp)
+	return s.regs == o.regs && s.mem == o.mem && s.stk == o.stk && s.stkMem == o.stkMem && (s.cmp == nil) == (o.cmp == nil) && (s.cmp == nil || *s.cmp == *o.cmp)
 }
 
 // derivedReg returns a register or memory that may hold a page address.
@@ -283,7 +288,7 @@ func (pc *pageCheck) entrySummary(e layout.Entry) *pstate {
 }
 
 func tainted() *pstate {
-	s := &pstate{mem: true}
+	s := &pstate{mem: true, stk: allGP, stkMem: true}
 	for i := range s.regs {
 		s.regs[i] = val{kind: vTainted}
 	}
@@ -387,6 +392,7 @@ func (pc *pageCheck) step(off int, s *pstate) []outEdge {
 			sum = joinState(sum, pc.entrySummary(ce))
 		}
 		after.regs, after.mem = sum.regs, sum.mem
+		after.stk, after.stkMem = sum.stk, sum.stkMem || s.stkMem
 	}
 	next := in.end()
 	for _, ed := range pc.g.succ[off] {
@@ -417,6 +423,12 @@ func isJcc(op x86asm.Op) bool { return x86asm.JA <= op && op <= x86asm.JS }
 func (pc *pageCheck) entryCall(in *inst, s *pstate, what string) {
 	if where, ok := s.derivedReg(); ok && pc.report {
 		pc.p.errorf(pc.im, in.off, nil, "%s with a data page's address in %s: an entry is verified from a start with no page address anywhere", what, where)
+	}
+	for f := range famVec {
+		if f != spFamily && s.fromSP(f) && pc.report {
+			pc.p.errorf(pc.im, in.off, nil, "%s with an address computed from SP in %s: an entry is verified from a start with no stack address but SP", what, famName(f))
+			break
+		}
 	}
 }
 
@@ -680,6 +692,23 @@ func pageRef(pg layout.Page, v val) string {
 	return fmt.Sprintf("%s%+d..%+d", pg.Symbol, v.lo, v.hi)
 }
 
+// flatStringOperand reports whether m is a string instruction's implicit
+// operand in its default segment: DS:(SI) or ES:(DI), both flat in 64-bit
+// mode. x86asm shows the default segment; an override (FS:, GS:) is
+// another segment, which reach refuses.
+func flatStringOperand(in *inst, m x86asm.Mem) bool {
+	if _, ok := stringOps[in.Op]; !ok || m.Index != 0 || m.Disp != 0 {
+		return false
+	}
+	switch family(m.Base) {
+	case 6: // SI
+		return m.Segment == x86asm.DS
+	case 7: // DI
+		return m.Segment == x86asm.ES
+	}
+	return false
+}
+
 // stringOps address memory through SI, DI (and BX, AX) implicitly.
 var stringOps = map[x86asm.Op][]int{
 	x86asm.MOVSB: {6, 7}, x86asm.MOVSW: {6, 7}, x86asm.MOVSD: {6, 7}, x86asm.MOVSQ: {6, 7},
@@ -699,10 +728,11 @@ func (pc *pageCheck) exec(in *inst, at int, s *pstate) {
 	if regs, ok := stringOps[in.Op]; ok {
 		for _, f := range regs {
 			if before.regs[f].derived() {
-				pc.errorf(at, "%s addresses memory through %s implicitly, which holds a data page's address: the verifier cannot bound it", in.Op, famNames[f])
+				pc.errorf(at, "%s addresses memory through %s implicitly, which may hold a data page's address: the verifier does not bound a string instruction's implicit operands (CX elements under REP), so none may touch a data page (read its fields with MOV)", in.Op, famNames[f])
 			}
 		}
 	}
+	pc.trackSP(in, at, &before, s)
 	for i, a := range in.Args {
 		m, ok := a.(x86asm.Mem)
 		if !ok || in.Op == x86asm.LEA || in.Op == x86asm.NOP || strings.HasPrefix(in.Op.String(), "PREFETCH") {

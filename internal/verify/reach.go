@@ -60,7 +60,11 @@ func (p *Pass) reachInst(im *image, e layout.Entry, in *inst, pages map[string]i
 			continue
 		}
 		switch {
-		case m.Segment != 0:
+		case m.Segment != 0 && !flatStringOperand(in, m):
+			if f := family(m.Base); stringOps[in.Op] != nil && (f == 6 || f == 7) { // SI, DI
+				p.errorf(im, off, nil, "%s with a segment override: its operand %s:(%s) is relative to segment %s, which may not be flat (FS and GS are thread pointers)", in.Op, m.Segment, regName(m.Base), m.Segment)
+				break
+			}
 			p.errorf(im, off, nil, "memory operand relative to segment %s refers outside the image", m.Segment)
 		case m.Base == x86asm.RIP:
 			rel := int64(in.end()) + int64(int32(m.Disp))

@@ -312,7 +312,9 @@ func writesArg(in *inst, i int) bool {
 		x86asm.PREFETCHT1, x86asm.PREFETCHT2, x86asm.PREFETCHW, x86asm.CLFLUSH, x86asm.LDMXCSR, x86asm.PTEST,
 		x86asm.COMISD, x86asm.COMISS, x86asm.UCOMISD, x86asm.UCOMISS, x86asm.FXRSTOR, x86asm.FXRSTOR64,
 		x86asm.XRSTOR, x86asm.XRSTOR64, x86asm.XRSTORS, x86asm.XRSTORS64, x86asm.FLDCW, x86asm.FLDENV, x86asm.FRSTOR,
-		x86asm.JMP, x86asm.CALL:
+		x86asm.JMP, x86asm.CALL,
+		// The string comparisons read both operands; SCAS compares AX.
+		x86asm.CMPSB, x86asm.CMPSW, x86asm.CMPSD, x86asm.CMPSQ, x86asm.SCASB, x86asm.SCASW, x86asm.SCASD, x86asm.SCASQ:
 		return i == 0 && in.Op == x86asm.LEA
 	case x86asm.XCHG, x86asm.XADD:
 		return i <= 1

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -109,7 +110,11 @@ func TestNoVectorInstructions(t *testing.T) {
 		byName[c.name] = c
 	}
 	allow := allowed()
+	hand := allowedAsm()
 	for name := range generated(t) {
+		if _, ok := hand[name]; ok {
+			continue // TestHandWritten
+		}
 		c, ok := byName[name]
 		if !ok {
 			t.Errorf("%s is generated but is no avo constructor", name)
@@ -211,6 +216,71 @@ func TestUsedInstructionsGenerated(t *testing.T) {
 	}
 	if seen < 50 {
 		t.Errorf("found only %d instruction calls in %d files; is the scan broken?", seen, len(programs))
+	}
+}
+
+// TestHandWritten: every instruction avo lacks is generated as Go's
+// assembler spells it (the prefix and the instruction on one line), each
+// string instruction at every size alone and with every repeat prefix
+// that applies to it, and none is an avo constructor.
+func TestHandWritten(t *testing.T) {
+	src, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	for _, op := range []string{"MOVS", "STOS", "LODS", "CMPS", "SCAS"} {
+		for _, size := range []string{"B", "W", "L", "Q"} {
+			want[op+size] = op + size
+			want["REP_"+op+size] = "REP; " + op + size
+			if op == "CMPS" || op == "SCAS" {
+				want["REPN_"+op+size] = "REPN; " + op + size
+			}
+		}
+	}
+	hand := allowedAsm()
+	if len(hand) != len(want) {
+		t.Errorf("%d hand-written instructions, want %d", len(hand), len(want))
+	}
+	for name, text := range want {
+		decl := fmt.Sprintf("func %s() { dsl.Std().Add(&ir.Instruction{Opcode: %q}, nil) }", name, text)
+		if !strings.Contains(string(src), "\n"+decl+"\n") {
+			t.Errorf("output lacks %q", decl)
+		}
+	}
+	isCtor := map[string]bool{}
+	for _, c := range constructors(t) {
+		isCtor[c.name] = true
+	}
+	for name := range hand {
+		if isCtor[name] {
+			t.Errorf("%s is written by hand but avo has a constructor for it", name)
+		}
+	}
+	if !isCtor["UD2"] || !generated(t)["UD2"] {
+		t.Errorf("UD2 is not generated from avo's constructor")
+	}
+}
+
+// TestAsmInstructionErrors: a hand-written name that is no string
+// instruction, or a prefix that does not apply, is an error.
+func TestAsmInstructionErrors(t *testing.T) {
+	for _, name := range []string{"MOVSX", "XLATB", "REPN_MOVSB", "REPE_CMPSB", "LOCK_MOVSB", "REP_"} {
+		if _, _, err := asmInstruction(name); err == nil {
+			t.Errorf("asmInstruction(%q): no error", name)
+		}
+	}
+	if _, err := handWritten([]constructor{{name: "MOVSB"}}, map[string]string{"MOVSB": "string"}); err == nil || !strings.Contains(err.Error(), "list it in insts") {
+		t.Errorf("a hand-written name avo has: got %v", err)
+	}
+}
+
+// TestFamiliesSayWhy: every family says why a vDSO routine needs it.
+func TestFamiliesSayWhy(t *testing.T) {
+	for _, f := range families {
+		if strings.TrimSpace(f.why) == "" {
+			t.Errorf("family %q does not say why it is allowed", f.name)
+		}
 	}
 }
 

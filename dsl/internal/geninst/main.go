@@ -9,7 +9,16 @@
 // must be an instruction constructor of avo's x86 package (found by type:
 // an exported function whose results are exactly (*ir.Instruction, error)
 // and whose parameters are all operand.Op, the last possibly variadic), so
-// that a stale or misspelled entry is noticed.
+// that a stale or misspelled entry is noticed. The string instructions,
+// which avo's database lacks, are built by hand as Go's assembler spells
+// them, one wrapper per instruction and repeat prefix:
+//
+//	// REP_MOVSB: Move Data from String to String (SI to DI), byte, repeated CX times (REP).
+//	func REP_MOVSB() { dsl.Std().Add(&ir.Instruction{Opcode: "REP; MOVSB"}, nil) }
+//
+// (Go's assembler treats REP as an instruction of its own that emits the
+// prefix byte; one wrapper, printed as one line, keeps the prefix and its
+// instruction together, as the bytes are one instruction.)
 //
 // The output is deterministic (sorted by name) and written atomically.
 //
@@ -81,6 +90,12 @@ func run(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	hand, err := handWritten(all, allowedAsm())
+	if err != nil {
+		return err
+	}
+	ctors = append(ctors, hand...)
+	sort.Slice(ctors, func(i, j int) bool { return ctors[i].name < ctors[j].name })
 	src, err := generate(*pkg, ctors)
 	if err != nil {
 		return err
@@ -105,6 +120,9 @@ type constructor struct {
 	// forms are the operand lists of the doc comment's Forms section,
 	// e.g. ["imm32 r64", "r64 m64"].
 	forms []string
+	// asm is the Go assembler text of an instruction avo lacks, which
+	// the wrapper builds by hand ("REP; MOVSB"); empty for avo's.
+	asm string
 }
 
 // vectorOperand reports whether an operand type of a form, as avo's docs
@@ -167,6 +185,28 @@ func selectAllowed(ctors []constructor, allow map[string]string) ([]constructor,
 		sort.Strings(missing)
 		return nil, fmt.Errorf("allow-list names that are not instruction constructors of %s: %s", x86Path, strings.Join(missing, " "))
 	}
+	return out, nil
+}
+
+// handWritten returns the hand-built instructions named in allow, sorted
+// by name. A name avo has a constructor for must come from avo instead.
+func handWritten(ctors []constructor, allow map[string]string) ([]constructor, error) {
+	isCtor := map[string]bool{}
+	for _, c := range ctors {
+		isCtor[c.name] = true
+	}
+	var out []constructor
+	for name, fam := range allow {
+		if isCtor[name] {
+			return nil, fmt.Errorf("allow-list (%s): %s is an instruction constructor of %s; list it in insts", fam, name, x86Path)
+		}
+		text, summary, err := asmInstruction(name)
+		if err != nil {
+			return nil, fmt.Errorf("allow-list (%s): %w", fam, err)
+		}
+		out = append(out, constructor{name: name, summary: summary, asm: text})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out, nil
 }
 
@@ -306,6 +346,7 @@ func generate(pkg string, ctors []constructor) ([]byte, error) {
 	f.ImportAlias(x86Path, "avox86")
 	f.ImportName(operandPath, "operand")
 	f.ImportName(dslPath, "dsl")
+	f.ImportName(irPath, "ir")
 	f.HeaderComment(header)
 	f.HeaderComment("")
 	f.HeaderComment(fmt.Sprintf("%d instructions, the allow-list of dsl/internal/geninst/families.go.", len(ctors)))
@@ -313,7 +354,11 @@ func generate(pkg string, ctors []constructor) ([]byte, error) {
 	for _, c := range ctors {
 		params, args := signature(c.params)
 		call := jen.Qual(x86Path, c.name).Call(args...)
-		f.Commentf("%s: %s", c.name, c.summary)
+		if c.asm != "" {
+			inst := jen.Op("&").Qual(irPath, "Instruction").Values(jen.Dict{jen.Id("Opcode"): jen.Lit(c.asm)})
+			call = jen.List(inst, jen.Nil())
+		}
+		f.Commentf("%s: %s.", c.name, strings.TrimSuffix(c.summary, "."))
 		f.Func().Id(c.name).Params(params...).
 			Custom(jen.Options{Open: "{", Close: "}"}, jen.Qual(dslPath, "Std").Call().Dot("Add").Call(call))
 		f.Line()

@@ -21,7 +21,7 @@ func main() {
 	MOVQ(page.At(0), RAX)
 	TESTQ(RDI, RDI)
 	JEQ(L("now_done"))
-	Bytes(0x0f, 0x0b) // UD2: dsl/x86 does not offer it
+	Bytes(0x0f, 0x0b) // UD2 as raw bytes (reachable_ud2 writes x86.UD2)
 	Label("now_done")
 	RET()
 	gen.Main()
