@@ -1,7 +1,6 @@
 package loader
 
 import (
-	"bytes"
 	"fmt"
 	"maps"
 	"slices"
@@ -160,37 +159,6 @@ func (im *Image) Choices() map[string]string {
 	im.mu.Lock()
 	defer im.mu.Unlock()
 	return maps.Clone(im.choices)
-}
-
-// planChoice is Switch's plan for one alternative or static-call site: fs
-// in variant from, s in variant to. Both must declare the same choices.
-// A pinned key (every alternative: the CPU's or the caller's choice, not
-// the variant's; an overridden static call) keeps its applied choice, so
-// the switch leaves the site alone even where the two images differ. A
-// static call that is not overridden moves to the target variant's
-// choice: one 5-byte CALL rel32 replaced by another at the same place, to
-// entries present in every variant, as swap-safe as a static branch.
-func (im *Image) planChoice(fs, s *layout.Site, from, to string) (*patch, error) {
-	same := len(fs.Choices) == len(s.Choices)
-	for i := 0; same && i < len(s.Choices); i++ {
-		a, b := fs.Choices[i], s.Choices[i]
-		same = a.Name == b.Name && a.Feature == b.Feature && bytes.Equal(a.Bytes, b.Bytes)
-	}
-	if !same {
-		return nil, fmt.Errorf("loader: %s -> %s: %s site %s at %#x (%s) declares different choices in the two variants", from, to, s.Kind, s.Key, s.Offset, s.Source)
-	}
-	if im.pinned[s.Key] {
-		return nil, nil
-	}
-	b, err := siteBytes(s, s.Choice)
-	if err != nil {
-		return nil, fmt.Errorf("loader: %s -> %s: %w", from, to, err)
-	}
-	if b == nil {
-		t := im.texts[to]
-		b = t.code[s.Offset : s.Offset+len(s.Bytes)]
-	}
-	return &patch{off: s.Offset, code: b}, nil
 }
 
 // followChoices records, after a switch to variant to, the choice of every

@@ -478,33 +478,31 @@ func (im *Image) plan(from, to string) ([]patch, error) {
 			}
 		}
 		end := s.Offset + len(s.Bytes)
-		if fs == nil || len(fs.Bytes) != len(s.Bytes) || s.Offset < 0 || end > len(tt.code) {
-			return nil, fmt.Errorf("loader: %s -> %s: site %s at %#x has no counterpart", from, to, s.Kind, s.Offset)
+		if fs == nil || s.Offset < 0 || end > len(tt.code) {
+			return nil, fmt.Errorf("loader: %s -> %s: %s site %s of entry %s at %#x (%s) has no counterpart in %s or lies outside the code",
+				from, to, s.Kind, s.Key, s.Entry, s.Offset, s.Source, from)
 		}
 		for i := s.Offset; i < end; i++ {
 			covered[i] = true
 		}
-		if choiceSite(&s) {
-			p, err := im.planChoice(fs, &s, from, to)
-			if err != nil {
-				return nil, err
+		held, want := ft.code[s.Offset:end], tt.code[s.Offset:end]
+		addr := uint64(tt.off + s.Offset) // the mapping is page-aligned: the address modulo any window
+		d := marker.Swap(
+			marker.SwapSide{Site: *fs, Held: held, Addr: addr},
+			marker.SwapSide{Site: s, Held: want, Addr: addr},
+			!bytes.Equal(held, want), im.pinned[s.Key])
+		switch d.Step {
+		case marker.SwapMismatch:
+			return nil, fmt.Errorf("loader: %s -> %s: %s site %s of entry %s at %#x (%s): %s", from, to, s.Kind, s.Key, s.Entry, s.Offset, s.Source, d.Why)
+		case marker.SwapUnsafe:
+			if !im.exports[s.Entry] {
+				continue // not exported: left as loaded, never called
 			}
-			if p != nil {
-				out = append(out, *p)
-			}
-			continue
+			return nil, fmt.Errorf("loader: %s -> %s is not swap-safe: entry %s has a %s site (key %s) at offset %#x (%s) that differs between the variants: %s; a thread inside it could run a mixture; load the image without entry %s (Options.Entries) to switch the others",
+				from, to, s.Entry, s.Kind, s.Key, s.Offset, s.Source, d.Why, s.Entry)
+		case marker.SwapPatch:
+			out = append(out, patch{off: s.Offset, code: want})
 		}
-		if bytes.Equal(ft.code[s.Offset:end], tt.code[s.Offset:end]) {
-			continue
-		}
-		if !im.exports[s.Entry] {
-			continue // not exported: left as loaded, never called
-		}
-		if !marker.TraitsOf(s.Kind).Atomic {
-			return nil, fmt.Errorf("loader: %s -> %s is not swap-safe: entry %s has a %s site (key %s) at offset %#x (%s) whose instructions differ between the variants; a thread inside it could run a mixture; load the image without entry %s (Options.Entries) to switch the others",
-				from, to, s.Entry, s.Kind, s.Key, s.Offset, s.Source, s.Entry)
-		}
-		out = append(out, patch{off: s.Offset, code: tt.code[s.Offset:end]})
 	}
 	for i := range ft.code {
 		if ft.code[i] != tt.code[i] && !covered[i] {
