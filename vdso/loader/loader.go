@@ -1,7 +1,12 @@
 // Package loader maps vdsogen's ELF vDSO images (gen.Main -elf) into the
 // process, resolves their entries the way a libc resolves the kernel's vDSO,
-// calls them from Go, applies the load-time choices of alternative and
-// static-call sites, and switches a loaded image live between variants.
+// calls them from Go, applies the load-time choices of the marker sites
+// that carry choices, and switches a loaded image live between variants.
+//
+// The loader never names a marker kind: what it does at a site follows
+// from the kind's marker.Traits (Choices, LoadTime, Atomic), and whether a
+// switch may touch a site is marker.Swap, the rule the verifier's
+// "live switch" verdict uses too.
 //
 // # Mapping
 //
@@ -35,34 +40,37 @@
 // # Load-time choices
 //
 // Before the code is first mapped executable, Load writes into it, through
-// the read-write alias, the choice of every alternative and static-call
-// site of the layout table (layout.Choice.Bytes: the whole site with that
-// choice applied), by key:
+// the read-write alias, the choice of every site whose kind has Choices
+// (layout.Choice.Bytes: the whole site with that choice applied), by key:
 //
-//   - an alternative gets the last choice whose feature the CPU has
-//     (layout.Site.Choices). The CPU is read with CPUID (DetectCPU): the
-//     vendor string, the family of leaf 1, and RDTSCP (0x80000001 EDX bit
-//     27); LFENCE orders RDTSC on every Intel CPU and on AMD from family
-//     0x17. No runnable choice is an error.
-//   - a static call keeps the image's target.
-//   - Options.Choices overrides either, per key (key -> choice name or
-//     target entry); an unknown key or name is an error listing the valid
-//     ones, and so is an overriding choice whose feature the CPU lacks
-//     (Options.CPU may assert a feature CPUID hides).
+//   - a LoadTime kind's site (an alternative) gets the last choice whose
+//     feature the CPU has (layout.Site.Choices). The CPU is read with
+//     CPUID (DetectCPU): the vendor string, the family of leaf 1, and
+//     RDTSCP (0x80000001 EDX bit 27); LFENCE orders RDTSC on every Intel
+//     CPU and on AMD from family 0x17. No runnable choice is an error.
+//   - any other choice site (a static call) keeps the image's choice.
+//   - Options.Choices overrides either, per key (key -> choice name; a
+//     static call's choices are its target entries); an unknown key or
+//     name is an error listing the valid ones, and so is an overriding
+//     choice whose feature the CPU lacks (Options.CPU may assert a feature
+//     CPUID hides).
 //
 // A site that carries data references (layout.Site.Relocs) can only keep
 // the image's choice (the loader does not relink): Load fails if the
 // policy or an override picks another. Image.Choices reports the applied
 // choice of every key.
 //
-// A switch keeps the applied choice of every alternative: it is the CPU's
-// (or the caller's), not the variant's, so the two variants' images may
-// even differ there (a variants file picking different choices) without
-// making the switch unsafe or undoing the choice. A static call that was
-// not overridden follows the variant: a switch rewrites its CALL rel32 to
-// the target variant's entry, one 5-byte instruction at the same place to
-// an entry present in every variant, swap-safe like a static branch. The
-// two variants must declare the same choices for every such site.
+// A key the loader chose itself (a LoadTime kind's, or an overridden one)
+// is pinned: a switch keeps its applied choice, which is the CPU's or the
+// caller's, not the variant's. The two variants' images may even hold
+// different choices there (a variants file picking different ones)
+// without making the switch unsafe or undoing the choice, provided both
+// declare the same choices, names, features and bytes: then the pinned
+// bytes are a valid choice of either variant. Any other choice key
+// follows the variant: a switch rewrites its sites to the target
+// variant's choice, which, like every live rewrite, needs a kind that is
+// Atomic (for a static call: one 5-byte CALL rel32 replaced by another at
+// the same place, to an entry present in every variant).
 //
 // # Live switching: protocol
 //
@@ -71,19 +79,21 @@
 //
 //  1. Under the image's mutex (one switch at a time), compare the two
 //     variants' code: every differing byte must lie inside a marker site of
-//     the layout table, and every differing site of an exported entry must
-//     be a static branch, the one marker kind that is swap-safe (the whole
-//     difference is one 5-byte instruction, NOP5 or JMP rel32, at the same
-//     place, to a body that is present and identical in every variant). A
-//     differing three-label region (an instruction sequence replaced by
-//     another of different instruction boundaries), a standalone variant or
-//     a difference outside any site is refused with an error naming the
-//     site, and nothing changes.
+//     the layout table, and marker.Swap decides each site from its kind's
+//     traits. A pinned choice site is kept; a differing site of an
+//     exported entry is rewritten only if its kind is Atomic and it is one
+//     whole instruction on both sides inside one 8-byte window (a static
+//     branch: NOP5 or JMP rel32, at the same place, to a body that is
+//     present and identical in every variant). A differing site of any
+//     other kind (a three-label region: an instruction sequence replaced
+//     by another of different instruction boundaries), sites the two
+//     variants describe differently, a standalone variant or a difference
+//     outside any site is refused with an error naming the site (kind,
+//     key, entry, offset, source), and nothing changes.
 //  2. Build the new code as a copy of the active slot (load-time choices
-//     included) with the target variant's bytes written into every
-//     differing site of an exported entry, and the target's choice into
-//     every static call that follows the variant: all sites of one switch
-//     form one batch.
+//     included) with the target variant's bytes written into every site
+//     the rule rewrites (the sites of an entry that is not exported too,
+//     when they are safe): all sites of one switch form one batch.
 //  3. Write the batch into the spare slot through the read-write alias (the
 //     spare slot is mapped nowhere executable), then mmap it with MAP_FIXED
 //     over the active code range: the kernel replaces the mapping under the
@@ -96,19 +106,26 @@
 //  4. The old slot becomes the spare.
 //
 // A thread inside a routine during the switch finishes it consistently with
-// one variant: before the site it executes the new instruction, after it
-// the old one has already taken effect, and the static branch's body is
-// the same in both. Calls therefore return what one of the two variants
+// one variant: before a rewritten site it executes the new instruction,
+// after it the old one has already taken effect, and everything the
+// instruction may reach (a static branch's body, a static call's target)
+// is the same in both. Calls therefore return what one of the two variants
 // returns, never a mixture that neither could.
 //
-// Three-label regions are never swap-safe, so an image whose variants
-// differ in one cannot be switched as a whole. Load's Options.Entries
-// restricts an image to the entries a caller needs: the reference vDSO's
+// A site of a kind that is not Atomic (a three-label region) is never
+// rewritten live, so an image whose variants differ in one cannot be
+// switched as a whole. Load's Options.Entries restricts an image to the
+// entries a caller needs: the reference vDSO's
 // host and timens differ in a static branch in clock_gettime and in a
 // three-label region in clock_gettime_tl, so an image loaded without
 // clock_gettime_tl switches between them (the region stays as loaded, and
 // Entry refuses to resolve the entry), while one loaded with every entry
 // refuses the switch.
+//
+// Loaded with every entry and without Options.Choices, Switch accepts
+// exactly the pairs vdsogen's verifier reports live-switchable: both
+// decide every site by marker.Swap. Options.Entries and overrides only
+// take sites out of a switch (left as loaded, or pinned).
 package loader
 
 import (
@@ -137,12 +154,13 @@ type Options struct {
 	Entries []string
 	// Version is the symbol version Entry resolves; empty means LINUX_2.6.
 	Version string
-	// Choices overrides, per key of an alternative or static-call site,
-	// the choice Load applies to every site of that key: key -> choice
-	// name (alternative) or target entry (static call). A key or name the
-	// layout table does not declare is an error that lists the valid ones.
+	// Choices overrides, per key of the sites whose kind has choices, the
+	// choice Load applies to every site of that key: key -> choice name (a
+	// static call's choices are its target entries). An overridden key is
+	// pinned: Switch keeps it. A key or name the layout table does not
+	// declare is an error that lists the valid ones.
 	Choices map[string]string
-	// CPU is the processor whose features pick the alternatives' choices;
+	// CPU is the processor whose features pick the LoadTime kinds' choices;
 	// nil means the running one (DetectCPU). An overriding choice whose
 	// feature CPU lacks is refused: set CPU to claim a feature that CPUID
 	// does not report (a hypervisor may hide one it does not trap).
@@ -158,9 +176,9 @@ type Image struct {
 	opts    Options
 	exports map[string]bool
 	variant string
-	// choices is the choice applied to the sites of each alternative and
-	// static-call key; pinned keys (alternatives, overrides) keep theirs
-	// across Switch, the others follow the variant.
+	// choices is the choice applied to the sites of each choice key;
+	// pinned keys (LoadTime kinds', overridden ones) keep theirs across
+	// Switch, the others follow the variant.
 	choices map[string]string
 	pinned  map[string]bool
 
