@@ -125,7 +125,10 @@
 // Loaded with every entry and without Options.Choices, Switch accepts
 // exactly the pairs vdsogen's verifier reports live-switchable: both
 // decide every site by marker.Swap. Options.Entries and overrides only
-// take sites out of a switch (left as loaded, or pinned).
+// take sites out of a switch: an overridden key is pinned, and a site
+// without choices in an entry that is not loaded stays as loaded (a
+// choice site that follows the variant is refused there too: Choices
+// reports one choice per key).
 package loader
 
 import (
@@ -497,8 +500,8 @@ func (im *Image) plan(from, to string) ([]patch, error) {
 		}
 		end := s.Offset + len(s.Bytes)
 		if fs == nil || s.Offset < 0 || end > len(tt.code) {
-			return nil, fmt.Errorf("loader: %s -> %s: %s site %s of entry %s at %#x (%s) has no counterpart in %s or lies outside the code",
-				from, to, s.Kind, s.Key, s.Entry, s.Offset, s.Source, from)
+			return nil, fmt.Errorf("loader: %s -> %s: entry %s has a %s site (key %s) at offset %#x (%s) with no counterpart in %s, or outside the code",
+				from, to, s.Entry, s.Kind, s.Key, s.Offset, s.Source, from)
 		}
 		for i := s.Offset; i < end; i++ {
 			covered[i] = true
@@ -511,8 +514,14 @@ func (im *Image) plan(from, to string) ([]patch, error) {
 			!bytes.Equal(held, want), im.pinned[s.Key])
 		switch d.Step {
 		case marker.SwapMismatch:
-			return nil, fmt.Errorf("loader: %s -> %s: %s site %s of entry %s at %#x (%s): %s", from, to, s.Kind, s.Key, s.Entry, s.Offset, s.Source, d.Why)
+			return nil, fmt.Errorf("loader: %s -> %s: entry %s has a %s site (key %s) at offset %#x (%s): %s", from, to, s.Entry, s.Kind, s.Key, s.Offset, s.Source, d.Why)
 		case marker.SwapUnsafe:
+			if choiceSite(&s) {
+				// Its key's choice follows the variant (Image.Choices), so
+				// it is refused even where its entry is not loaded.
+				return nil, fmt.Errorf("loader: %s -> %s is not swap-safe: entry %s has a %s site (key %s) at offset %#x (%s) whose choice follows the variant (%s in %s, %s in %s): %s; set Options.Choices[%q] to keep one choice across switches",
+					from, to, s.Entry, s.Kind, s.Key, s.Offset, s.Source, fs.Choice, from, s.Choice, to, d.Why, s.Key)
+			}
 			if !im.exports[s.Entry] {
 				continue // not exported: left as loaded, never called
 			}
