@@ -120,15 +120,17 @@
 // three-label region in clock_gettime_tl, so an image loaded without
 // clock_gettime_tl switches between them (the region stays as loaded, and
 // Entry refuses to resolve the entry), while one loaded with every entry
-// refuses the switch.
+// refuses the switch. An entry a loaded entry reaches runs as well: it is
+// never left out of a switch.
 //
 // Loaded with every entry and without Options.Choices, Switch accepts
 // exactly the pairs vdsogen's verifier reports live-switchable: both
 // decide every site by marker.Swap. Options.Entries and overrides only
 // take sites out of a switch: an overridden key is pinned, and a site
-// without choices in an entry that is not loaded stays as loaded (a
-// choice site that follows the variant is refused there too: Choices
-// reports one choice per key).
+// without choices in an entry that is neither loaded nor reached from a
+// loaded one (by a direct branch or call, or a choice of a site whose
+// kind Calls) stays as loaded. A choice site that follows the variant is
+// refused there too: Choices reports one choice per key.
 package loader
 
 import (
@@ -152,8 +154,8 @@ const pageSize = elfimage.PageSize
 // Options tune Load.
 type Options struct {
 	// Entries are the entries the loaded image exports (Entry resolves only
-	// these, and Switch considers only their sites). Empty means every
-	// entry of the layout table.
+	// these, and Switch considers only their sites and those of the
+	// entries they reach). Empty means every entry of the layout table.
 	Entries []string
 	// Version is the symbol version Entry resolves; empty means LINUX_2.6.
 	Version string
@@ -490,6 +492,7 @@ func (im *Image) plan(from, to string) ([]patch, error) {
 		return nil, fmt.Errorf("loader: %s -> %s: the images' code differs in place or size", from, to)
 	}
 	covered := make([]bool, len(ft.code))
+	run := im.running(fv, tv, ft.code, tt.code)
 	var out []patch
 	for _, s := range tv.Sites {
 		var fs *layout.Site
@@ -522,11 +525,19 @@ func (im *Image) plan(from, to string) ([]patch, error) {
 				return nil, fmt.Errorf("loader: %s -> %s is not swap-safe: entry %s has a %s site (key %s) at offset %#x (%s) whose choice follows the variant (%s in %s, %s in %s): %s; set Options.Choices[%q] to keep one choice across switches",
 					from, to, s.Entry, s.Kind, s.Key, s.Offset, s.Source, fs.Choice, from, s.Choice, to, d.Why, s.Key)
 			}
-			if !im.exports[s.Entry] {
-				continue // not exported: left as loaded, never called
+			via, runs := run[s.Entry]
+			if !runs {
+				continue // neither exported nor reached from an exported entry: left as loaded, never run
 			}
-			return nil, fmt.Errorf("loader: %s -> %s is not swap-safe: entry %s has a %s site (key %s) at offset %#x (%s) that differs between the variants: %s; a thread inside it could run a mixture; load the image without entry %s (Options.Entries) to switch the others",
-				from, to, s.Entry, s.Kind, s.Key, s.Offset, s.Source, d.Why, s.Entry)
+			root, reached := s.Entry, ""
+			for ; via != ""; via = run[via] {
+				root = via
+			}
+			if root != s.Entry {
+				reached = fmt.Sprintf(" (loaded entry %s reaches it)", root)
+			}
+			return nil, fmt.Errorf("loader: %s -> %s is not swap-safe: entry %s%s has a %s site (key %s) at offset %#x (%s) that differs between the variants: %s; a thread inside it could run a mixture; load the image without entry %s (Options.Entries) to switch the others",
+				from, to, s.Entry, reached, s.Kind, s.Key, s.Offset, s.Source, d.Why, root)
 		case marker.SwapPatch:
 			out = append(out, patch{off: s.Offset, code: want})
 		}

@@ -374,3 +374,70 @@ func TestSwitchRefusesNonAtomicChoice(t *testing.T) {
 		}
 	}
 }
+
+// TestSwitchReachedEntries: an entry left out of Options.Entries still
+// runs if a loaded entry reaches it, by a direct CALL or through a choice
+// of a site whose kind Calls (a static call that may be re-targeted to
+// it), so a site there that cannot be rewritten live refuses the switch;
+// only an entry nothing loaded reaches is left as loaded.
+func TestSwitchReachedEntries(t *testing.T) {
+	const g, h, size = 32, 48, 56
+	for _, how := range []string{"call", "static call choice"} {
+		t.Run(how, func(t *testing.T) {
+			tab := &layout.Table{Program: "reach"}
+			files := map[string][]byte{}
+			entries := []layout.Entry{{Name: "f", Offset: 0, Size: 6}, {Name: "g", Offset: g, Size: 14}, {Name: "h", Offset: h, Size: 6}}
+			var elfEntries []elfimage.Entry
+			for _, e := range entries {
+				elfEntries = append(elfEntries, elfimage.Entry{Name: e.Name, Offset: e.Offset, Size: e.Size})
+			}
+			for i, name := range []string{"a", "b"} {
+				held := [][]byte{movl1, movl2}[i]
+				sites := []layout.Site{{Kind: toyPlain, Key: "k", Entry: "g", Offset: g + 8, Bytes: held, Source: "reach.go:2"}}
+				call := callFrom(0, g)
+				if how != "call" {
+					// f calls h, and may be re-targeted to g.
+					call = callFrom(0, h)
+					sites = append([]layout.Site{{Kind: layout.StaticCall, Key: "s", Entry: "f", Offset: 0, Bytes: call, Source: "reach.go:1",
+						Choice: "h", Target: h, Choices: []layout.Choice{{Name: "g", Bytes: callFrom(0, g), Offset: g}, {Name: "h", Bytes: call, Offset: h}}}}, sites...)
+				}
+				code := append(slices.Clone(call), 0xc3)
+				for len(code) < g+8 {
+					code = append(code, map[bool]byte{true: 0x90, false: 0xcc}[len(code) >= g])
+				}
+				code = append(code, held...)
+				code = append(code, 0xc3, 0xcc, 0xcc)
+				code = append(code, movl1...)
+				code = append(code, 0xc3, 0xcc, 0xcc)
+				tab.Variants = append(tab.Variants, layout.Variant{Name: name, Symbol: "reach_" + name, Size: size, Pool: size, Keys: map[string]bool{}, Entries: entries, Sites: sites})
+				f, err := elfimage.Write(elfimage.Image{Program: "reach", Variant: name, Code: code, Entries: elfEntries})
+				if err != nil {
+					t.Fatal(err)
+				}
+				files[name] = f
+			}
+			im, err := Load(files, tab, "a", Options{CPU: &everyFeat, Entries: []string{"f"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer im.Close()
+			err = im.Switch("b")
+			for _, w := range []string{"not swap-safe", "entry g (loaded entry f reaches it)", "toy_plain", "key k", "offset 0x28", "reach.go:2", "without entry f"} {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("loaded f: Switch(b) = %v, want an error saying %q", err, w)
+				}
+			}
+			im2, err := Load(files, tab, "a", Options{CPU: &everyFeat, Entries: []string{"h"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer im2.Close()
+			if err := im2.Switch("b"); err != nil {
+				t.Errorf("loaded h, which reaches nothing: Switch(b) = %v", err)
+			}
+			if got := call(t, im2, "h"); got != 1 {
+				t.Errorf("h() = %d", got)
+			}
+		})
+	}
+}
