@@ -56,10 +56,12 @@ type Traits struct {
 	// (layout.Variant.Pool), not elsewhere in the image.
 	PoolChoices bool
 	// LoadTime: the choice is the CPU's (or the caller's), made once when
-	// an image is loaded; a live switch keeps it and does not compare it.
+	// an image is loaded; a live switch keeps it, whatever choice each
+	// variant's image holds, provided both declare the same choices (Swap).
 	LoadTime bool
 	// Atomic: a site is one whole instruction inside one PatchWindow, so a
-	// loader may rewrite it while threads run (a live switch).
+	// loader may rewrite it while threads run (a live switch, Swap). A
+	// differing site of a kind that is not Atomic refuses the switch.
 	Atomic bool
 	// Calls: the choices are entries of the program that the site calls.
 	Calls bool

@@ -55,7 +55,8 @@ func (im *Image) pickChoices(v *layout.Variant, cpu CPU) error {
 		name := im.opts.Choices[key]
 		s, ok := keys[key]
 		if !ok {
-			return fmt.Errorf("loader: Options.Choices: no key %q of a site with choices in %s (keys: %s)",
+			// vdso's TestLoaderChoiceErrors pins this wording.
+			return fmt.Errorf("loader: Options.Choices: no alternative or static-call key %q in %s (keys: %s)",
 				key, im.tab.Program, listOrNone(slices.Sorted(maps.Keys(keys))))
 		}
 		c, ok := s.ChoiceNamed(name)
