@@ -494,17 +494,17 @@ func (im *Image) plan(from, to string) ([]patch, error) {
 	covered := make([]bool, len(ft.code))
 	run := im.running(fv, tv, ft.code, tt.code)
 	var out []patch
-	for _, s := range tv.Sites {
-		var fs *layout.Site
-		for i := range fv.Sites {
-			if fv.Sites[i].Offset == s.Offset && fv.Sites[i].Key == s.Key && fv.Sites[i].Kind == s.Kind {
-				fs = &fv.Sites[i]
-			}
-		}
+	// The sites pair up in table order, as the verifier pairs them; the
+	// swap rule refuses a pair that describes different sites.
+	if len(fv.Sites) != len(tv.Sites) {
+		return nil, fmt.Errorf("loader: %s -> %s: the variants have %d and %d marker sites: their layouts differ", from, to, len(fv.Sites), len(tv.Sites))
+	}
+	for k, s := range tv.Sites {
+		fs := &fv.Sites[k]
 		end := s.Offset + len(s.Bytes)
-		if fs == nil || s.Offset < 0 || end > len(tt.code) {
-			return nil, fmt.Errorf("loader: %s -> %s: entry %s has a %s site (key %s) at offset %#x (%s) with no counterpart in %s, or outside the code",
-				from, to, s.Entry, s.Kind, s.Key, s.Offset, s.Source, from)
+		if s.Offset < 0 || end > len(tt.code) {
+			return nil, fmt.Errorf("loader: %s -> %s: entry %s has a %s site (key %s) at offset %#x (%s) that lies outside the %d-byte code",
+				from, to, s.Entry, s.Kind, s.Key, s.Offset, s.Source, len(tt.code))
 		}
 		for i := s.Offset; i < end; i++ {
 			covered[i] = true

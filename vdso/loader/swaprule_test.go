@@ -103,7 +103,10 @@ type swapCase struct {
 	bChoices []layout.Choice
 	// outside makes the images differ outside the site as well.
 	outside bool
-	want    bool
+	// extra adds a second site, a 1-byte NOP at 0, to both variants (b
+	// lists it after the main site if reorder, only b if onlyB).
+	extra, reorder, onlyB bool
+	want                  bool
 	// why is what the verifier's reason and the loader's error both say
 	// of a refused pair.
 	why string
@@ -156,8 +159,15 @@ func swapCases() []swapCase {
 		{name: "other entry", kind: layout.StaticBranch, at: alignedAt, a: nop5, b: jmpBody, bTable: func(s *layout.Site) { s.Entry = "g" }, why: "describe different sites"},
 		{name: "difference outside the site", kind: layout.StaticBranch, at: alignedAt, a: nop5, b: nop5, outside: true, why: "outside"},
 		{name: "alternative kept, difference outside", kind: layout.Alternative, at: alignedAt, choices: altChoices, ca: 0, cb: 1, outside: true, why: "outside"},
+		{name: "two sites", kind: layout.StaticBranch, at: alignedAt, a: nop5, b: jmpBody, extra: true, want: true},
+		{name: "two sites in another order", kind: layout.StaticBranch, at: alignedAt, a: nop5, b: nop5, extra: true, reorder: true, why: "describe different sites"},
+		{name: "a site only one variant declares", kind: layout.StaticBranch, at: alignedAt, a: nop5, b: nop5, extra: true, onlyB: true, why: "layouts"},
 	}
 }
+
+// oneSite reports whether a refusal of c is about its one site (not about
+// the layouts, or code outside it), so that it names the site.
+func (c swapCase) oneSite() bool { return !c.outside && c.bTable == nil && !c.extra }
 
 // build returns the layout table and ELF images of case c.
 func (c swapCase) build(t *testing.T) (*layout.Table, map[string][]byte) {
@@ -190,9 +200,17 @@ func (c swapCase) build(t *testing.T) (*layout.Table, map[string][]byte) {
 		if i == 1 && c.outside {
 			code[swapOtherByte] = 0xc3 // INT3 filler -> RET
 		}
+		sites := []layout.Site{s}
+		if c.extra && (i == 1 || !c.onlyB) {
+			x := layout.Site{Kind: toyAtomic, Key: "x", Entry: "f", Offset: 0, Bytes: []byte{0x90}, Source: "swap.go:2"}
+			sites = []layout.Site{x, s}
+			if i == 1 && c.reorder {
+				sites = []layout.Site{s, x}
+			}
+		}
 		tab.Variants = append(tab.Variants, layout.Variant{
 			Name: name, Symbol: "swap_" + name, Size: swapSize, Pool: swapSize, Keys: map[string]bool{},
-			Entries: entries, Sites: []layout.Site{s},
+			Entries: entries, Sites: sites,
 		})
 		f, err := elfimage.Write(elfimage.Image{Program: "swap", Variant: name, Code: code, Entries: elfEntries})
 		if err != nil {
@@ -237,7 +255,7 @@ func TestSwapRuleAgreement(t *testing.T) {
 			if pair.Switchable != c.want || !c.want && !strings.Contains(why, c.why) {
 				t.Errorf("verifier: switchable %v (%s), want %v (%q)", pair.Switchable, why, c.want, c.why)
 			}
-			if !c.want && !strings.Contains(why, string(c.kind)+" k at ") && !c.outside {
+			if !c.want && c.oneSite() && !strings.Contains(why, string(c.kind)+" k at ") {
 				t.Errorf("verifier: the reason %q does not name the %s site", why, c.kind)
 			}
 			for _, dir := range [][2]string{{"a", "b"}, {"b", "a"}} {
@@ -250,7 +268,7 @@ func TestSwapRuleAgreement(t *testing.T) {
 				if (err == nil) != c.want || err != nil && !strings.Contains(err.Error(), c.why) {
 					t.Errorf("loader %s -> %s: %v, want swap-safe %v (%q)", dir[0], dir[1], err, c.want, c.why)
 				}
-				if err != nil && !c.outside && c.bTable == nil {
+				if err != nil && c.oneSite() {
 					for _, w := range []string{string(c.kind), "key k", "entry f", fmt.Sprintf("offset %#x", c.at), "swap.go:1"} {
 						if !strings.Contains(err.Error(), w) {
 							t.Errorf("loader %s -> %s: error %q does not say %q", dir[0], dir[1], err, w)
