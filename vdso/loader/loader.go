@@ -80,16 +80,16 @@
 //  1. Under the image's mutex (one switch at a time), compare the two
 //     variants' code: every differing byte must lie inside a marker site of
 //     the layout table, and marker.Swap decides each site from its kind's
-//     traits. A pinned choice site is kept; a differing site of an
-//     exported entry is rewritten only if its kind is Atomic and it is one
-//     whole instruction on both sides inside one 8-byte window (a static
-//     branch: NOP5 or JMP rel32, at the same place, to a body that is
-//     present and identical in every variant). A differing site of any
-//     other kind (a three-label region: an instruction sequence replaced
-//     by another of different instruction boundaries), sites the two
-//     variants describe differently, a standalone variant or a difference
-//     outside any site is refused with an error naming the site (kind,
-//     key, entry, offset, source), and nothing changes.
+//     traits. A pinned choice site is kept; a differing site is rewritten
+//     only if its kind is Atomic and it is one whole instruction on both
+//     sides inside one 8-byte window (a static branch: NOP5 or JMP rel32,
+//     at the same place, to a body that is present and identical in every
+//     variant). A differing site of any other kind (a three-label region:
+//     an instruction sequence replaced by another of different instruction
+//     boundaries) in an entry that runs, sites the two variants describe
+//     differently, a standalone variant or a difference outside any site
+//     is refused with an error naming the site (kind, key, entry, offset,
+//     source), and nothing changes.
 //  2. Build the new code as a copy of the active slot (load-time choices
 //     included) with the target variant's bytes written into every site
 //     the rule rewrites (the sites of an entry that is not exported too,
@@ -115,13 +115,13 @@
 // A site of a kind that is not Atomic (a three-label region) is never
 // rewritten live, so an image whose variants differ in one cannot be
 // switched as a whole. Load's Options.Entries restricts an image to the
-// entries a caller needs: the reference vDSO's
-// host and timens differ in a static branch in clock_gettime and in a
-// three-label region in clock_gettime_tl, so an image loaded without
-// clock_gettime_tl switches between them (the region stays as loaded, and
-// Entry refuses to resolve the entry), while one loaded with every entry
-// refuses the switch. An entry a loaded entry reaches runs as well: it is
-// never left out of a switch.
+// entries a caller needs: the reference vDSO's host and timens differ in
+// a static branch in clock_gettime and in a three-label region in
+// clock_gettime_tl, so an image loaded without clock_gettime_tl switches
+// between them (the region stays as loaded, and Entry refuses to resolve
+// the entry), while one loaded with every entry refuses the switch. An
+// entry a loaded entry reaches runs as well: it is never left out of a
+// switch.
 //
 // Loaded with every entry and without Options.Choices, Switch accepts
 // exactly the pairs vdsogen's verifier reports live-switchable: both
