@@ -5,7 +5,9 @@
 // here instead of switching on layout.Kind: the verifier
 // (internal/verify), the ELF descriptor reader (internal/elfimage), the
 // loader (vdso/loader). A kind's name and descriptor code are
-// layout.Kind's (layout/kind.go).
+// layout.Kind's (layout/kind.go). Whether a site may be rewritten by a
+// live switch is Swap (swap.go), decided from the traits: the verifier
+// and the loader both call it.
 //
 // The generator's half of a kind works on a Decl through small
 // interfaces the DSL (Declaration) and the generator (Emitter, Planner,
