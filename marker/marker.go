@@ -5,7 +5,9 @@
 // here instead of switching on layout.Kind: the verifier
 // (internal/verify), the ELF descriptor reader (internal/elfimage), the
 // loader (vdso/loader). A kind's name and descriptor code are
-// layout.Kind's (layout/kind.go).
+// layout.Kind's (layout/kind.go). Whether a site may be rewritten by a
+// live switch is Swap (swap.go), decided from the traits: the verifier
+// and the loader both call it.
 //
 // The generator's half of a kind works on a Decl through small
 // interfaces the DSL (Declaration) and the generator (Emitter, Planner,
@@ -56,10 +58,12 @@ type Traits struct {
 	// (layout.Variant.Pool), not elsewhere in the image.
 	PoolChoices bool
 	// LoadTime: the choice is the CPU's (or the caller's), made once when
-	// an image is loaded; a live switch keeps it and does not compare it.
+	// an image is loaded; a live switch keeps it, whatever choice each
+	// variant's image holds, provided both declare the same choices (Swap).
 	LoadTime bool
 	// Atomic: a site is one whole instruction inside one PatchWindow, so a
-	// loader may rewrite it while threads run (a live switch).
+	// loader may rewrite it while threads run (a live switch, Swap). A
+	// differing site of a kind that is not Atomic refuses the switch.
 	Atomic bool
 	// Calls: the choices are entries of the program that the site calls.
 	Calls bool

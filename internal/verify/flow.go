@@ -199,8 +199,8 @@ func buildGraph(p *Pass, im *image, e layout.Entry) *graph {
 		// A target outside the entry that is not another entry's start
 		// is Reach's finding; the graph stops there.
 		branch := func(t int) {
-			if s, ok := insideAlternative(im, t); ok {
-				p.errorf(im, off, nil, "%s goes to %#x, inside alternative %s [%#x, %#x): a loader may put another choice there, whose instructions start elsewhere", in.Op, t, s.Key, s.Offset, s.Offset+len(s.Bytes))
+			if s, ok := insideChoiceSite(im, t); ok {
+				p.errorf(im, off, nil, "%s goes to %#x, inside %s %s [%#x, %#x): a loader may put another choice there, whose instructions start elsewhere", in.Op, t, s.Kind, s.Key, s.Offset, s.Offset+len(s.Bytes))
 				return
 			}
 			if t >= e.Offset && t < end {
@@ -290,11 +290,12 @@ func callees(im *image, off int, cur layout.Entry) []layout.Entry {
 	return out
 }
 
-// insideAlternative returns the site whose bytes strictly contain off and
-// whose choices a loader copies from the pool (an alternative's).
-func insideAlternative(im *image, off int) (layout.Site, bool) {
+// insideChoiceSite returns the site whose bytes strictly contain off and
+// whose kind has Choices: a loader may apply another choice there (from
+// the replacement pool, or re-targeted), whatever the image holds.
+func insideChoiceSite(im *image, off int) (layout.Site, bool) {
 	for _, s := range im.v.Sites {
-		if marker.TraitsOf(s.Kind).PoolChoices && off > s.Offset && off < s.Offset+len(s.Bytes) {
+		if marker.TraitsOf(s.Kind).Choices && off > s.Offset && off < s.Offset+len(s.Bytes) {
 			return s, true
 		}
 	}

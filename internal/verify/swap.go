@@ -9,10 +9,13 @@ import (
 	"github.com/vdsogen/vdsogen/marker"
 )
 
-// swap: for each pair of variants, whether it can be switched live by
-// rewriting one image into the other in place: both shared, no difference
-// outside sites, and every differing site a static branch that is one
-// whole instruction on both sides inside one aligned 8-byte window.
+// swap: for each pair of variants, whether it can be switched live: both
+// shared, no difference outside sites, and every site allowed by
+// marker.Swap, the rule the loader switches by (a site of a LoadTime kind
+// keeps its applied choice; a differing site is rewritten only if its
+// kind is Atomic and it is one whole instruction inside one patch
+// window). The verifier judges the images as generated: no key is pinned
+// by a loader's override.
 func swap(p *Pass) {
 	for i, a := range p.images {
 		for _, b := range p.images[i+1:] {
@@ -35,32 +38,32 @@ func (p *Pass) pair(a, b *image) Pair {
 		pr.Why = append(pr.Why, "the images have different layouts")
 		return pr
 	}
+	differs := map[int]bool{}
 	for _, d := range diffs(a, b) {
 		if d.Site < 0 {
 			pr.Why = append(pr.Why, fmt.Sprintf("they differ at %#x, outside any marker site", d.Offset))
 			continue
 		}
-		s := a.v.Sites[d.Site]
-		where := fmt.Sprintf("%s %s at %#x (%s)", s.Kind, s.Key, s.Offset, s.Source)
-		switch traits := marker.TraitsOf(s.Kind); {
-		case traits.LoadTime:
-			pr.Why = append(pr.Why, where+": its choice is applied at load time, before any thread runs, not live")
-		case !traits.Atomic:
-			pr.Why = append(pr.Why, fmt.Sprintf("%s: a %d-byte region of several instructions, not one atomic instruction", where, len(s.Bytes)))
-		case !whole(a, s) || !whole(b, s):
-			pr.Why = append(pr.Why, where+": not one whole instruction on both sides")
-		case marker.CrossesWindow(a.addr+uint64(s.Offset), len(s.Bytes)):
-			pr.Why = append(pr.Why, fmt.Sprintf("%s: crosses an %d-byte window", where, marker.PatchWindow))
+		differs[d.Site] = true
+	}
+	for k, s := range a.v.Sites {
+		d := marker.Swap(swapSide(a, s), swapSide(b, b.v.Sites[k]), differs[k], false)
+		if d.Step.Refused() {
+			pr.Why = append(pr.Why, fmt.Sprintf("%s %s at %#x (%s): %s", s.Kind, s.Key, s.Offset, s.Source, d.Why))
 		}
 	}
 	pr.Switchable = len(pr.Why) == 0
 	return pr
 }
 
-// whole reports whether site s of im is exactly one instruction.
-func whole(im *image, s layout.Site) bool {
-	in := im.instAt(s.Offset)
-	return in != nil && !in.bad && in.Len == len(s.Bytes)
+// swapSide is site s of im as the swap rule sees it; an image that does
+// not hold the whole site holds nothing of it.
+func swapSide(im *image, s layout.Site) marker.SwapSide {
+	side := marker.SwapSide{Site: s, Addr: im.addr + uint64(s.Offset)}
+	if end := s.Offset + len(s.Bytes); s.Offset >= 0 && end <= len(im.b) {
+		side.Held = im.b[s.Offset:end]
+	}
+	return side
 }
 
 // Difference is a run of instructions at which two variants differ.

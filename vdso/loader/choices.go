@@ -1,7 +1,6 @@
 package loader
 
 import (
-	"bytes"
 	"fmt"
 	"maps"
 	"slices"
@@ -11,12 +10,12 @@ import (
 	"github.com/vdsogen/vdsogen/marker"
 )
 
-// choiceSite reports whether s is a site whose bytes the loader picks
-// (an alternative or a static call).
+// choiceSite reports whether s is a site whose bytes the loader picks:
+// its kind has Choices.
 func choiceSite(s *layout.Site) bool { return marker.TraitsOf(s.Kind).Choices }
 
-// choiceKeys groups the alternative and static-call sites of v by key and
-// checks that every site of a key declares the same kind and choices.
+// choiceKeys groups the choice sites of v by key and checks that every
+// site of a key declares the same kind and choices.
 func choiceKeys(v *layout.Variant) (map[string]*layout.Site, error) {
 	keys := map[string]*layout.Site{}
 	for i := range v.Sites {
@@ -40,10 +39,11 @@ func choiceKeys(v *layout.Variant) (map[string]*layout.Site, error) {
 	return keys, nil
 }
 
-// pickChoices decides the choice of every alternative and static-call key
-// of the initial variant v: an override from Options.Choices, else for an
-// alternative the last choice whose feature cpu has, else for a static call
-// the variant's own choice.
+// pickChoices decides the choice of every choice key of the initial
+// variant v: an override from Options.Choices, else for a LoadTime kind
+// the last choice whose feature cpu has, else the variant's own choice.
+// Overridden keys and LoadTime kinds' keys are pinned: a switch keeps
+// their choice (marker.Swap); the others follow the variant.
 func (im *Image) pickChoices(v *layout.Variant, cpu CPU) error {
 	keys, err := choiceKeys(v)
 	if err != nil {
@@ -55,6 +55,7 @@ func (im *Image) pickChoices(v *layout.Variant, cpu CPU) error {
 		name := im.opts.Choices[key]
 		s, ok := keys[key]
 		if !ok {
+			// vdso's TestLoaderChoiceErrors pins this wording.
 			return fmt.Errorf("loader: Options.Choices: no alternative or static-call key %q in %s (keys: %s)",
 				key, im.tab.Program, listOrNone(slices.Sorted(maps.Keys(keys))))
 		}
@@ -65,11 +66,11 @@ func (im *Image) pickChoices(v *layout.Variant, cpu CPU) error {
 		}
 		has, err := cpu.Has(c.Feature)
 		if err != nil {
-			return fmt.Errorf("loader: choice %s of %s: %w", name, key, err)
+			return fmt.Errorf("loader: choice %s of %s %s: %w", name, s.Kind, key, err)
 		}
 		if !has {
-			return fmt.Errorf("loader: Options.Choices: choice %s of %s needs CPU feature %s, which the CPU (%v) lacks; set Options.CPU to assert it",
-				name, key, c.Feature, cpu)
+			return fmt.Errorf("loader: Options.Choices: choice %s of %s %s needs CPU feature %s, which the CPU (%v) lacks; set Options.CPU to assert it",
+				name, s.Kind, key, c.Feature, cpu)
 		}
 		im.choices[key], im.pinned[key] = name, true
 	}
@@ -90,19 +91,19 @@ func (im *Image) pickChoices(v *layout.Variant, cpu CPU) error {
 	return nil
 }
 
-// byFeatures returns the last choice of alternative s whose feature cpu
-// has (the load-time policy of layout.Site.Choices).
+// byFeatures returns the last choice of site s, of a LoadTime kind, whose
+// feature cpu has (the load-time policy of layout.Site.Choices).
 func byFeatures(s *layout.Site, cpu CPU) (string, error) {
 	for i := len(s.Choices) - 1; i >= 0; i-- {
 		has, err := cpu.Has(s.Choices[i].Feature)
 		if err != nil {
-			return "", fmt.Errorf("loader: choice %s of alternative %s: %w", s.Choices[i].Name, s.Key, err)
+			return "", fmt.Errorf("loader: choice %s of %s %s (entry %s at %#x, %s): %w", s.Choices[i].Name, s.Kind, s.Key, s.Entry, s.Offset, s.Source, err)
 		}
 		if has {
 			return s.Choices[i].Name, nil
 		}
 	}
-	return "", fmt.Errorf("loader: no choice of alternative %s (%s) runs on this CPU (%v)", s.Key, s.Source, cpu)
+	return "", fmt.Errorf("loader: no choice of %s %s (entry %s at %#x, %s) runs on this CPU (%v)", s.Kind, s.Key, s.Entry, s.Offset, s.Source, cpu)
 }
 
 // listOrNone joins names, or says there are none.
@@ -113,8 +114,8 @@ func listOrNone(names []string) string {
 	return strings.Join(names, ", ")
 }
 
-// applyChoices writes the picked choice of every alternative and
-// static-call site of variant into code, that variant's .text.
+// applyChoices writes the picked choice of every choice site of variant
+// into code, that variant's .text.
 func (im *Image) applyChoices(code []byte, variant string) error {
 	v, _ := im.tab.Variant(variant)
 	for i := range v.Sites {
@@ -154,43 +155,13 @@ func siteBytes(s *layout.Site, name string) ([]byte, error) {
 	return c.Bytes, nil
 }
 
-// Choices returns the choice applied to the sites of every alternative and
-// static-call key of the image: key -> choice name or target entry.
+// Choices returns the choice applied to the sites of every choice key of
+// the image: key -> choice name (a static call's choices are its target
+// entries).
 func (im *Image) Choices() map[string]string {
 	im.mu.Lock()
 	defer im.mu.Unlock()
 	return maps.Clone(im.choices)
-}
-
-// planChoice is Switch's plan for one alternative or static-call site: fs
-// in variant from, s in variant to. Both must declare the same choices.
-// A pinned key (every alternative: the CPU's or the caller's choice, not
-// the variant's; an overridden static call) keeps its applied choice, so
-// the switch leaves the site alone even where the two images differ. A
-// static call that is not overridden moves to the target variant's
-// choice: one 5-byte CALL rel32 replaced by another at the same place, to
-// entries present in every variant, as swap-safe as a static branch.
-func (im *Image) planChoice(fs, s *layout.Site, from, to string) (*patch, error) {
-	same := len(fs.Choices) == len(s.Choices)
-	for i := 0; same && i < len(s.Choices); i++ {
-		a, b := fs.Choices[i], s.Choices[i]
-		same = a.Name == b.Name && a.Feature == b.Feature && bytes.Equal(a.Bytes, b.Bytes)
-	}
-	if !same {
-		return nil, fmt.Errorf("loader: %s -> %s: %s site %s at %#x (%s) declares different choices in the two variants", from, to, s.Kind, s.Key, s.Offset, s.Source)
-	}
-	if im.pinned[s.Key] {
-		return nil, nil
-	}
-	b, err := siteBytes(s, s.Choice)
-	if err != nil {
-		return nil, fmt.Errorf("loader: %s -> %s: %w", from, to, err)
-	}
-	if b == nil {
-		t := im.texts[to]
-		b = t.code[s.Offset : s.Offset+len(s.Bytes)]
-	}
-	return &patch{off: s.Offset, code: b}, nil
 }
 
 // followChoices records, after a switch to variant to, the choice of every

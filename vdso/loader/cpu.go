@@ -7,8 +7,9 @@ import (
 	"github.com/vdsogen/vdsogen/layout"
 )
 
-// CPU is what the loader knows of a processor to pick the choices of
-// alternative sites: the CPUID facts behind the layout package's features.
+// CPU is what the loader knows of a processor to pick the choices of the
+// sites of LoadTime kinds: the CPUID facts behind the layout package's
+// features.
 type CPU struct {
 	// Vendor is the CPUID vendor string ("GenuineIntel", "AuthenticAMD").
 	Vendor string

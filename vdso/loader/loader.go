@@ -1,7 +1,12 @@
 // Package loader maps vdsogen's ELF vDSO images (gen.Main -elf) into the
 // process, resolves their entries the way a libc resolves the kernel's vDSO,
-// calls them from Go, applies the load-time choices of alternative and
-// static-call sites, and switches a loaded image live between variants.
+// calls them from Go, applies the load-time choices of the marker sites
+// that carry choices, and switches a loaded image live between variants.
+//
+// The loader never names a marker kind: what it does at a site follows
+// from the kind's marker.Traits (Choices, LoadTime, Atomic), and whether a
+// switch may touch a site is marker.Swap, the rule the verifier's
+// "live switch" verdict uses too.
 //
 // # Mapping
 //
@@ -35,34 +40,37 @@
 // # Load-time choices
 //
 // Before the code is first mapped executable, Load writes into it, through
-// the read-write alias, the choice of every alternative and static-call
-// site of the layout table (layout.Choice.Bytes: the whole site with that
-// choice applied), by key:
+// the read-write alias, the choice of every site whose kind has Choices
+// (layout.Choice.Bytes: the whole site with that choice applied), by key:
 //
-//   - an alternative gets the last choice whose feature the CPU has
-//     (layout.Site.Choices). The CPU is read with CPUID (DetectCPU): the
-//     vendor string, the family of leaf 1, and RDTSCP (0x80000001 EDX bit
-//     27); LFENCE orders RDTSC on every Intel CPU and on AMD from family
-//     0x17. No runnable choice is an error.
-//   - a static call keeps the image's target.
-//   - Options.Choices overrides either, per key (key -> choice name or
-//     target entry); an unknown key or name is an error listing the valid
-//     ones, and so is an overriding choice whose feature the CPU lacks
-//     (Options.CPU may assert a feature CPUID hides).
+//   - a LoadTime kind's site (an alternative) gets the last choice whose
+//     feature the CPU has (layout.Site.Choices). The CPU is read with
+//     CPUID (DetectCPU): the vendor string, the family of leaf 1, and
+//     RDTSCP (0x80000001 EDX bit 27); LFENCE orders RDTSC on every Intel
+//     CPU and on AMD from family 0x17. No runnable choice is an error.
+//   - any other choice site (a static call) keeps the image's choice.
+//   - Options.Choices overrides either, per key (key -> choice name; a
+//     static call's choices are its target entries); an unknown key or
+//     name is an error listing the valid ones, and so is an overriding
+//     choice whose feature the CPU lacks (Options.CPU may assert a feature
+//     CPUID hides).
 //
 // A site that carries data references (layout.Site.Relocs) can only keep
 // the image's choice (the loader does not relink): Load fails if the
 // policy or an override picks another. Image.Choices reports the applied
 // choice of every key.
 //
-// A switch keeps the applied choice of every alternative: it is the CPU's
-// (or the caller's), not the variant's, so the two variants' images may
-// even differ there (a variants file picking different choices) without
-// making the switch unsafe or undoing the choice. A static call that was
-// not overridden follows the variant: a switch rewrites its CALL rel32 to
-// the target variant's entry, one 5-byte instruction at the same place to
-// an entry present in every variant, swap-safe like a static branch. The
-// two variants must declare the same choices for every such site.
+// A key the loader chose itself (a LoadTime kind's, or an overridden one)
+// is pinned: a switch keeps its applied choice, which is the CPU's or the
+// caller's, not the variant's. The two variants' images may even hold
+// different choices there (a variants file picking different ones)
+// without making the switch unsafe or undoing the choice, provided both
+// declare the same choices, names, features and bytes: then the pinned
+// bytes are a valid choice of either variant. Any other choice key
+// follows the variant: a switch rewrites its sites to the target
+// variant's choice, which, like every live rewrite, needs a kind that is
+// Atomic (for a static call: one 5-byte CALL rel32 replaced by another at
+// the same place, to an entry present in every variant).
 //
 // # Live switching: protocol
 //
@@ -71,19 +79,21 @@
 //
 //  1. Under the image's mutex (one switch at a time), compare the two
 //     variants' code: every differing byte must lie inside a marker site of
-//     the layout table, and every differing site of an exported entry must
-//     be a static branch, the one marker kind that is swap-safe (the whole
-//     difference is one 5-byte instruction, NOP5 or JMP rel32, at the same
-//     place, to a body that is present and identical in every variant). A
-//     differing three-label region (an instruction sequence replaced by
-//     another of different instruction boundaries), a standalone variant or
-//     a difference outside any site is refused with an error naming the
-//     site, and nothing changes.
+//     the layout table, and marker.Swap decides each site from its kind's
+//     traits. A pinned choice site is kept; a differing site is rewritten
+//     only if its kind is Atomic and it is one whole instruction on both
+//     sides inside one 8-byte window (a static branch: NOP5 or JMP rel32,
+//     at the same place, to a body that is present and identical in every
+//     variant). A differing site of any other kind (a three-label region:
+//     an instruction sequence replaced by another of different instruction
+//     boundaries) in an entry that runs, sites the two variants describe
+//     differently, a standalone variant or a difference outside any site
+//     is refused with an error naming the site (kind, key, entry, offset,
+//     source), and nothing changes.
 //  2. Build the new code as a copy of the active slot (load-time choices
-//     included) with the target variant's bytes written into every
-//     differing site of an exported entry, and the target's choice into
-//     every static call that follows the variant: all sites of one switch
-//     form one batch.
+//     included) with the target variant's bytes written into every site
+//     the rule rewrites (the sites of an entry that is not exported too,
+//     when they are safe): all sites of one switch form one batch.
 //  3. Write the batch into the spare slot through the read-write alias (the
 //     spare slot is mapped nowhere executable), then mmap it with MAP_FIXED
 //     over the active code range: the kernel replaces the mapping under the
@@ -96,19 +106,31 @@
 //  4. The old slot becomes the spare.
 //
 // A thread inside a routine during the switch finishes it consistently with
-// one variant: before the site it executes the new instruction, after it
-// the old one has already taken effect, and the static branch's body is
-// the same in both. Calls therefore return what one of the two variants
+// one variant: before a rewritten site it executes the new instruction,
+// after it the old one has already taken effect, and everything the
+// instruction may reach (a static branch's body, a static call's target)
+// is the same in both. Calls therefore return what one of the two variants
 // returns, never a mixture that neither could.
 //
-// Three-label regions are never swap-safe, so an image whose variants
-// differ in one cannot be switched as a whole. Load's Options.Entries
-// restricts an image to the entries a caller needs: the reference vDSO's
-// host and timens differ in a static branch in clock_gettime and in a
-// three-label region in clock_gettime_tl, so an image loaded without
-// clock_gettime_tl switches between them (the region stays as loaded, and
-// Entry refuses to resolve the entry), while one loaded with every entry
-// refuses the switch.
+// A site of a kind that is not Atomic (a three-label region) is never
+// rewritten live, so an image whose variants differ in one cannot be
+// switched as a whole. Load's Options.Entries restricts an image to the
+// entries a caller needs: the reference vDSO's host and timens differ in
+// a static branch in clock_gettime and in a three-label region in
+// clock_gettime_tl, so an image loaded without clock_gettime_tl switches
+// between them (the region stays as loaded, and Entry refuses to resolve
+// the entry), while one loaded with every entry refuses the switch. An
+// entry a loaded entry reaches runs as well: it is never left out of a
+// switch.
+//
+// Loaded with every entry and without Options.Choices, Switch accepts
+// exactly the pairs vdsogen's verifier reports live-switchable: both
+// decide every site by marker.Swap. Options.Entries and overrides only
+// take sites out of a switch: an overridden key is pinned, and a site
+// without choices in an entry that is neither loaded nor reached from a
+// loaded one (by a direct branch or call, or a choice of a site whose
+// kind Calls) stays as loaded. A choice site that follows the variant is
+// refused there too: Choices reports one choice per key.
 package loader
 
 import (
@@ -132,17 +154,18 @@ const pageSize = elfimage.PageSize
 // Options tune Load.
 type Options struct {
 	// Entries are the entries the loaded image exports (Entry resolves only
-	// these, and Switch considers only their sites). Empty means every
-	// entry of the layout table.
+	// these, and Switch considers only their sites and those of the
+	// entries they reach). Empty means every entry of the layout table.
 	Entries []string
 	// Version is the symbol version Entry resolves; empty means LINUX_2.6.
 	Version string
-	// Choices overrides, per key of an alternative or static-call site,
-	// the choice Load applies to every site of that key: key -> choice
-	// name (alternative) or target entry (static call). A key or name the
-	// layout table does not declare is an error that lists the valid ones.
+	// Choices overrides, per key of the sites whose kind has choices, the
+	// choice Load applies to every site of that key: key -> choice name (a
+	// static call's choices are its target entries). An overridden key is
+	// pinned: Switch keeps it. A key or name the layout table does not
+	// declare is an error that lists the valid ones.
 	Choices map[string]string
-	// CPU is the processor whose features pick the alternatives' choices;
+	// CPU is the processor whose features pick the LoadTime kinds' choices;
 	// nil means the running one (DetectCPU). An overriding choice whose
 	// feature CPU lacks is refused: set CPU to claim a feature that CPUID
 	// does not report (a hypervisor may hide one it does not trap).
@@ -158,9 +181,9 @@ type Image struct {
 	opts    Options
 	exports map[string]bool
 	variant string
-	// choices is the choice applied to the sites of each alternative and
-	// static-call key; pinned keys (alternatives, overrides) keep theirs
-	// across Switch, the others follow the variant.
+	// choices is the choice applied to the sites of each choice key;
+	// pinned keys (LoadTime kinds', overridden ones) keep theirs across
+	// Switch, the others follow the variant.
 	choices map[string]string
 	pinned  map[string]bool
 
@@ -469,42 +492,55 @@ func (im *Image) plan(from, to string) ([]patch, error) {
 		return nil, fmt.Errorf("loader: %s -> %s: the images' code differs in place or size", from, to)
 	}
 	covered := make([]bool, len(ft.code))
+	run := im.running(fv, tv, ft.code, tt.code)
 	var out []patch
-	for _, s := range tv.Sites {
-		var fs *layout.Site
-		for i := range fv.Sites {
-			if fv.Sites[i].Offset == s.Offset && fv.Sites[i].Key == s.Key && fv.Sites[i].Kind == s.Kind {
-				fs = &fv.Sites[i]
-			}
-		}
+	// The sites pair up in table order, as the verifier pairs them; the
+	// swap rule refuses a pair that describes different sites.
+	if len(fv.Sites) != len(tv.Sites) {
+		return nil, fmt.Errorf("loader: %s -> %s: the variants have %d and %d marker sites: their layouts differ", from, to, len(fv.Sites), len(tv.Sites))
+	}
+	for k, s := range tv.Sites {
+		fs := &fv.Sites[k]
 		end := s.Offset + len(s.Bytes)
-		if fs == nil || len(fs.Bytes) != len(s.Bytes) || s.Offset < 0 || end > len(tt.code) {
-			return nil, fmt.Errorf("loader: %s -> %s: site %s at %#x has no counterpart", from, to, s.Kind, s.Offset)
+		if s.Offset < 0 || end > len(tt.code) {
+			return nil, fmt.Errorf("loader: %s -> %s: entry %s has a %s site (key %s) at offset %#x (%s) that lies outside the %d-byte code",
+				from, to, s.Entry, s.Kind, s.Key, s.Offset, s.Source, len(tt.code))
 		}
 		for i := s.Offset; i < end; i++ {
 			covered[i] = true
 		}
-		if choiceSite(&s) {
-			p, err := im.planChoice(fs, &s, from, to)
-			if err != nil {
-				return nil, err
+		held, want := ft.code[s.Offset:end], tt.code[s.Offset:end]
+		addr := uint64(tt.off + s.Offset) // the mapping is page-aligned: the address modulo any window
+		d := marker.Swap(
+			marker.SwapSide{Site: *fs, Held: held, Addr: addr},
+			marker.SwapSide{Site: s, Held: want, Addr: addr},
+			!bytes.Equal(held, want), im.pinned[s.Key])
+		switch d.Step {
+		case marker.SwapMismatch:
+			return nil, fmt.Errorf("loader: %s -> %s: entry %s has a %s site (key %s) at offset %#x (%s): %s", from, to, s.Entry, s.Kind, s.Key, s.Offset, s.Source, d.Why)
+		case marker.SwapUnsafe:
+			if choiceSite(&s) {
+				// Its key's choice follows the variant (Image.Choices), so
+				// it is refused even where its entry is not loaded.
+				return nil, fmt.Errorf("loader: %s -> %s is not swap-safe: entry %s has a %s site (key %s) at offset %#x (%s) whose choice follows the variant (%s in %s, %s in %s): %s; set Options.Choices[%q] to keep one choice across switches",
+					from, to, s.Entry, s.Kind, s.Key, s.Offset, s.Source, fs.Choice, from, s.Choice, to, d.Why, s.Key)
 			}
-			if p != nil {
-				out = append(out, *p)
+			via, runs := run[s.Entry]
+			if !runs {
+				continue // neither exported nor reached from an exported entry: left as loaded, never run
 			}
-			continue
+			root, reached := s.Entry, ""
+			for ; via != ""; via = run[via] {
+				root = via
+			}
+			if root != s.Entry {
+				reached = fmt.Sprintf(" (loaded entry %s reaches it)", root)
+			}
+			return nil, fmt.Errorf("loader: %s -> %s is not swap-safe: entry %s%s has a %s site (key %s) at offset %#x (%s) that differs between the variants: %s; a thread inside it could run a mixture; load the image without entry %s (Options.Entries) to switch the others",
+				from, to, s.Entry, reached, s.Kind, s.Key, s.Offset, s.Source, d.Why, root)
+		case marker.SwapPatch:
+			out = append(out, patch{off: s.Offset, code: want})
 		}
-		if bytes.Equal(ft.code[s.Offset:end], tt.code[s.Offset:end]) {
-			continue
-		}
-		if !im.exports[s.Entry] {
-			continue // not exported: left as loaded, never called
-		}
-		if !marker.TraitsOf(s.Kind).Atomic {
-			return nil, fmt.Errorf("loader: %s -> %s is not swap-safe: entry %s has a %s site (key %s) at offset %#x (%s) whose instructions differ between the variants; a thread inside it could run a mixture; load the image without entry %s (Options.Entries) to switch the others",
-				from, to, s.Entry, s.Kind, s.Key, s.Offset, s.Source, s.Entry)
-		}
-		out = append(out, patch{off: s.Offset, code: tt.code[s.Offset:end]})
 	}
 	for i := range ft.code {
 		if ft.code[i] != tt.code[i] && !covered[i] {

@@ -16,7 +16,7 @@ import (
 
 // A synthetic program with a variant "off" and a variant "on" of key k:
 //
-//	get (0):  MOVQ page+0(RIP), AX; <static branch site: NOP5 | JMP body>; RET
+//	get (0):  MOVQ page+0(RIP), AX; NOP; <static branch site: NOP5 | JMP body>; RET
 //	          body: ADDQ $1000, AX; JMP back to the RET
 //	tl (32):  MOVQ page+8(RIP), AX; <three-label site: INCQ AX | DECQ AX>; RET
 //	alt (48): <alternative site a: MOVL $1 | $2 | $3, AX>; RET
@@ -67,10 +67,11 @@ func synthCode(on bool) []byte {
 		}
 	}
 	c = append(c, 0x48, 0x8b, 0x05, 0, 0, 0, 0) // 0: MOVQ page(RIP), AX
-	c = append(c, site...)                      // 7
-	c = append(c, 0xc3)                         // 12: RET
-	c = append(c, 0x48, 0x05, 0xe8, 0x03, 0, 0) // 13: ADDQ $1000, AX
-	c = append(c, 0xe9, 0xf4, 0xff, 0xff, 0xff) // 19: JMP 12
+	c = append(c, 0x90)                         // 7: NOP, so that the site fits one 8-byte window
+	c = append(c, site...)                      // 8
+	c = append(c, 0xc3)                         // 13: RET
+	c = append(c, 0x48, 0x05, 0xe8, 0x03, 0, 0) // 14: ADDQ $1000, AX
+	c = append(c, 0xe9, 0xf4, 0xff, 0xff, 0xff) // 20: JMP 13
 	pad(32)
 	c = append(c, 0x48, 0x8b, 0x05, 0, 0, 0, 0) // 32: MOVQ page+8(RIP), AX
 	c = append(c, tl...)                        // 39
@@ -84,7 +85,7 @@ func synthCode(on bool) []byte {
 	return c
 }
 
-var synthEntries = []layout.Entry{{Name: "get", Offset: 0, Size: 24}, {Name: "tl", Offset: 32, Size: 11}, {Name: "alt", Offset: altOff, Size: 6}, {Name: "sc", Offset: scOff, Size: 6}}
+var synthEntries = []layout.Entry{{Name: "get", Offset: 0, Size: 25}, {Name: "tl", Offset: 32, Size: 11}, {Name: "alt", Offset: altOff, Size: 6}, {Name: "sc", Offset: scOff, Size: 6}}
 
 func synthTable() *layout.Table {
 	t := &layout.Table{Program: "synth", Pages: []layout.Page{{Symbol: "page", Size: 4096}}}
@@ -107,7 +108,7 @@ func synthTable() *layout.Table {
 			Name: name, Symbol: "synth_" + name, Size: synthSize, Pool: synthSize, Keys: map[string]bool{"k": on},
 			Entries: synthEntries,
 			Sites: []layout.Site{
-				{Kind: layout.StaticBranch, Key: "k", Entry: "get", On: on, Offset: 7, Bytes: site, Target: 13, Source: "synth.go:1"},
+				{Kind: layout.StaticBranch, Key: "k", Entry: "get", On: on, Offset: 8, Bytes: site, Target: 14, Source: "synth.go:1"},
 				{Kind: layout.ThreeLabel, Key: "k", Entry: "tl", On: on, Offset: 39, Bytes: tl, Target: 42, Source: "synth.go:2"},
 				{Kind: layout.Alternative, Key: "a", Entry: "alt", Offset: altOff, Bytes: movl[alt], Source: "synth.go:3", Choice: alt, Choices: altChoices},
 				{Kind: layout.StaticCall, Key: "s", Entry: "sc", Offset: scOff, Bytes: callAt[target], Source: "synth.go:4", Choice: target, Choices: callChoices},
