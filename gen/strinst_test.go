@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -182,106 +184,45 @@ func hasPrefix(d x86asm.Inst, p x86asm.Prefix) bool {
 // a copy of SP, a segment override or a reachable trap.
 func TestNewFamiliesVerdicts(t *testing.T) {
 	file := filepath.Base(callerFile())
+	ret := func(*dsl.Page) { dx.RET() }
+	// Each case emits before, then the instruction under test (at, whose
+	// line a finding must blame), then after (RET unless given). An
+	// accepted case has no want.
 	cases := []struct {
-		name  string
-		build func(page *dsl.Page) int // returns the line a finding must blame, 0 when accepted
-		want  string                   // the finding, after FILE:LINE:col:
+		name          string
+		before, after func(page *dsl.Page)
+		at            func()
+		want          string // the finding, after FILE:LINE:col:
 	}{
-		{"each string instruction on the caller's memory", func(*dsl.Page) int {
+		{name: "each string instruction on the caller's memory", before: func(*dsl.Page) {
 			for _, in := range stringInsts {
 				dx.MOVQ(RDX, RCX)
 				in.emit()
 			}
-			dx.RET()
-			return 0
-		}, ""},
-		{"REP; MOVSB reading the stack", func(*dsl.Page) int {
-			dx.MOVQ(RSP, RSI) // reads of the stack are harmless
-			dx.MOVL(U32(8), ECX)
-			dx.REP_MOVSB()
-			dx.RET()
-			return 0
-		}, ""},
-		{"UD2 that no path reaches", func(*dsl.Page) int {
-			dx.RET()
-			dx.UD2()
-			dx.RET()
-			return 0
-		}, ""},
-		{"SYSCALL, the fallback", func(*dsl.Page) int {
-			dx.MOVL(U32(228), EAX)
-			dx.SYSCALL()
-			dx.RET()
-			return 0
-		}, ""},
-		{"reachable UD2", func(*dsl.Page) int {
-			dx.TESTQ(RDI, RDI)
-			dx.JEQ(dsl.L("out"))
-			l := nextLine()
-			dx.UD2()
-			dsl.Label("out")
-			dx.RET()
-			return l
-		}, "flow: variant host, entry f, offset 0x5: control reaches UD2, an undefined-instruction trap (#UD) [host: UD2]"},
-		{"STOSQ into a data page", func(page *dsl.Page) int {
-			dx.LEAQ(page.At(0), RDI)
-			l := nextLine()
-			dx.STOSQ()
-			dx.RET()
-			return l
-		}, "pages: variant host, entry f, offset 0x7: STOSQ addresses memory through DI implicitly, which may hold a data page's address"},
-		{"REP; LODSB from a data page", func(page *dsl.Page) int {
-			dx.LEAQ(page.At(8), RSI)
-			dx.MOVL(U32(4), ECX)
-			l := nextLine()
-			dx.REP_LODSB()
-			dx.RET()
-			return l
-		}, "pages: variant host, entry f, offset 0xc: LODSB addresses memory through SI implicitly, which may hold a data page's address"},
-		{"CMPSB against a data page", func(page *dsl.Page) int {
-			dx.LEAQ(page.At(0), RDI)
-			l := nextLine()
-			dx.REPN_CMPSB()
-			dx.RET()
-			return l
-		}, "pages: variant host, entry f, offset 0x7: CMPSB addresses memory through DI implicitly"},
-		{"REP; STOSQ over the caller's frame", func(*dsl.Page) int {
-			dx.MOVQ(RSP, RDI)
-			dx.MOVL(U32(4), ECX)
-			l := nextLine()
-			dx.REP_STOSQ()
-			dx.RET()
-			return l
-		}, "pages: variant host, entry f, offset 0x8: STOSQ stores CX times 8 bytes through DI, which may hold an address computed from SP"},
-		{"MOVSQ into a stack address built with LEAQ", func(*dsl.Page) int {
-			dx.LEAQ(Mem{Base: RSP, Disp: -8}, RDI)
-			dx.ADDQ(U8(16), RDI)
-			l := nextLine()
-			dx.MOVSQ()
-			dx.RET()
-			return l
-		}, "MOVSQ stores 8 bytes through DI, which may hold an address computed from SP"},
-		{"explicit store through a copy of SP", func(*dsl.Page) int {
-			dx.MOVQ(RSP, RBX)
-			l := nextLine()
-			dx.MOVQ(RAX, Mem{Base: RBX, Disp: 8})
-			dx.RET()
-			return l
-		}, "MOV stores 8 bytes through BX, which may hold an address computed from SP"},
-		{"a copy of SP through memory", func(*dsl.Page) int {
-			dx.PUSHQ(RSP)
-			dx.POPQ(RDI)
-			l := nextLine()
-			dx.STOSB()
-			dx.RET()
-			return l
-		}, "STOSB stores 1 bytes through DI, which may hold an address computed from SP"},
-		{"MOVSB with an FS override", func(*dsl.Page) int {
-			l := nextLine()
-			dsl.Bytes(0x64, 0xa4) // FS: MOVSB
-			dx.RET()
-			return l
-		}, "reach: variant host, entry f, offset 0x0: MOVSB with a segment override: its operand FS:(SI) is relative to segment FS"},
+		}},
+		// Reads of the stack are harmless.
+		{name: "REP; MOVSB reading the stack", before: func(*dsl.Page) { dx.MOVQ(RSP, RSI); dx.MOVL(U32(8), ECX) }, at: func() { dx.REP_MOVSB() }},
+		{name: "UD2 that no path reaches", before: ret, at: func() { dx.UD2() }},
+		{name: "SYSCALL, the fallback", before: func(*dsl.Page) { dx.MOVL(U32(228), EAX) }, at: func() { dx.SYSCALL() }},
+		{name: "reachable UD2", before: func(*dsl.Page) { dx.TESTQ(RDI, RDI); dx.JEQ(dsl.L("out")) }, at: func() { dx.UD2() },
+			after: func(*dsl.Page) { dsl.Label("out"); dx.RET() },
+			want:  "flow: variant host, entry f, offset 0x5: control reaches UD2, an undefined-instruction trap (#UD) [host: UD2]"},
+		{name: "STOSQ into a data page", before: func(p *dsl.Page) { dx.LEAQ(p.At(0), RDI) }, at: func() { dx.STOSQ() },
+			want: "pages: variant host, entry f, offset 0x7: STOSQ addresses memory through DI implicitly, which may hold a data page's address"},
+		{name: "REP; LODSB from a data page", before: func(p *dsl.Page) { dx.LEAQ(p.At(8), RSI); dx.MOVL(U32(4), ECX) }, at: func() { dx.REP_LODSB() },
+			want: "pages: variant host, entry f, offset 0xc: LODSB addresses memory through SI implicitly, which may hold a data page's address"},
+		{name: "CMPSB against a data page", before: func(p *dsl.Page) { dx.LEAQ(p.At(0), RDI) }, at: func() { dx.REPN_CMPSB() },
+			want: "pages: variant host, entry f, offset 0x7: CMPSB addresses memory through DI implicitly"},
+		{name: "REP; STOSQ over the caller's frame", before: func(*dsl.Page) { dx.MOVQ(RSP, RDI); dx.MOVL(U32(4), ECX) }, at: func() { dx.REP_STOSQ() },
+			want: "pages: variant host, entry f, offset 0x8: STOSQ stores CX times 8 bytes through DI, which may hold an address computed from SP"},
+		{name: "MOVSQ into a stack address built with LEAQ", before: func(*dsl.Page) { dx.LEAQ(Mem{Base: RSP, Disp: -8}, RDI); dx.ADDQ(U8(16), RDI) },
+			at: func() { dx.MOVSQ() }, want: "MOVSQ stores 8 bytes through DI, which may hold an address computed from SP"},
+		{name: "explicit store through a copy of SP", before: func(*dsl.Page) { dx.MOVQ(RSP, RBX) },
+			at: func() { dx.MOVQ(RAX, Mem{Base: RBX, Disp: 8}) }, want: "MOV stores 8 bytes through BX, which may hold an address computed from SP"},
+		{name: "a copy of SP through memory", before: func(*dsl.Page) { dx.PUSHQ(RSP); dx.POPQ(RDI) }, at: func() { dx.STOSB() },
+			want: "STOSB stores 1 bytes through DI, which may hold an address computed from SP"},
+		{name: "MOVSB with an FS override", at: func() { dsl.Bytes(0x64, 0xa4) }, // FS: MOVSB
+			want: "reach: variant host, entry f, offset 0x0: MOVSB with a segment override: its operand FS:(SI) is relative to segment FS"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -289,9 +230,20 @@ func TestNewFamiliesVerdicts(t *testing.T) {
 			defer dsl.Reset()
 			page := dsl.DataPage("page", 64)
 			dsl.Entry("f", "func(dst, src *byte, n uint64)")
-			line := c.build(page)
+			if c.before != nil {
+				c.before(page)
+			}
+			line := 0
+			if c.at != nil {
+				line = funcLine(c.at)
+				c.at()
+			}
+			if c.after == nil {
+				c.after = ret
+			}
+			c.after(page)
 			_, err := generate(t, mustProgram(t, b), newTarget(t), nil)
-			if line == 0 {
+			if c.want == "" {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
 				}
@@ -310,4 +262,12 @@ func TestNewFamiliesVerdicts(t *testing.T) {
 			t.Errorf("no finding at %s containing %q:\n%v", pos, c.want, err)
 		})
 	}
+}
+
+// funcLine is the line of f's func literal: the DSL records an instruction
+// at the line of the call that emits it, here inside that literal.
+func funcLine(f func()) int {
+	pc := reflect.ValueOf(f).Pointer()
+	_, line := runtime.FuncForPC(pc).FileLine(pc)
+	return line
 }
