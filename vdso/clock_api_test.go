@@ -36,11 +36,15 @@ func TestAPI(t *testing.T) {
 				t.Errorf("%s: ClockGetres(%d) = %v %v, kernel %v %v", when, c, res, err, kr, kerr)
 			}
 		}
-		if d := time.Since(Now()); d.Abs() > 10*time.Millisecond {
-			t.Errorf("%s: Now() is %v from time.Now", when, d)
+		// Between two readings of the kernel's, whatever the scheduler
+		// does in between.
+		w1, now, w2 := time.Now().Round(0), Now(), time.Now().Round(0)
+		if now.Before(w1) || now.After(w2) {
+			t.Errorf("%s: Now() = %v, time.Now %v before and %v after", when, now, w1, w2)
 		}
-		if d := Monotonic() - time.Duration(kvdso.Now(unix.CLOCK_MONOTONIC)); d.Abs() > time.Millisecond {
-			t.Errorf("%s: Monotonic() off by %v", when, d)
+		m1, mono, m2 := time.Duration(kvdso.Now(unix.CLOCK_MONOTONIC)), Monotonic(), time.Duration(kvdso.Now(unix.CLOCK_MONOTONIC))
+		if mono < m1 || mono > m2 {
+			t.Errorf("%s: Monotonic() = %v, kernel %v before and %v after", when, mono, m1, m2)
 		}
 		tv, err := Gettimeofday()
 		if s := Time(); err != nil || tv.Sec < s-1 || tv.Sec > s+1 {
