@@ -18,6 +18,8 @@ import (
 // where a loader copies it from, by CPU feature, before the code runs.
 type alternative struct{}
 
+func init() { Register(alternative{}) }
+
 func (alternative) Kind() layout.Kind { return layout.Alternative }
 
 func (alternative) Traits() Traits { return Traits{Choices: true, PoolChoices: true, LoadTime: true} }

@@ -14,9 +14,9 @@
 // Measured) implement, so the package imports only layout and x86asm and
 // every layer can import it.
 //
-// Adding a kind is a file with a type implementing Unit, its
-// layout.RegisterKind, and a Register line (init below, for the built-in
-// kinds).
+// Adding a kind is a file with a type implementing Unit and the line
+// that registers it (func init() { Register(...) }), plus its name and
+// code in layout.RegisterKind.
 package marker
 
 import (
@@ -27,13 +27,6 @@ import (
 
 	"github.com/vdsogen/vdsogen/layout"
 )
-
-func init() {
-	Register(staticBranch{})
-	Register(threeLabel{})
-	Register(alternative{})
-	Register(staticCall{})
-}
 
 // Unit is one marker kind: its traits, the generator's half (declaration
 // checks, per-variant layout, padding, site location) and the verifier's

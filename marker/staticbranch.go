@@ -12,6 +12,8 @@ import (
 // is off, JMP rel32 to the out-of-line body (Site.Target) where it is on.
 type staticBranch struct{}
 
+func init() { Register(staticBranch{}) }
+
 // StaticBranchBody names a static branch's one block, its out-of-line body.
 const StaticBranchBody = "body"
 

@@ -13,6 +13,8 @@ import (
 // re-targetable at load time or live: there is no indirect branch.
 type staticCall struct{}
 
+func init() { Register(staticCall{}) }
+
 // Check: CALL rel32 to the entry the table names, one of its declared
 // targets, each of which is an entry start other than the caller; every
 // choice is the CALL that reaches its target; the site sits in one patch

@@ -7,6 +7,8 @@ import "github.com/vdsogen/vdsogen/layout"
 // off; Site.Target is l_out, where the tail's own copy follows.
 type threeLabel struct{}
 
+func init() { Register(threeLabel{}) }
+
 // The blocks of a three-label region, in this order.
 const (
 	ThreeLabelApply = "apply"
