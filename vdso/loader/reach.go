@@ -56,7 +56,7 @@ func (im *Image) running(fv, tv *layout.Variant, fc, tc []byte) map[string]strin
 			continue
 		}
 		for _, code := range [][]byte{fc, tc} {
-			for _, t := range branchTargets(code, e.Offset, min(e.Offset+e.Size, len(code))) {
+			for _, t := range branchTargets(code, e.Offset, e.Offset+e.Size) {
 				if other, ok := entryAt(t); ok && other != name {
 					reach(other, name)
 				}
@@ -79,8 +79,11 @@ func (im *Image) running(fv, tv *layout.Variant, fc, tc []byte) map[string]strin
 }
 
 // branchTargets decodes code[start:end] linearly and returns the targets
-// of its relative branches and calls (an undecodable byte is skipped).
+// of its relative branches and calls (an undecodable byte is skipped). A
+// range outside code (a table that does not describe these images) is
+// clipped to it.
 func branchTargets(code []byte, start, end int) []int {
+	start, end = max(start, 0), min(end, len(code))
 	var out []int
 	for off := start; off < end; {
 		in, err := x86asm.Decode(code[off:end], 64)
