@@ -236,9 +236,9 @@ func TestLoaderChoiceErrors(t *testing.T) {
 		choices map[string]string
 		want    string
 	}{
-		{map[string]string{"tcs": "rdtsc"}, `no alternative or static-call key "tcs" in clock (keys: tsc)`},
+		{map[string]string{"tcs": "rdtsc"}, `no site with choices has key "tcs" in clock (keys: tsc)`},
 		{map[string]string{"tsc": "rdpid"}, `alternative tsc has no choice "rdpid" (choices: rdtsc, rdtscp, lfence_rdtsc)`},
-		{map[string]string{"timens": "true"}, `no alternative or static-call key "timens"`},
+		{map[string]string{"timens": "true"}, `no site with choices has key "timens"`},
 	} {
 		_, err := loader.Load(ELFImages(), Layout(), "host", loader.Options{Choices: tc.choices})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -55,8 +55,7 @@ func (im *Image) pickChoices(v *layout.Variant, cpu CPU) error {
 		name := im.opts.Choices[key]
 		s, ok := keys[key]
 		if !ok {
-			// vdso's TestLoaderChoiceErrors pins this wording.
-			return fmt.Errorf("loader: Options.Choices: no alternative or static-call key %q in %s (keys: %s)",
+			return fmt.Errorf("loader: Options.Choices: no site with choices has key %q in %s (keys: %s)",
 				key, im.tab.Program, listOrNone(slices.Sorted(maps.Keys(keys))))
 		}
 		c, ok := s.ChoiceNamed(name)

@@ -111,7 +111,7 @@ func TestChoiceErrors(t *testing.T) {
 		cpu     CPU
 		want    []string
 	}{
-		{map[string]string{"b": "one"}, everyFeat, []string{`no alternative or static-call key "b"`, "keys: a, s"}},
+		{map[string]string{"b": "one"}, everyFeat, []string{`no site with choices has key "b"`, "keys: a, s"}},
 		{map[string]string{"a": "four"}, everyFeat, []string{`has no choice "four"`, "choices: one, two, three"}},
 		{map[string]string{"s": "tl"}, everyFeat, []string{`static_call s has no choice "tl"`, "choices: get, alt"}},
 		{map[string]string{"a": "two"}, amdZen, []string{"needs CPU feature rdtscp", "lacks", "Options.CPU"}},
