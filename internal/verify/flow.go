@@ -77,6 +77,15 @@ func classify(in *inst) (flowClass, string) {
 		return flowTrap, "bytes that do not decode as an instruction (#UD)"
 	}
 	_, rel := relTarget(in)
+	if why, ok := lockProblem(in); ok {
+		return flowTrap, why
+	}
+	if isControl(in.Op) && in.DataSize == 16 {
+		// Intel ignores the prefix on a near branch; AMD takes a 16-bit
+		// displacement or return address and truncates RIP to 16 bits:
+		// the bytes mean different code on different CPUs.
+		return flowRefused, fmt.Sprintf("%s with an operand-size prefix (0x66): AMD CPUs truncate the target to 16 bits, Intel CPUs ignore the prefix", in.Op)
+	}
 	switch in.Op {
 	case x86asm.INT, x86asm.INTO, x86asm.ICEBP:
 		if isINT3(in) {
@@ -129,6 +138,42 @@ func classify(in *inst) (flowClass, string) {
 		return flowCond, ""
 	}
 	return flowNext, ""
+}
+
+// isControl reports whether op is a near control transfer.
+func isControl(op x86asm.Op) bool {
+	switch op {
+	case x86asm.JMP, x86asm.CALL, x86asm.RET, x86asm.JCXZ, x86asm.JECXZ, x86asm.JRCXZ, x86asm.LOOP, x86asm.LOOPE, x86asm.LOOPNE:
+		return true
+	}
+	return isJcc(op)
+}
+
+// lockable are the instructions a LOCK prefix may precede, with a memory
+// destination; any other LOCK raises #UD.
+var lockable = map[x86asm.Op]bool{
+	x86asm.ADD: true, x86asm.ADC: true, x86asm.AND: true, x86asm.BTC: true, x86asm.BTR: true, x86asm.BTS: true,
+	x86asm.CMPXCHG: true, x86asm.CMPXCHG8B: true, x86asm.CMPXCHG16B: true, x86asm.DEC: true, x86asm.INC: true,
+	x86asm.NEG: true, x86asm.NOT: true, x86asm.OR: true, x86asm.SBB: true, x86asm.SUB: true, x86asm.XOR: true,
+	x86asm.XADD: true, x86asm.XCHG: true,
+}
+
+// lockProblem says why in's LOCK prefix traps: x86asm decodes LOCK before
+// any instruction, the CPU raises #UD unless the instruction is a
+// read-modify-write of memory.
+func lockProblem(in *inst) (string, bool) {
+	for _, p := range in.Prefix {
+		if p == 0 {
+			break
+		}
+		if p&^(x86asm.PrefixImplicit|x86asm.PrefixIgnored|x86asm.PrefixInvalid) != x86asm.PrefixLOCK {
+			continue
+		}
+		if _, mem := in.Args[0].(x86asm.Mem); !lockable[in.Op] || !mem {
+			return fmt.Sprintf("LOCK %s, a LOCK prefix on an instruction that is not a read-modify-write of memory (#UD)", in.Op), true
+		}
+	}
+	return "", false
 }
 
 // privileged are the instructions that fault in user mode, or change
@@ -224,7 +269,7 @@ func buildGraph(p *Pass, im *image, e layout.Entry) *graph {
 		case flowTrap:
 			p.errorf(im, off, nil, "control reaches %s%s", why, signatureNote(im, off))
 		case flowRefused:
-			if in.Op == x86asm.JMP || in.Op == x86asm.CALL {
+			if _, rel := relTarget(in); !rel && (in.Op == x86asm.JMP || in.Op == x86asm.CALL) {
 				break // Reach reports indirect branches on every instruction
 			}
 			p.errorf(im, off, nil, "control reaches %s", why)

@@ -47,7 +47,9 @@ func TestStringInstructions(t *testing.T) {
 		{"REP; MOVSB reading the stack, then a store through SI", siSP, "\xf3\xa4", "pages", "MOV stores 8 bytes through SI, which may hold an address computed from SP"},
 		{"LODSQ reading the stack, then a store through SI", siSP, "\x48\xad", "pages", "MOV stores 8 bytes through SI, which may hold an address computed from SP"},
 		{"DS: MOVSB (flat in 64-bit mode)", "", "\x3e\xa4", "", ""},
-		{"MOVSB with 32-bit addresses", "", "\x67\xa4", "", ""},
+		// An address-size prefix truncates SI and DI to 32 bits: the
+		// pointers the caller passed are no longer what is addressed.
+		{"MOVSB with 32-bit addresses", "", "\x67\xa4", "reach", "memory operand (EDI) uses 32-bit addressing"},
 		{"REPNE; SCASQ on the caller's memory", "", "\xf2\x48\xaf", "", ""},
 	}
 	for _, c := range cases {
