@@ -113,3 +113,59 @@ func TestChoiceInstructions(t *testing.T) {
 		})
 	}
 }
+
+// TestStackAndMemoryForms: forms whose memory reach is not what the
+// operand shows (POP's destination is computed after SP moves, the x87,
+// SSE and XSAVE state saves cover hundreds of bytes, a bit test with a
+// register offset addresses up to 2^60 bytes away), flags loaded from the
+// stack, and every way of writing SP the stack rule does not follow.
+func TestStackAndMemoryForms(t *testing.T) {
+	const cannotFollow = "writes RSP in a way the verifier cannot follow"
+	gettimeStore := bytesAre(0x48, 0x89, 0x16)      // MOVQ DX, (SI); MOVQ AX, 8(SI): 7 bytes
+	gettimePage := bytesAre(0x41, 0x8b, 0x42, 0x04) // MOVL 4(R10), AX: 4 bytes
+	cases := []struct {
+		name  string
+		at    func(*image, *inst) bool
+		code  []byte
+		rule  string // "" when accepted
+		where int    // offset of the finding in code
+		msg   string
+	}{
+		{"POPQ (SP) after a PUSH", gettimeStore, []byte{0x50, 0x8f, 0x04, 0x24, 0x90, 0x90, 0x90}, "stack", 1, "stores 8 bytes at 8(SP) with 8 bytes pushed: into the return address"},
+		{"FXSAVE over the caller's frame", gettimeStore, []byte{0x50, 0x0f, 0xae, 0x04, 0x24, 0x58, 0x90}, "stack", 1, "stores 512 bytes at 0(SP) with 8 bytes pushed"},
+		{"XSAVE on the stack", gettimeStore, []byte{0x50, 0x0f, 0xae, 0x24, 0x24, 0x58, 0x90}, "stack", 1, "XSAVE stores to (SP) an amount the verifier cannot size"},
+		{"XRSTOR from a data page", gettimePage, []byte{0x41, 0x0f, 0xae, 0x2a}, "pages", 0, "XRSTOR accesses memory at (R10), which may be a data page's address, for a number of bytes the verifier cannot size"},
+		{"BTS of the caller's memory by a register", gettimeStore, []byte{0x48, 0x0f, 0xab, 0x06, 0x90, 0x90, 0x90}, "reach", 0, "BTS of memory (SI) with a register bit offset"},
+		{"BT of a data page by a register", gettimePage, []byte{0x49, 0x0f, 0xa3, 0x02}, "reach", 0, "BT of memory (R10) with a register bit offset"},
+		{"POPFQ", gettimeStore, []byte{0x9c, 0x9d, 0x90, 0x90, 0x90, 0x90, 0x90}, "flow", 1, "POPFQ loads the flags from the stack"},
+		{"PUSHQ $0x400; POPFQ sets DF", gettimeStore, []byte{0x68, 0x00, 0x04, 0x00, 0x00, 0x9d, 0x90}, "flow", 5, "POPFQ loads the flags"},
+		{"ADDQ AX, SP", gettimeStore, []byte{0x48, 0x01, 0xc4, 0x90, 0x90, 0x90, 0x90}, "stack", 0, cannotFollow},
+		{"MOVQ AX, SP", gettimeStore, []byte{0x48, 0x89, 0xc4, 0x90, 0x90, 0x90, 0x90}, "stack", 0, cannotFollow},
+		{"XCHGQ AX, SP", gettimeStore, []byte{0x48, 0x94, 0x90, 0x90, 0x90, 0x90, 0x90}, "stack", 0, cannotFollow},
+		{"LEAQ (SP)(AX*1), SP", gettimeStore, []byte{0x48, 0x8d, 0x24, 0x04, 0x90, 0x90, 0x90}, "stack", 0, cannotFollow},
+		{"POPQ SP", gettimeStore, []byte{0x5c, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90}, "stack", 0, cannotFollow},
+		{"ADDL $8, SP", gettimeStore, []byte{0x83, 0xc4, 0x08, 0x90, 0x90, 0x90, 0x90}, "stack", 0, cannotFollow},
+		{"store in the red zone", gettimeStore, []byte{0x48, 0x89, 0x44, 0x24, 0xf8, 0x90, 0x90}, "stack", 0, "below the stack pointer"},
+		// Accepted: a bit test with an immediate offset stays in its
+		// operand; PUSHFQ only reads the flags; reading the caller's
+		// frame is harmless.
+		{"BTS of the caller's memory by a constant", gettimeStore, []byte{0x48, 0x0f, 0xba, 0x2e, 0x05, 0x90, 0x90}, "", 0, ""},
+		{"PUSHFQ; POPQ AX", gettimeStore, []byte{0x9c, 0x58, 0x90, 0x90, 0x90, 0x90, 0x90}, "", 0, ""},
+		{"read above the return address", gettimeStore, []byte{0x48, 0x8b, 0x44, 0x24, 0x08, 0x90, 0x90}, "", 0, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := &mut{t: t, in: referenceInput(t)}
+			x := m.at(eGettime, c.at)
+			m.write(x.off, c.code, shared...)
+			r := Verify(m.in)
+			if c.rule == "" {
+				if !r.OK() {
+					t.Fatalf("refused: %v", r.Err())
+				}
+				return
+			}
+			checkFinding(t, m.in, r, where{c.rule, "host", eGettime, x.off + c.where, c.msg})
+		})
+	}
+}

@@ -125,6 +125,8 @@ func classify(in *inst) (flowClass, string) {
 		return flowRefused, fmt.Sprintf("%s, a frame instruction: the image has no frame pointer (use PUSH/POP or ADD/SUB of a constant)", in.Op)
 	case x86asm.STD:
 		return flowRefused, "STD: the C ABI requires the direction flag clear"
+	case x86asm.POPF, x86asm.POPFD, x86asm.POPFQ:
+		return flowRefused, fmt.Sprintf("%s loads the flags from the stack: the verifier cannot prove it leaves DF clear (the C ABI) and TF and AC unset", in.Op)
 	}
 	if why, ok := privileged[in.Op]; ok {
 		return flowRefused, fmt.Sprintf("%s, %s", in.Op, why)

@@ -820,12 +820,17 @@ func (pc *pageCheck) access(in *inst, at int, m x86asm.Mem, v val, write bool) {
 	if m.Base == x86asm.RIP {
 		through = "a RIP-relative operand"
 	}
+	if _, sized := accessWidth(in); !sized {
+		pc.errorf(at, "%s accesses memory at %s, which may be a data page's address, for a number of bytes the verifier cannot size", in.Op, through)
+		return
+	}
 	if v.kind == vTainted {
 		pc.errorf(at, "accesses memory at %s, which may be a data page's address the verifier lost track of (it went through memory, a partial register or an instruction it does not model): load the address with LEAQ page+off(SB) into a register used only for it", through)
 		return
 	}
 	pg := pc.pages[v.page]
-	w := int64(max(in.MemBytes, 1))
+	n, _ := accessWidth(in)
+	w := int64(n)
 	verb := "reads"
 	if write {
 		verb = "stores"

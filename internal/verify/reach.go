@@ -56,6 +56,9 @@ func (p *Pass) reachInst(im *image, e layout.Entry, in *inst, pages map[string]i
 		}
 		return
 	}
+	if why, ok := bitString(in); ok {
+		p.errorf(im, off, nil, "%s", why)
+	}
 	for _, a := range in.Args {
 		m, ok := a.(x86asm.Mem)
 		if !ok {
@@ -124,6 +127,9 @@ func reachChoices(p *Pass) {
 					if class, why := classify(&x); class == flowTrap || class == flowRefused {
 						p.errorf(im, at, nil, "alternative %s: choice %s holds %s", s.Key, c.Name, why)
 					}
+					if why, ok := bitString(&x); ok {
+						p.errorf(im, at, nil, "alternative %s: choice %s: %s", s.Key, c.Name, why)
+					}
 					for _, a := range d.Args {
 						m, ok := a.(x86asm.Mem)
 						switch {
@@ -142,4 +148,20 @@ func reachChoices(p *Pass) {
 			}
 		}
 	}
+}
+
+// bitString says why a bit test of memory with a register bit offset is
+// refused: the CPU addresses the byte at the operand plus the offset
+// divided by 8 (signed, up to 2^60 bytes away), which no operand shows.
+func bitString(in *inst) (string, bool) {
+	switch in.Op {
+	case x86asm.BT, x86asm.BTS, x86asm.BTR, x86asm.BTC:
+	default:
+		return "", false
+	}
+	m, mem := in.Args[0].(x86asm.Mem)
+	if _, reg := in.Args[1].(x86asm.Reg); !mem || !reg {
+		return "", false
+	}
+	return fmt.Sprintf("%s of memory %s with a register bit offset addresses the byte the offset divided by 8 away, which the verifier cannot bound (load the word, then test the bit in a register)", in.Op, memString(m)), true
 }
