@@ -240,6 +240,9 @@ type pageCheck struct {
 	// storesVia gathers this entry's.
 	via       map[int]uint16
 	storesVia uint16
+	// ptrs are the argument registers that may hold a pointer, by the
+	// entry's signature.
+	ptrs uint16
 	// report is set on the final pass, when the states are fixed.
 	report bool
 }
@@ -262,7 +265,7 @@ func pages(p *Pass, fr *flowResult) {
 			if g == nil {
 				continue
 			}
-			pc := &pageCheck{p: p, im: im, g: g, pages: p.In.Table.Pages, alts: alts, summary: summary, via: via, fr: fr}
+			pc := &pageCheck{p: p, im: im, g: g, pages: p.In.Table.Pages, alts: alts, summary: summary, via: via, fr: fr, ptrs: pointerArgs(e.Signature)}
 			pc.run()
 		}
 	}
@@ -281,7 +284,7 @@ func (pc *pageCheck) entrySummary(e layout.Entry) *pstate {
 	if g == nil {
 		return tainted()
 	}
-	sub := &pageCheck{p: pc.p, im: pc.im, g: g, pages: pc.pages, alts: pc.alts, summary: pc.summary, via: pc.via, fr: pc.fr}
+	sub := &pageCheck{p: pc.p, im: pc.im, g: g, pages: pc.pages, alts: pc.alts, summary: pc.summary, via: pc.via, fr: pc.fr, ptrs: pointerArgs(e.Signature)}
 	states := sub.fixpoint()
 	pc.via[e.Offset] = sub.storesVia
 	var out *pstate
@@ -787,7 +790,7 @@ func (pc *pageCheck) exec(in *inst, at int, s *pstate) {
 	}
 	pc.checkStoreOrigins(in, at, &before)
 	pc.effect(in, &before, s)
-	trackOrigin(in, &before, s)
+	trackOrigin(in, &before, s, pc.ptrs)
 }
 
 // storedDerived reports whether the value in stores through argument i may

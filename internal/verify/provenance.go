@@ -2,6 +2,8 @@ package verify
 
 import (
 	"fmt"
+	"go/ast"
+	"go/parser"
 
 	"golang.org/x/arch/x86/x86asm"
 )
@@ -9,7 +11,12 @@ import (
 // Store provenance. A routine may write only its own stack frame (the
 // stack rule bounds every store written as n(SP)) and the memory its
 // caller passed: a pointer in an argument register (DI, SI, DX, CX, R8,
-// R9) as the entry received it, plus any offset. The pages interpretation
+// R9) as the entry received it, plus any offset. Which argument registers
+// may hold a pointer the entry's signature says: a parameter of a
+// predeclared integer or boolean type (int32, uint64, bool...) is a
+// number; any other (a pointer, unsafe.Pointer, uintptr, a named type) may
+// be a pointer, and every argument register may be one when the table
+// records no signature. The pages interpretation
 // therefore tracks, for every general register, which register's value at
 // the entry's start it holds plus an integer (pstate.orig), and refuses a
 // store through an address derived from nothing the caller passed: a
@@ -31,6 +38,42 @@ var argFamilies = [...]int{7, 6, 2, 1, 8, 9} // DI, SI, DX, CX, R8, R9
 
 // argMask has the bit of every argument register family.
 const argMask = uint16(1<<7 | 1<<6 | 1<<2 | 1<<1 | 1<<8 | 1<<9)
+
+// pointerArgs is the mask of the argument registers that may hold a
+// pointer by signature sig (a Go func type): all of them when it does not
+// parse.
+func pointerArgs(sig string) uint16 {
+	x, err := parser.ParseExpr(sig)
+	ft, ok := x.(*ast.FuncType)
+	if sig == "" || err != nil || !ok || ft.Params == nil {
+		return argMask
+	}
+	var mask uint16
+	i := 0
+	for _, f := range ft.Params.List {
+		for range max(len(f.Names), 1) {
+			if i < len(argFamilies) && !isNumberType(f.Type) {
+				mask |= 1 << argFamilies[i]
+			}
+			i++
+		}
+	}
+	return mask
+}
+
+// isNumberType reports whether t names a predeclared integer or boolean
+// type, which holds no pointer (uintptr may).
+func isNumberType(t ast.Expr) bool {
+	id, ok := t.(*ast.Ident)
+	if !ok {
+		return false
+	}
+	switch id.Name {
+	case "bool", "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64", "byte", "rune":
+		return true
+	}
+	return false
+}
 
 // entryState is the state at an entry's start: no page address, no stack
 // address but SP, every register its own value as received.
@@ -64,8 +107,9 @@ func regOrigin(a x86asm.Arg, s *pstate) int {
 }
 
 // addrOrigin is the origin of memory operand m's address: the base's or
-// an unscaled index's (the other holding a number), -1 for none.
-func addrOrigin(m x86asm.Mem, s *pstate) int {
+// an unscaled index's (the other holding a number), -1 for none; ptrs are
+// the argument registers that may hold a pointer.
+func addrOrigin(m x86asm.Mem, s *pstate, ptrs uint16) int {
 	if m.Segment != 0 && m.Segment != x86asm.DS && m.Segment != x86asm.ES || m.Base == x86asm.RIP {
 		return -1
 	}
@@ -81,24 +125,30 @@ func addrOrigin(m x86asm.Mem, s *pstate) int {
 			return -1
 		}
 		i = s.origin(family(m.Index))
-		if i >= 0 && m.Scale != 1 {
-			return -1
+		if i >= 0 && m.Scale != 1 && ptrs&(1<<i) != 0 {
+			return -1 // a scaled pointer
 		}
 	}
-	switch {
-	case b >= 0 && i >= 0:
-		return -1 // a sum of two pointers points nowhere
-	case b >= 0:
-		return b
+	if i >= 0 && m.Scale != 1 {
+		i = -1 // a scaled number: the base is the pointer, if any
 	}
-	return i
+	return sumOrigin(b, i, ptrs)
 }
 
-// sumOrigin is the origin of the sum of two values of origins a and b.
-func sumOrigin(a, b int) int {
+// sumOrigin is the origin of the sum of two values of origins a and b:
+// the one that may be a pointer when the other is a number; none for two
+// that may both be pointers (a sum of two pointers points nowhere).
+func sumOrigin(a, b int, ptrs uint16) int {
+	isPtr := func(o int) bool { return o >= 0 && ptrs&(1<<o) != 0 }
 	switch {
-	case a >= 0 && b >= 0:
+	case isPtr(a) && isPtr(b):
 		return -1
+	case isPtr(b):
+		return b
+	case isPtr(a):
+		return a
+	case a >= 0 && b >= 0:
+		return -1 // two numbers: neither is the caller's pointer
 	case a >= 0:
 		return a
 	}
@@ -107,7 +157,7 @@ func sumOrigin(a, b int) int {
 
 // trackOrigin applies in's effect on the origins to s; before is the
 // state before in.
-func trackOrigin(in *inst, before, s *pstate) {
+func trackOrigin(in *inst, before, s *pstate, ptrs uint16) {
 	regs, partial, all := writtenRegs(in)
 	if all {
 		s.orig = [famVec]int8{}
@@ -133,10 +183,10 @@ func trackOrigin(in *inst, before, s *pstate) {
 			return regOrigin(src, before)
 		case x86asm.LEA:
 			if m, ok := src.(x86asm.Mem); ok {
-				return addrOrigin(m, before)
+				return addrOrigin(m, before, ptrs)
 			}
 		case x86asm.ADD:
-			return sumOrigin(cur, regOrigin(src, before))
+			return sumOrigin(cur, regOrigin(src, before), ptrs)
 		case x86asm.SUB:
 			if regOrigin(src, before) < 0 {
 				return cur
@@ -146,7 +196,7 @@ func trackOrigin(in *inst, before, s *pstate) {
 		case x86asm.XCHG:
 			return regOrigin(src, before)
 		case x86asm.XADD:
-			return sumOrigin(cur, regOrigin(src, before))
+			return sumOrigin(cur, regOrigin(src, before), ptrs)
 		}
 		return -1
 	}
@@ -208,12 +258,12 @@ func (pc *pageCheck) checkStoreOrigins(in *inst, at int, s *pstate) {
 		if pc.addr(in, m, s).derived() || s.fromSP(family(m.Base)) || m.Index != 0 && s.fromSP(family(m.Index)) {
 			continue // the pages rule reports it
 		}
-		switch g := addrOrigin(m, s); {
-		case g >= 0 && argMask&(1<<g) != 0:
+		switch g := addrOrigin(m, s, pc.ptrs); {
+		case g >= 0 && pc.ptrs&(1<<g) != 0:
 			pc.storesVia |= 1 << g
 		case g >= 0:
-			pc.errorf(at, "%s stores %s through %s, derived from %s as the entry received it, which is no argument: a routine may store only to its stack frame (n(SP)) and through a pointer the caller passed in DI, SI, DX, CX, R8 or R9",
-				in.Op, storeSize(in), memString(m), famName(g))
+			pc.errorf(at, "%s stores %s through %s, derived from %s as the entry received it, %s: a routine may store only to its stack frame (n(SP)) and through a pointer the caller passed in DI, SI, DX, CX, R8 or R9",
+				in.Op, storeSize(in), memString(m), famName(g), pc.notPointer(g))
 		default:
 			pc.errorf(at, "%s stores %s through %s, an address not derived from a pointer the caller passed (DI, SI, DX, CX, R8 or R9 as received, plus an offset): it was loaded from memory, truncated to 32 bits, built from an immediate or from two pointers; a routine may store only to its stack frame (n(SP)) and to the caller's memory",
 				in.Op, storeSize(in), memString(m))
@@ -221,7 +271,7 @@ func (pc *pageCheck) checkStoreOrigins(in *inst, at int, s *pstate) {
 	}
 	// MASKMOVDQU and MASKMOVQ store through DI without naming it.
 	if in.Op == x86asm.MASKMOVDQU || in.Op == x86asm.MASKMOVQ {
-		if g := s.origin(7); g < 0 || argMask&(1<<g) == 0 {
+		if g := s.origin(7); g < 0 || pc.ptrs&(1<<g) == 0 {
 			pc.errorf(at, "%s stores through DI, which does not hold a pointer the caller passed", in.Op)
 		} else {
 			pc.storesVia |= 1 << g
@@ -238,19 +288,22 @@ func (pc *pageCheck) checkCallOrigins(at int, s *pstate, what string, via uint16
 			continue
 		}
 		switch o := s.origin(g); {
-		case o >= 0 && argMask&(1<<o) != 0:
+		case o >= 0 && pc.ptrs&(1<<o) != 0:
 			pc.storesVia |= 1 << o
+		case o >= 0:
+			pc.errorf(at, "%s, which stores through %s, with %s derived from %s as received, %s: a routine may store only to its stack frame and to memory its caller passed",
+				what, famName(g), famName(g), famName(o), pc.notPointer(o))
 		default:
-			pc.errorf(at, "%s, which stores through %s, with %s %s: a routine may store only to its stack frame and to memory its caller passed",
-				what, famName(g), famName(g), originText(o))
+			pc.errorf(at, "%s, which stores through %s, with %s not derived from a pointer the caller passed: a routine may store only to its stack frame and to memory its caller passed",
+				what, famName(g), famName(g))
 		}
 	}
 }
 
-// originText says what a register of origin o holds, in a finding.
-func originText(o int) string {
-	if o < 0 {
-		return "not derived from a pointer the caller passed"
+// notPointer says why register family f as received is no pointer.
+func (pc *pageCheck) notPointer(f int) string {
+	if argMask&(1<<f) == 0 {
+		return "which is no argument"
 	}
-	return fmt.Sprintf("derived from %s as received, which is no argument", famName(o))
+	return fmt.Sprintf("a number by the entry's signature %s", pc.g.e.Signature)
 }
