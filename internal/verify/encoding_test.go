@@ -169,3 +169,42 @@ func TestStackAndMemoryForms(t *testing.T) {
 		})
 	}
 }
+
+// TestBranchTargets pins where a branch may not land, by class: inside an
+// instruction (its own bytes, a static branch's NOP5 a loader rewrites),
+// the replacement pool, another entry's middle; and LOOP and JRCXZ are
+// followed like any conditional branch. Each JMP, LOOP or JRCXZ replaces
+// clock_gettime's two stores (7 bytes).
+func TestBranchTargets(t *testing.T) {
+	cases := []struct {
+		name   string
+		op     []byte // the branch opcode, rel32 (JMP) or rel8 (LOOP, JRCXZ)
+		target func(m *mut, at int) int
+		msg    string
+	}{
+		{"JMP into its own bytes", []byte{0xe9}, func(m *mut, at int) int { return at + 1 }, "inside the instruction at"},
+		{"JMP into a static branch's NOP5", []byte{0xe9}, func(m *mut, at int) int { return m.site("host", "static_branch").Offset + 2 }, "inside the instruction at"},
+		{"JMP into the replacement pool", []byte{0xe9}, func(m *mut, at int) int { return m.variant("host").Pool }, "between entries"},
+		{"JMP into another entry's middle", []byte{0xe9}, func(m *mut, at int) int { return m.entryStart(eTime) + 1 }, "inside entry time but not to its start"},
+		{"LOOP into its own bytes", []byte{0xe2}, func(m *mut, at int) int { return at + 1 }, "inside the instruction at"},
+		{"JRCXZ past the entry's end", []byte{0xe3}, func(m *mut, at int) int { return m.entryEnd(eGettime) }, "goes to"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := &mut{t: t, in: referenceInput(t)}
+			x := m.at(eGettime, bytesAre(0x48, 0x89, 0x16))
+			if got := string(m.in.Images["host"].Bytes[x.off : x.off+7]); got != "\x48\x89\x16\x48\x89\x46\x08" {
+				t.Fatalf("clock_gettime's stores moved: % x", got)
+			}
+			end := x.off + len(c.op) + 4
+			disp := rel32(end, c.target(m, x.off))
+			if c.op[0] != 0xe9 {
+				end = x.off + 2
+				disp = []byte{byte(int8(c.target(m, x.off) - end))}
+			}
+			code := cat(c.op, disp)
+			m.write(x.off, cat(code, repeat(0x90, 7-len(code))), shared...)
+			checkFinding(t, m.in, Verify(m.in), where{"reach", "host", eGettime, x.off, c.msg})
+		})
+	}
+}
