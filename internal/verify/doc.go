@@ -74,7 +74,8 @@
 //	         register that may hold an address computed from SP (a copy
 //	         of SP: the stack rule bounds only stores written as n(SP)),
 //	         every other store goes through a pointer the caller passed
-//	         (DI, SI, DX, CX, R8 or R9 as the entry received it, copied,
+//	         (DI, SI, DX, CX, R8 or R9 as the entry received it where the
+//	         entry's signature has no integer or bool parameter, copied,
 //	         exchanged or offset by a number; never loaded from memory,
 //	         truncated, a constant or a sum of two pointers; the offset
 //	         into the caller's buffer is not bounded, the C ABI leaves its
