@@ -146,6 +146,14 @@ func TestStackAndMemoryForms(t *testing.T) {
 		{"POPQ SP", gettimeStore, []byte{0x5c, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90}, "stack", 0, cannotFollow},
 		{"ADDL $8, SP", gettimeStore, []byte{0x83, 0xc4, 0x08, 0x90, 0x90, 0x90, 0x90}, "stack", 0, cannotFollow},
 		{"store in the red zone", gettimeStore, []byte{0x48, 0x89, 0x44, 0x24, 0xf8, 0x90, 0x90}, "stack", 0, "below the stack pointer"},
+		// State the caller owns: the x87 stack and control word, MXCSR,
+		// the x87 unit's mode.
+		{"FLD1 left on the x87 stack", gettimeStore, []byte{0xd9, 0xe8, 0x90, 0x90, 0x90, 0x90, 0x90}, "flow", 0, "FLD1, an x87 instruction"},
+		{"FSTP to the caller's memory", gettimeStore, []byte{0xdd, 0x1e, 0x90, 0x90, 0x90, 0x90, 0x90}, "flow", 0, "FSTP, an x87 instruction"},
+		{"FLDCW from the caller's memory", gettimeStore, []byte{0xd9, 0x2e, 0x90, 0x90, 0x90, 0x90, 0x90}, "flow", 0, "FLDCW, an x87 instruction"},
+		{"LDMXCSR from the caller's memory", gettimeStore, []byte{0x0f, 0xae, 0x16, 0x90, 0x90, 0x90, 0x90}, "flow", 0, "LDMXCSR, a load of floating-point control state the caller owns"},
+		{"MMX move", gettimeStore, []byte{0x48, 0x0f, 0x6e, 0xc0, 0x90, 0x90, 0x90}, "flow", 0, "an MMX register"},
+		{"FNSTCW to the caller's memory", gettimeStore, []byte{0xd9, 0x3e, 0x90, 0x90, 0x90, 0x90, 0x90}, "", 0, ""},
 		// Accepted: a bit test with an immediate offset stays in its
 		// operand; PUSHFQ only reads the flags; reading the caller's
 		// frame is harmless.

@@ -3,6 +3,7 @@ package verify
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"golang.org/x/arch/x86/x86asm"
 
@@ -131,6 +132,9 @@ func classify(in *inst) (flowClass, string) {
 	if why, ok := privileged[in.Op]; ok {
 		return flowRefused, fmt.Sprintf("%s, %s", in.Op, why)
 	}
+	if why, ok := callerFPUState(in); ok {
+		return flowRefused, why
+	}
 	for _, a := range in.Args {
 		if r, ok := a.(x86asm.Reg); ok && (r >= x86asm.ES && r <= x86asm.GS || r >= x86asm.CR0 && r <= x86asm.TR7 || r >= x86asm.GDTR && r <= x86asm.TASK) {
 			return flowRefused, fmt.Sprintf("%s uses %s, a segment, control or debug register", in.Op, r)
@@ -173,6 +177,30 @@ func lockProblem(in *inst) (string, bool) {
 		}
 		if _, mem := in.Args[0].(x86asm.Mem); !lockable[in.Op] || !mem {
 			return fmt.Sprintf("LOCK %s, a LOCK prefix on an instruction that is not a read-modify-write of memory (#UD)", in.Op), true
+		}
+	}
+	return "", false
+}
+
+// callerFPUState says why in would change floating-point state the
+// caller owns, which the C ABI has preserved across a call: the x87
+// control word and MXCSR (loads of them, FNINIT, the state restores),
+// the x87 register stack (empty at every call and return; the verifier
+// does not follow it) and the x87 unit's mode (MMX instructions switch it
+// to MMX). Saving state (FXSAVE, FNSTCW, FNSTSW) only reads it.
+func callerFPUState(in *inst) (string, bool) {
+	switch in.Op {
+	case x86asm.LDMXCSR, x86asm.FXRSTOR, x86asm.FXRSTOR64, x86asm.XRSTOR, x86asm.XRSTOR64, x86asm.XRSTORS, x86asm.XRSTORS64:
+		return fmt.Sprintf("%s, a load of floating-point control state the caller owns (the C ABI preserves MXCSR and the x87 control word)", in.Op), true
+	case x86asm.FXSAVE, x86asm.FXSAVE64, x86asm.FNSTCW, x86asm.FNSTSW:
+		return "", false
+	}
+	if strings.HasPrefix(in.Op.String(), "F") {
+		return fmt.Sprintf("%s, an x87 instruction: the verifier does not follow the x87 register stack and control word, which the C ABI requires as the caller left them", in.Op), true
+	}
+	for _, a := range in.Args {
+		if r, ok := a.(x86asm.Reg); ok && r >= x86asm.M0 && r <= x86asm.M7 {
+			return fmt.Sprintf("%s uses %s, an MMX register: it switches the x87 unit to MMX mode, which the C ABI requires left in x87 mode", in.Op, r), true
 		}
 	}
 	return "", false
