@@ -27,7 +27,9 @@
 //	         memory), an instruction it refuses (privileged or port I/O,
 //	         segment, control and debug registers, far or interrupt
 //	         returns, SYSENTER/SYSRET, transactions, ENTER/LEAVE, STD,
-//	         POPF (it may set DF, TF or AC), RET imm16, a branch with an
+//	         POPF (it may set DF, TF or AC), x87 and MMX instructions and
+//	         loads of MXCSR or saved FPU state (the caller owns that
+//	         state), RET imm16, a branch with an
 //	         operand-size prefix (AMD truncates RIP to 16 bits, Intel
 //	         ignores it), a CALL that is not to an entry's start) or the
 //	         end of its entry
