@@ -23,17 +23,24 @@
 //	         start, which returns, a tail JMP or Jcc to another entry's
 //	         start, a region's restart): no path reaches a trap (INT3, UD0,
 //	         UD1 (a region's signature), UD2, HLT, INT n, bytes that do not
-//	         decode), an instruction it refuses (privileged or port I/O,
+//	         decode, a LOCK prefix on anything but a read-modify-write of
+//	         memory), an instruction it refuses (privileged or port I/O,
 //	         segment, control and debug registers, far or interrupt
-//	         returns, SYSENTER/SYSRET, transactions, ENTER/LEAVE, STD, RET
-//	         imm16, a CALL that is not to an entry's start) or the end of
-//	         its entry
+//	         returns, SYSENTER/SYSRET, transactions, ENTER/LEAVE, STD,
+//	         POPF (it may set DF, TF or AC), x87 and MMX instructions and
+//	         loads of MXCSR or saved FPU state (the caller owns that
+//	         state), RET imm16, a branch with an
+//	         operand-size prefix (AMD truncates RIP to 16 bits, Intel
+//	         ignores it), a CALL that is not to an entry's start) or the
+//	         end of its entry
 //	stack    along every edge of the graphs the depth is the same on every
 //	         path to an instruction, zero at RET and at every tail call,
 //	         never below the return address, changed only by PUSH, POP,
 //	         CALL, RET or ADD/SUB/LEA of a constant to SP (any other write
 //	         of SP is refused), never stored to above what the entry pushed
-//	         or below SP, bounded, and equal at every site boundary in
+//	         or below SP (there is no red zone; POP's destination counts
+//	         from SP after the pop, FXSAVE's as 512 bytes, a store the
+//	         verifier cannot size such as XSAVE is refused), bounded, and equal at every site boundary in
 //	         every shared variant (a difference is filed under the variant
 //	         most others disagree with); the maximum of every entry is
 //	         reported
@@ -45,9 +52,16 @@
 //	         at the region's start)
 //	reach    no reference leaves the image except to a declared data page,
 //	         every branch lands on an instruction inside the image, no
-//	         branch is indirect, and no memory operand is relative to a
+//	         branch is indirect, no memory operand is relative to a
 //	         segment (a string instruction's default DS:(SI) and ES:(DI)
-//	         are flat; an override such as FS: is refused)
+//	         are flat, and so are the CS, DS, ES and SS prefixes the CPU
+//	         ignores; an override such as FS: is refused), none uses
+//	         32-bit addressing (an address-size prefix: EIP-relative is not
+//	         RIP-relative, and every pointer is truncated), and no bit test
+//	         of memory takes a register bit offset (it reaches offset/8
+//	         bytes past its operand); every alternative's choice, as the
+//	         loader applies it, is checked for the same and for what flow
+//	         refuses
 //	pages    an abstract interpretation of every entry's graph tracks which
 //	         registers hold a page's address plus a bounded offset and
 //	         which hold bounded numbers (constants, values compared with a
@@ -61,7 +75,17 @@
 //	         addresses a page through SI or DI, no store goes through a
 //	         register that may hold an address computed from SP (a copy
 //	         of SP: the stack rule bounds only stores written as n(SP)),
-//	         and no CALL or tail call passes a page or stack address;
+//	         every other store goes through a pointer the caller passed
+//	         (DI, SI, DX, CX, R8 or R9 as the entry received it where the
+//	         entry's signature has no integer or bool parameter, copied,
+//	         exchanged or offset by a number; never loaded from memory,
+//	         truncated, a constant or a sum of two pointers; the offset
+//	         into the caller's buffer is not bounded, the C ABI leaves its
+//	         size to the caller), an access through a page address the
+//	         verifier cannot size (XSAVE) is refused, and no CALL or tail
+//	         call passes a page or stack address, nor anything but a
+//	         caller's pointer in an argument register the callee stores
+//	         through (provenance.go);
 //	         every alternative's choices are interpreted; with the
 //	         assembly text (Input.Asm), every page operand as written lies
 //	         inside its page

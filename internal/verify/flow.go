@@ -3,6 +3,7 @@ package verify
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"golang.org/x/arch/x86/x86asm"
 
@@ -77,6 +78,15 @@ func classify(in *inst) (flowClass, string) {
 		return flowTrap, "bytes that do not decode as an instruction (#UD)"
 	}
 	_, rel := relTarget(in)
+	if why, ok := lockProblem(in); ok {
+		return flowTrap, why
+	}
+	if isControl(in.Op) && in.DataSize == 16 {
+		// Intel ignores the prefix on a near branch; AMD takes a 16-bit
+		// displacement or return address and truncates RIP to 16 bits:
+		// the bytes mean different code on different CPUs.
+		return flowRefused, fmt.Sprintf("%s with an operand-size prefix (0x66): AMD CPUs truncate the target to 16 bits, Intel CPUs ignore the prefix", in.Op)
+	}
 	switch in.Op {
 	case x86asm.INT, x86asm.INTO, x86asm.ICEBP:
 		if isINT3(in) {
@@ -116,9 +126,14 @@ func classify(in *inst) (flowClass, string) {
 		return flowRefused, fmt.Sprintf("%s, a frame instruction: the image has no frame pointer (use PUSH/POP or ADD/SUB of a constant)", in.Op)
 	case x86asm.STD:
 		return flowRefused, "STD: the C ABI requires the direction flag clear"
+	case x86asm.POPF, x86asm.POPFD, x86asm.POPFQ:
+		return flowRefused, fmt.Sprintf("%s loads the flags from the stack: the verifier cannot prove it leaves DF clear (the C ABI) and TF and AC unset", in.Op)
 	}
 	if why, ok := privileged[in.Op]; ok {
 		return flowRefused, fmt.Sprintf("%s, %s", in.Op, why)
+	}
+	if why, ok := callerFPUState(in); ok {
+		return flowRefused, why
 	}
 	for _, a := range in.Args {
 		if r, ok := a.(x86asm.Reg); ok && (r >= x86asm.ES && r <= x86asm.GS || r >= x86asm.CR0 && r <= x86asm.TR7 || r >= x86asm.GDTR && r <= x86asm.TASK) {
@@ -129,6 +144,66 @@ func classify(in *inst) (flowClass, string) {
 		return flowCond, ""
 	}
 	return flowNext, ""
+}
+
+// isControl reports whether op is a near control transfer.
+func isControl(op x86asm.Op) bool {
+	switch op {
+	case x86asm.JMP, x86asm.CALL, x86asm.RET, x86asm.JCXZ, x86asm.JECXZ, x86asm.JRCXZ, x86asm.LOOP, x86asm.LOOPE, x86asm.LOOPNE:
+		return true
+	}
+	return isJcc(op)
+}
+
+// lockable are the instructions a LOCK prefix may precede, with a memory
+// destination; any other LOCK raises #UD.
+var lockable = map[x86asm.Op]bool{
+	x86asm.ADD: true, x86asm.ADC: true, x86asm.AND: true, x86asm.BTC: true, x86asm.BTR: true, x86asm.BTS: true,
+	x86asm.CMPXCHG: true, x86asm.CMPXCHG8B: true, x86asm.CMPXCHG16B: true, x86asm.DEC: true, x86asm.INC: true,
+	x86asm.NEG: true, x86asm.NOT: true, x86asm.OR: true, x86asm.SBB: true, x86asm.SUB: true, x86asm.XOR: true,
+	x86asm.XADD: true, x86asm.XCHG: true,
+}
+
+// lockProblem says why in's LOCK prefix traps: x86asm decodes LOCK before
+// any instruction, the CPU raises #UD unless the instruction is a
+// read-modify-write of memory.
+func lockProblem(in *inst) (string, bool) {
+	for _, p := range in.Prefix {
+		if p == 0 {
+			break
+		}
+		if p&^(x86asm.PrefixImplicit|x86asm.PrefixIgnored|x86asm.PrefixInvalid) != x86asm.PrefixLOCK {
+			continue
+		}
+		if _, mem := in.Args[0].(x86asm.Mem); !lockable[in.Op] || !mem {
+			return fmt.Sprintf("LOCK %s, a LOCK prefix on an instruction that is not a read-modify-write of memory (#UD)", in.Op), true
+		}
+	}
+	return "", false
+}
+
+// callerFPUState says why in would change floating-point state the
+// caller owns, which the C ABI has preserved across a call: the x87
+// control word and MXCSR (loads of them, FNINIT, the state restores),
+// the x87 register stack (empty at every call and return; the verifier
+// does not follow it) and the x87 unit's mode (MMX instructions switch it
+// to MMX). Saving state (FXSAVE, FNSTCW, FNSTSW) only reads it.
+func callerFPUState(in *inst) (string, bool) {
+	switch in.Op {
+	case x86asm.LDMXCSR, x86asm.FXRSTOR, x86asm.FXRSTOR64, x86asm.XRSTOR, x86asm.XRSTOR64, x86asm.XRSTORS, x86asm.XRSTORS64:
+		return fmt.Sprintf("%s, a load of floating-point control state the caller owns (the C ABI preserves MXCSR and the x87 control word)", in.Op), true
+	case x86asm.FXSAVE, x86asm.FXSAVE64, x86asm.FNSTCW, x86asm.FNSTSW:
+		return "", false
+	}
+	if strings.HasPrefix(in.Op.String(), "F") {
+		return fmt.Sprintf("%s, an x87 instruction: the verifier does not follow the x87 register stack and control word, which the C ABI requires as the caller left them", in.Op), true
+	}
+	for _, a := range in.Args {
+		if r, ok := a.(x86asm.Reg); ok && r >= x86asm.M0 && r <= x86asm.M7 {
+			return fmt.Sprintf("%s uses %s, an MMX register: it switches the x87 unit to MMX mode, which the C ABI requires left in x87 mode", in.Op, r), true
+		}
+	}
+	return "", false
 }
 
 // privileged are the instructions that fault in user mode, or change
@@ -224,7 +299,7 @@ func buildGraph(p *Pass, im *image, e layout.Entry) *graph {
 		case flowTrap:
 			p.errorf(im, off, nil, "control reaches %s%s", why, signatureNote(im, off))
 		case flowRefused:
-			if in.Op == x86asm.JMP || in.Op == x86asm.CALL {
+			if _, rel := relTarget(in); !rel && (in.Op == x86asm.JMP || in.Op == x86asm.CALL) {
 				break // Reach reports indirect branches on every instruction
 			}
 			p.errorf(im, off, nil, "control reaches %s", why)

@@ -183,6 +183,10 @@ type pstate struct {
 	// stackaddr.go).
 	stk    uint16
 	stkMem bool
+	// orig: the family whose value at the entry's start each general
+	// register holds plus an integer, plus one; 0 for none (see
+	// provenance.go).
+	orig [famVec]int8
 }
 
 func joinState(a, b *pstate) *pstate {
@@ -193,11 +197,16 @@ func joinState(a, b *pstate) *pstate {
 	if a.cmp != nil && b.cmp != nil && *a.cmp == *b.cmp {
 		out.cmp = a.cmp
 	}
+	for f := range a.orig {
+		if a.orig[f] == b.orig[f] {
+			out.orig[f] = a.orig[f]
+		}
+	}
 	return out
 }
 
 func (s *pstate) equal(o *pstate) bool {
-	return s.regs == o.regs && s.mem == o.mem && s.stk == o.stk && s.stkMem == o.stkMem && (s.cmp == nil) == (o.cmp == nil) && (s.cmp == nil || *s.cmp == *o.cmp)
+	return s.regs == o.regs && s.mem == o.mem && s.stk == o.stk && s.stkMem == o.stkMem && s.orig == o.orig && (s.cmp == nil) == (o.cmp == nil) && (s.cmp == nil || *s.cmp == *o.cmp)
 }
 
 // derivedReg returns a register or memory that may hold a page address.
@@ -226,6 +235,14 @@ type pageCheck struct {
 	// entry leaves (nil while it is being computed).
 	summary map[int]*pstate
 	fr      *flowResult
+	// via memoises, by entry offset, the argument registers (as
+	// received) an entry stores through, its callees' included;
+	// storesVia gathers this entry's.
+	via       map[int]uint16
+	storesVia uint16
+	// ptrs are the argument registers that may hold a pointer, by the
+	// entry's signature.
+	ptrs uint16
 	// report is set on the final pass, when the states are fixed.
 	report bool
 }
@@ -242,12 +259,13 @@ func pages(p *Pass, fr *flowResult) {
 			}
 		}
 		summary := map[int]*pstate{}
+		via := map[int]uint16{}
 		for _, e := range im.entries {
 			g := fr.graph(im, e)
 			if g == nil {
 				continue
 			}
-			pc := &pageCheck{p: p, im: im, g: g, pages: p.In.Table.Pages, alts: alts, summary: summary, fr: fr}
+			pc := &pageCheck{p: p, im: im, g: g, pages: p.In.Table.Pages, alts: alts, summary: summary, via: via, fr: fr, ptrs: pointerArgs(e.Signature)}
 			pc.run()
 		}
 	}
@@ -266,8 +284,9 @@ func (pc *pageCheck) entrySummary(e layout.Entry) *pstate {
 	if g == nil {
 		return tainted()
 	}
-	sub := &pageCheck{p: pc.p, im: pc.im, g: g, pages: pc.pages, alts: pc.alts, summary: pc.summary, fr: pc.fr}
+	sub := &pageCheck{p: pc.p, im: pc.im, g: g, pages: pc.pages, alts: pc.alts, summary: pc.summary, via: pc.via, fr: pc.fr, ptrs: pointerArgs(e.Signature)}
 	states := sub.fixpoint()
+	pc.via[e.Offset] = sub.storesVia
 	var out *pstate
 	for _, off := range g.reached {
 		if in := pc.im.instAt(off); in != nil && in.Op == x86asm.RET && states[off] != nil {
@@ -285,6 +304,16 @@ func (pc *pageCheck) entrySummary(e layout.Entry) *pstate {
 	}
 	pc.summary[e.Offset] = out
 	return out
+}
+
+// entryVia is the argument registers entry e stores through; every one
+// while e is being interpreted (a call cycle).
+func (pc *pageCheck) entryVia(e layout.Entry) uint16 {
+	pc.entrySummary(e)
+	if v, ok := pc.via[e.Offset]; ok {
+		return v
+	}
+	return argMask
 }
 
 func tainted() *pstate {
@@ -318,7 +347,7 @@ func (pc *pageCheck) insideAlt(off int) bool {
 
 // fixpoint computes the state before every reached instruction.
 func (pc *pageCheck) fixpoint() map[int]*pstate {
-	states := map[int]*pstate{pc.g.e.Offset: {}}
+	states := map[int]*pstate{pc.g.e.Offset: entryState()}
 	visits := map[int]int{}
 	work := []int{pc.g.e.Offset}
 	queued := map[int]bool{pc.g.e.Offset: true}
@@ -387,12 +416,16 @@ func (pc *pageCheck) step(off int, s *pstate) []outEdge {
 	if ces, ok := pc.g.calls[off]; ok {
 		// What every callee a loader may choose leaves.
 		pc.entryCall(in, s, "calls entry "+ces[0].Name)
+		for _, ce := range ces {
+			pc.checkCallOrigins(in.off, s, "calls entry "+ce.Name, pc.entryVia(ce))
+		}
 		sum := pc.entrySummary(ces[0])
 		for _, ce := range ces[1:] {
 			sum = joinState(sum, pc.entrySummary(ce))
 		}
 		after.regs, after.mem = sum.regs, sum.mem
 		after.stk, after.stkMem = sum.stk, sum.stkMem || s.stkMem
+		after.orig = afterCall(sum, s)
 	}
 	next := in.end()
 	for _, ed := range pc.g.succ[off] {
@@ -400,6 +433,7 @@ func (pc *pageCheck) step(off int, s *pstate) []outEdge {
 		case edgeTail:
 			te, _ := im.entryStarting(ed.to)
 			pc.entryCall(in, &after, branchVerb(in)+" to entry "+te.Name)
+			pc.checkCallOrigins(in.off, &after, branchVerb(in)+" to entry "+te.Name, pc.entryVia(te))
 		case edgeAbort:
 			// A restart happens before the instruction completes.
 			rs := *s
@@ -754,7 +788,9 @@ func (pc *pageCheck) exec(in *inst, at int, s *pstate) {
 			s.mem = true
 		}
 	}
+	pc.checkStoreOrigins(in, at, &before)
 	pc.effect(in, &before, s)
+	trackOrigin(in, &before, s, pc.ptrs)
 }
 
 // storedDerived reports whether the value in stores through argument i may
@@ -787,12 +823,17 @@ func (pc *pageCheck) access(in *inst, at int, m x86asm.Mem, v val, write bool) {
 	if m.Base == x86asm.RIP {
 		through = "a RIP-relative operand"
 	}
+	if _, sized := accessWidth(in); !sized {
+		pc.errorf(at, "%s accesses memory at %s, which may be a data page's address, for a number of bytes the verifier cannot size", in.Op, through)
+		return
+	}
 	if v.kind == vTainted {
 		pc.errorf(at, "accesses memory at %s, which may be a data page's address the verifier lost track of (it went through memory, a partial register or an instruction it does not model): load the address with LEAQ page+off(SB) into a register used only for it", through)
 		return
 	}
 	pg := pc.pages[v.page]
-	w := int64(max(in.MemBytes, 1))
+	n, _ := accessWidth(in)
+	w := int64(n)
 	verb := "reads"
 	if write {
 		verb = "stores"

@@ -291,8 +291,14 @@ func stackWrite(in *inst, d int) (string, bool) {
 			continue
 		}
 		disp := int(int32(m.Disp))
-		width := max(in.MemBytes, 1)
+		width, sized := accessWidth(in)
+		if in.Op == x86asm.POP {
+			// POP computes its destination with SP already incremented.
+			disp += popSize(in)
+		}
 		switch {
+		case !sized:
+			return fmt.Sprintf("%s stores to %s an amount the verifier cannot size", in.Op, memString(m)), true
 		case m.Index != 0 || !isSP(m.Base):
 			return fmt.Sprintf("stores to the stack through an index register (%s): the verifier cannot bound it", memString(m)), true
 		case disp < 0:
@@ -343,4 +349,34 @@ func regName(r x86asm.Reg) string {
 		return [...]string{"AX", "CX", "DX", "BX", "SP", "BP", "SI", "DI", "R8", "R9", "R10", "R11", "R12", "R13", "R14", "R15"}[r-x86asm.RAX]
 	}
 	return r.String()
+}
+
+// popSize is how many bytes POP takes off the stack.
+func popSize(in *inst) int {
+	if in.DataSize == 16 {
+		return 2
+	}
+	return 8
+}
+
+// accessWidth is how many bytes in's memory operand covers, and false
+// where it is not the operand's size: the x87 and SSE state saves and
+// restores (x86asm leaves their size 0), XSAVE's, which depends on
+// XCR0, and the like.
+func accessWidth(in *inst) (int, bool) {
+	switch in.Op {
+	case x86asm.FXSAVE, x86asm.FXSAVE64, x86asm.FXRSTOR, x86asm.FXRSTOR64:
+		return 512, true
+	case x86asm.FNSAVE, x86asm.FRSTOR:
+		return 108, true
+	case x86asm.FNSTENV, x86asm.FLDENV:
+		return 28, true
+	}
+	if in.MemBytes > 0 {
+		return in.MemBytes, true
+	}
+	if _, ok := stringOps[in.Op]; ok {
+		return memWidth(in), true
+	}
+	return 0, false
 }
