@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strconv"
 	"strings"
@@ -12,7 +13,9 @@ import (
 	"testing"
 
 	"github.com/vdsogen/vdsogen/dsl"
+	dx "github.com/vdsogen/vdsogen/dsl/x86"
 	"github.com/vdsogen/vdsogen/internal/callsite"
+	"github.com/vdsogen/vdsogen/internal/verify"
 	"github.com/vdsogen/vdsogen/variants"
 )
 
@@ -186,4 +189,68 @@ func wantMsg(t *testing.T, err error, pos string, msgs ...string) {
 		}
 	}
 	t.Errorf("error does not have a line %q... containing %q:\n%v", pos+": ", msgs, err)
+}
+
+// verdictCase is a DSL program of one entry, f(dst, src *byte, n uint64),
+// with a 64-byte data page: before, then the instruction under test (at,
+// whose line a finding must blame), then after (RET when nil). An accepted
+// case has no want; a refused one wants a finding containing want after
+// FILE:LINE:col:.
+type verdictCase struct {
+	name          string
+	before, after func(page *dsl.Page)
+	at            func()
+	want          string
+}
+
+// runVerdicts generates each case, file being the test file that holds
+// the cases, and checks the verifier's verdict.
+func runVerdicts(t *testing.T, file string, cases []verdictCase) {
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := dsl.Reset()
+			defer dsl.Reset()
+			page := dsl.DataPage("page", 64)
+			dsl.Entry("f", "func(dst, src *byte, n uint64)")
+			if c.before != nil {
+				c.before(page)
+			}
+			line := 0
+			if c.at != nil {
+				line = funcLine(c.at)
+				c.at()
+			}
+			if c.after != nil {
+				c.after(page)
+			} else {
+				dx.RET()
+			}
+			_, err := generate(t, mustProgram(t, b), newTarget(t), nil)
+			if c.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			var ve *verify.Error
+			if !errors.As(err, &ve) {
+				t.Fatalf("Generate = %v, want a *verify.Error", err)
+			}
+			pos := file + ":" + strconv.Itoa(line) + ":"
+			for _, l := range strings.Split(err.Error(), "\n") {
+				if strings.Contains(l, pos) && strings.Contains(l, c.want) {
+					return
+				}
+			}
+			t.Errorf("no finding at %s containing %q:\n%v", pos, c.want, err)
+		})
+	}
+}
+
+// funcLine is the line of f's func literal: the DSL records an instruction
+// at the line of the call that emits it, here inside that literal.
+func funcLine(f func()) int {
+	pc := reflect.ValueOf(f).Pointer()
+	_, line := runtime.FuncForPC(pc).FileLine(pc)
+	return line
 }

@@ -1,10 +1,7 @@
 package gen
 
 import (
-	"errors"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 
 	. "github.com/mmcloughlin/avo/operand"
@@ -12,7 +9,6 @@ import (
 
 	"github.com/vdsogen/vdsogen/dsl"
 	dx "github.com/vdsogen/vdsogen/dsl/x86"
-	"github.com/vdsogen/vdsogen/internal/verify"
 )
 
 // TestRedTeamVerdicts writes, as a careless user or an adversary would,
@@ -27,13 +23,7 @@ func TestRedTeamVerdicts(t *testing.T) {
 	file := filepath.Base(callerFile())
 	const notPassed = "an address not derived from a pointer the caller passed (DI, SI, DX, CX, R8 or R9 as received, plus an offset)"
 	loadFromSrc := func(*dsl.Page) { dx.MOVQ(Mem{Base: RSI}, RAX) }
-	cases := []struct {
-		name   string
-		before func(page *dsl.Page)
-		at     func()
-		after  func()
-		want   string // the finding after FILE:LINE:col:; "" when accepted
-	}{
+	cases := []verdictCase{
 		{name: "store through a pointer loaded from the data page",
 			before: func(p *dsl.Page) { dx.LEAQ(p.At(0), R10); dx.MOVQ(Mem{Base: R10, Disp: 8}, RAX) },
 			at:     func() { dx.MOVQ(RBX, Mem{Base: RAX}) },
@@ -62,39 +52,5 @@ func TestRedTeamVerdicts(t *testing.T) {
 		{name: "POPQ (SP) over the return address", before: func(*dsl.Page) { dsl.Bytes(0x50) }, at: func() { dsl.Bytes(0x8f, 0x04, 0x24) },
 			want: "stack: variant host, entry f, offset 0x1: stores 8 bytes at 8(SP) with 8 bytes pushed: into the return address or the caller's frame"},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			b := dsl.Reset()
-			defer dsl.Reset()
-			page := dsl.DataPage("page", 64)
-			dsl.Entry("f", "func(dst, src *byte, n uint64)")
-			if c.before != nil {
-				c.before(page)
-			}
-			line := funcLine(c.at)
-			c.at()
-			if c.after != nil {
-				c.after()
-			}
-			dx.RET()
-			_, err := generate(t, mustProgram(t, b), newTarget(t), nil)
-			if c.want == "" {
-				if err != nil {
-					t.Fatalf("refused: %v", err)
-				}
-				return
-			}
-			var ve *verify.Error
-			if !errors.As(err, &ve) {
-				t.Fatalf("Generate = %v, want a *verify.Error", err)
-			}
-			pos := file + ":" + strconv.Itoa(line) + ":"
-			for _, l := range strings.Split(err.Error(), "\n") {
-				if strings.Contains(l, pos) && strings.Contains(l, c.want) {
-					return
-				}
-			}
-			t.Errorf("no finding at %s containing %q:\n%v", pos, c.want, err)
-		})
-	}
+	runVerdicts(t, file, cases)
 }

@@ -3,12 +3,8 @@ package gen
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
-	"reflect"
-	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -20,7 +16,6 @@ import (
 	"github.com/vdsogen/vdsogen/dsl"
 	dx "github.com/vdsogen/vdsogen/dsl/x86"
 	"github.com/vdsogen/vdsogen/internal/harness"
-	"github.com/vdsogen/vdsogen/internal/verify"
 )
 
 // stringInsts are dsl/x86's string instructions, which avo's database
@@ -185,15 +180,7 @@ func hasPrefix(d x86asm.Inst, p x86asm.Prefix) bool {
 func TestNewFamiliesVerdicts(t *testing.T) {
 	file := filepath.Base(callerFile())
 	ret := func(*dsl.Page) { dx.RET() }
-	// Each case emits before, then the instruction under test (at, whose
-	// line a finding must blame), then after (RET unless given). An
-	// accepted case has no want.
-	cases := []struct {
-		name          string
-		before, after func(page *dsl.Page)
-		at            func()
-		want          string // the finding, after FILE:LINE:col:
-	}{
+	cases := []verdictCase{
 		{name: "each string instruction on the caller's memory", before: func(*dsl.Page) {
 			for _, in := range stringInsts {
 				dx.MOVQ(RDX, RCX)
@@ -224,50 +211,5 @@ func TestNewFamiliesVerdicts(t *testing.T) {
 		{name: "MOVSB with an FS override", at: func() { dsl.Bytes(0x64, 0xa4) }, // FS: MOVSB
 			want: "reach: variant host, entry f, offset 0x0: MOVSB with a segment override: its operand FS:(SI) is relative to segment FS"},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			b := dsl.Reset()
-			defer dsl.Reset()
-			page := dsl.DataPage("page", 64)
-			dsl.Entry("f", "func(dst, src *byte, n uint64)")
-			if c.before != nil {
-				c.before(page)
-			}
-			line := 0
-			if c.at != nil {
-				line = funcLine(c.at)
-				c.at()
-			}
-			if c.after == nil {
-				c.after = ret
-			}
-			c.after(page)
-			_, err := generate(t, mustProgram(t, b), newTarget(t), nil)
-			if c.want == "" {
-				if err != nil {
-					t.Fatalf("refused: %v", err)
-				}
-				return
-			}
-			var ve *verify.Error
-			if !errors.As(err, &ve) {
-				t.Fatalf("Generate = %v, want a *verify.Error", err)
-			}
-			pos := file + ":" + strconv.Itoa(line) + ":"
-			for _, l := range strings.Split(err.Error(), "\n") {
-				if strings.Contains(l, pos) && strings.Contains(l, c.want) {
-					return
-				}
-			}
-			t.Errorf("no finding at %s containing %q:\n%v", pos, c.want, err)
-		})
-	}
-}
-
-// funcLine is the line of f's func literal: the DSL records an instruction
-// at the line of the call that emits it, here inside that literal.
-func funcLine(f func()) int {
-	pc := reflect.ValueOf(f).Pointer()
-	_, line := runtime.FuncForPC(pc).FileLine(pc)
-	return line
+	runVerdicts(t, file, cases)
 }

@@ -131,6 +131,31 @@ func checkFinding(t *testing.T, in *Input, r *Report, w where) {
 	}
 }
 
+// checkVerdict verifies m's input and checks the verdict: accepted when
+// w.check is empty, else a finding as w says.
+func checkVerdict(t *testing.T, m *mut, w where) {
+	t.Helper()
+	r := Verify(m.in)
+	if w.check == "" {
+		if !r.OK() {
+			t.Fatalf("refused: %v", r.Err())
+		}
+		return
+	}
+	checkFinding(t, m.in, r, w)
+}
+
+// gettimeStores finds clock_gettime's two stores of the result, MOVQ DX,
+// (SI); MOVQ AX, 8(SI): 7 bytes the cases overwrite.
+func gettimeStores(m *mut) inst {
+	m.t.Helper()
+	x := m.at(eGettime, bytesAre(0x48, 0x89, 0x16))
+	if got := string(m.in.Images["host"].Bytes[x.off : x.off+7]); got != "\x48\x89\x16\x48\x89\x46\x08" {
+		m.t.Fatalf("clock_gettime's stores moved: % x", got)
+	}
+	return x
+}
+
 // TestSoundness corrupts the reference vDSO's assembled bytes (in every
 // shared variant, as a changed routine would) one way per case, over the
 // classes of control flow, stack and data-page mistakes, and checks that
