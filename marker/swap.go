@@ -90,8 +90,11 @@ func Swap(from, to SwapSide, differ, pinned bool) SwapDecision {
 	if len(from.Held) != len(f.Bytes) || len(to.Held) != len(t.Bytes) {
 		return SwapDecision{SwapMismatch, fmt.Sprintf("an image does not hold the %d-byte site", len(f.Bytes))}
 	}
-	_, known := For(f.Kind)
-	traits := TraitsOf(f.Kind)
+	u, known := For(f.Kind)
+	var traits Traits
+	if known {
+		traits = u.Traits()
+	}
 	if traits.Choices && !SameChoices(f.Choices, t.Choices) {
 		return SwapDecision{SwapMismatch, "the two variants declare different choices (names, features or bytes)"}
 	}

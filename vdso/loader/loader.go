@@ -492,7 +492,7 @@ func (im *Image) plan(from, to string) ([]patch, error) {
 		return nil, fmt.Errorf("loader: %s -> %s: the images' code differs in place or size", from, to)
 	}
 	covered := make([]bool, len(ft.code))
-	run := im.running(fv, tv, ft.code, tt.code)
+	var run map[string]string // the running entries, found when a site needs them
 	var out []patch
 	// The sites pair up in table order, as the verifier pairs them; the
 	// swap rule refuses a pair that describes different sites.
@@ -524,6 +524,9 @@ func (im *Image) plan(from, to string) ([]patch, error) {
 				// it is refused even where its entry is not loaded.
 				return nil, fmt.Errorf("loader: %s -> %s is not swap-safe: entry %s has a %s site (key %s) at offset %#x (%s) whose choice follows the variant (%s in %s, %s in %s): %s; set Options.Choices[%q] to keep one choice across switches",
 					from, to, s.Entry, s.Kind, s.Key, s.Offset, s.Source, fs.Choice, from, s.Choice, to, d.Why, s.Key)
+			}
+			if run == nil {
+				run = im.running(fv, tv, ft.code, tt.code)
 			}
 			via, runs := run[s.Entry]
 			if !runs {
